@@ -1,0 +1,246 @@
+// Package pool is the typed model of an environment's pool configuration:
+// the YAML file an SRE team writes, validated field by field, and the JSON
+// form the CDK app publishes to SSM for the Lambdas to read at cold start.
+package pool
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Traffic modes.
+const (
+	TrafficRoute53 = "route53"
+	TrafficALB     = "alb"
+	TrafficNLB     = "nlb"
+)
+
+// Media kinds decide the probe's handshake and the default instance family.
+const (
+	MediaRTMP  = "rtmp"
+	MediaSFU   = "sfu"
+	MediaVoice = "voice"
+)
+
+// Handshakes the probe can perform on the media port.
+const (
+	HandshakeRTMP = "rtmp"
+	HandshakeTCP  = "tcp"
+)
+
+// DefaultShiftSteps are the traffic shares a new node carries, in order,
+// when a pool does not list its own.
+var DefaultShiftSteps = []int{10, 30, 50, 80, 100}
+
+// File is one environment's configuration file.
+type File struct {
+	Environment string `yaml:"environment" json:"environment" required:"true"`
+	Pools       []Pool `yaml:"pools" json:"pools" required:"true"`
+}
+
+// Pool is a set of interchangeable media nodes serving one business in one
+// region.
+type Pool struct {
+	Name           string         `yaml:"name" json:"name" required:"true"`
+	Media          string         `yaml:"media" json:"media" required:"true"`
+	Priority       int            `yaml:"priority" json:"priority"`
+	Region         string         `yaml:"region" json:"region" required:"true"`
+	Placement      []Placement    `yaml:"placement" json:"placement" required:"true"`
+	LaunchTemplate LaunchTemplate `yaml:"launchTemplate" json:"launchTemplate" required:"true"`
+	InstanceTypes  []string       `yaml:"instanceTypes" json:"instanceTypes" required:"true"`
+	Capacity       Capacity       `yaml:"capacity" json:"capacity" required:"true"`
+	Deploy         Deploy         `yaml:"deploy" json:"deploy" required:"true"`
+	Probe          Probe          `yaml:"probe" json:"probe" required:"true"`
+	Traffic        Traffic        `yaml:"traffic" json:"traffic" required:"true"`
+	Alarms         Alarms         `yaml:"alarms" json:"alarms" required:"true"`
+	Cooldowns      Cooldowns      `yaml:"cooldowns" json:"cooldowns" required:"true"`
+	Drain          Drain          `yaml:"drain" json:"drain" required:"true"`
+}
+
+// Placement is one availability zone and the subnet nodes launch into there.
+type Placement struct {
+	AZ     string `yaml:"az" json:"az" required:"true"`
+	Subnet string `yaml:"subnet" json:"subnet" required:"true"`
+}
+
+// LaunchTemplate pins the EC2 launch template to a numbered version, so a
+// change to the template never reaches a pool without a config change.
+type LaunchTemplate struct {
+	ID      string `yaml:"id" json:"id" required:"true"`
+	Version string `yaml:"version" json:"version" required:"true"`
+}
+
+// Capacity bounds the pool and the size of one scaling step.
+type Capacity struct {
+	Min          int `yaml:"min" json:"min" required:"true"`
+	Max          int `yaml:"max" json:"max" required:"true"`
+	ScaleOutStep int `yaml:"scaleOutStep" json:"scaleOutStep" required:"true"`
+	ScaleInStep  int `yaml:"scaleInStep" json:"scaleInStep" required:"true"`
+	WarmPool     int `yaml:"warmPool" json:"warmPool"`
+}
+
+// Deploy names the SSM document that installs the media server on a node.
+type Deploy struct {
+	Document   string            `yaml:"document" json:"document" required:"true"`
+	Parameters map[string]string `yaml:"parameters" json:"parameters,omitempty"`
+	Timeout    Duration          `yaml:"timeout" json:"timeout" required:"true"`
+}
+
+// Probe says how a new node proves it is healthy before it gets traffic.
+type Probe struct {
+	HealthPath string   `yaml:"healthPath" json:"healthPath" required:"true"`
+	HealthPort int      `yaml:"healthPort" json:"healthPort" required:"true"`
+	MediaPort  int      `yaml:"mediaPort" json:"mediaPort" required:"true"`
+	Handshake  string   `yaml:"handshake" json:"handshake" required:"true"`
+	Timeout    Duration `yaml:"timeout" json:"timeout" required:"true"`
+	MaxLatency Duration `yaml:"maxLatency" json:"maxLatency" required:"true"`
+	Attempts   int      `yaml:"attempts" json:"attempts" required:"true"`
+	Interval   Duration `yaml:"interval" json:"interval" required:"true"`
+}
+
+// Traffic says how traffic reaches the pool's nodes and how a new node's
+// share grows.
+type Traffic struct {
+	Mode         string        `yaml:"mode" json:"mode" required:"true"`
+	Route53      *Route53      `yaml:"route53,omitempty" json:"route53,omitempty"`
+	LoadBalancer *LoadBalancer `yaml:"loadBalancer,omitempty" json:"loadBalancer,omitempty"`
+	Bake         Duration      `yaml:"bake" json:"bake" required:"true"`
+	Guard        Guard         `yaml:"guard" json:"guard" required:"true"`
+	Steps        []Step        `yaml:"steps,omitempty" json:"steps,omitempty"`
+}
+
+// Route53 locates the weighted record set that fronts the pool.
+type Route53 struct {
+	HostedZoneID string `yaml:"hostedZoneId" json:"hostedZoneId" required:"true"`
+	RecordName   string `yaml:"recordName" json:"recordName" required:"true"`
+	TTL          int    `yaml:"ttl" json:"ttl" required:"true"`
+}
+
+// LoadBalancer locates the target group that fronts the pool.
+type LoadBalancer struct {
+	TargetGroupArn string `yaml:"targetGroupArn" json:"targetGroupArn" required:"true"`
+	Port           int    `yaml:"port" json:"port" required:"true"`
+}
+
+// Step is one traffic share with its own bake time and guard; a zero bake or
+// a missing guard inherits the pool's.
+type Step struct {
+	Percent int      `yaml:"percent" json:"percent" required:"true"`
+	Bake    Duration `yaml:"bake,omitempty" json:"bake,omitempty"`
+	Guard   *Guard   `yaml:"guard,omitempty" json:"guard,omitempty"`
+}
+
+// Guard is what must hold after a traffic step has baked before the next
+// one is taken. Alarms must exist and be OK.
+type Guard struct {
+	MaxCPUPercent         float64  `yaml:"maxCpuPercent" json:"maxCpuPercent" required:"true"`
+	MaxConnectionsPerNode int      `yaml:"maxConnectionsPerNode" json:"maxConnectionsPerNode" required:"true"`
+	MaxErrorRatePercent   float64  `yaml:"maxErrorRatePercent" json:"maxErrorRatePercent" required:"true"`
+	Alarms                []string `yaml:"alarms,omitempty" json:"alarms,omitempty"`
+}
+
+// Alarms holds the thresholds of the alarms that drive scaling.
+type Alarms struct {
+	ScaleOut Thresholds `yaml:"scaleOut" json:"scaleOut" required:"true"`
+	ScaleIn  Thresholds `yaml:"scaleIn" json:"scaleIn" required:"true"`
+}
+
+// Thresholds are per-node averages across the pool, evaluated over
+// EvaluationPeriods periods of Period each.
+type Thresholds struct {
+	CPUPercent           float64  `yaml:"cpuPercent" json:"cpuPercent" required:"true"`
+	ConnectionsPerNode   float64  `yaml:"connectionsPerNode" json:"connectionsPerNode" required:"true"`
+	BandwidthMbpsPerNode float64  `yaml:"bandwidthMbpsPerNode" json:"bandwidthMbpsPerNode" required:"true"`
+	Period               Duration `yaml:"period" json:"period" required:"true"`
+	EvaluationPeriods    int      `yaml:"evaluationPeriods" json:"evaluationPeriods" required:"true"`
+}
+
+// Cooldowns are how long after a scale event the pool ignores alarms in the
+// same direction. Scale-in waits longer than scale-out.
+type Cooldowns struct {
+	ScaleOut Duration `yaml:"scaleOut" json:"scaleOut" required:"true"`
+	ScaleIn  Duration `yaml:"scaleIn" json:"scaleIn" required:"true"`
+}
+
+// Drain says how long a leaving node may keep its sessions and how few
+// sessions count as drained.
+type Drain struct {
+	Timeout             Duration `yaml:"timeout" json:"timeout" required:"true"`
+	ConnectionThreshold int      `yaml:"connectionThreshold" json:"connectionThreshold"`
+}
+
+// Duration is a time.Duration written as Go duration text ("90s", "5m").
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML accepts only duration text, so a bare number (whose unit
+// would be a guess) is refused.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	return d.parse(n.Value)
+}
+
+// MarshalYAML writes duration text.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalJSON accepts duration text.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be text such as \"90s\": %w", err)
+	}
+	return d.parse(s)
+}
+
+// MarshalJSON writes duration text.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) parse(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"90s\" or \"5m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ShiftSteps returns the pool's traffic steps with every inherited value
+// filled in: the default 10/30/50/80/100 when none are listed, the pool's
+// bake time and guard where a step has none.
+func (p Pool) ShiftSteps() []Step {
+	steps := p.Traffic.Steps
+	if len(steps) == 0 {
+		steps = make([]Step, len(DefaultShiftSteps))
+		for i, pct := range DefaultShiftSteps {
+			steps[i] = Step{Percent: pct}
+		}
+	}
+	out := make([]Step, len(steps))
+	for i, s := range steps {
+		out[i] = s
+		if out[i].Bake == 0 {
+			out[i].Bake = p.Traffic.Bake
+		}
+		if out[i].Guard == nil {
+			g := p.Traffic.Guard
+			out[i].Guard = &g
+		}
+	}
+	return out
+}
+
+// Find returns the pool with the given name.
+func (f File) Find(name string) (Pool, bool) {
+	for _, p := range f.Pools {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Pool{}, false
+}

@@ -1,0 +1,247 @@
+package pool
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+const configDir = "../../infra/config"
+
+func TestShippedConfigsAreValid(t *testing.T) {
+	for _, env := range []string{"dev", "staging", "prod"} {
+		t.Run(env, func(t *testing.T) {
+			f, err := LoadFile(filepath.Join(configDir, env+".yaml"))
+			if err != nil {
+				t.Fatalf("shipped config does not load: %v", err)
+			}
+			if f.Environment != env {
+				t.Fatalf("environment = %q, want %q", f.Environment, env)
+			}
+			modes := map[string]bool{}
+			for _, p := range f.Pools {
+				modes[p.Traffic.Mode] = true
+			}
+			if !modes[TrafficRoute53] || !(modes[TrafficALB] || modes[TrafficNLB]) {
+				t.Fatalf("want a route53 pool and a load-balancer pool, got modes %v", modes)
+			}
+		})
+	}
+}
+
+// mutate loads dev.yaml as plain maps, lets change edit it, and returns the
+// edited YAML, so each case states only what it breaks.
+func mutate(t *testing.T, change func(doc map[string]any)) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(configDir, "dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	change(doc)
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func pool0(doc map[string]any) map[string]any {
+	return doc["pools"].([]any)[0].(map[string]any)
+}
+
+func pool1(doc map[string]any) map[string]any {
+	return doc["pools"].([]any)[1].(map[string]any)
+}
+
+func sub(m map[string]any, key string) map[string]any { return m[key].(map[string]any) }
+
+func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(doc map[string]any)
+		path   string
+		rule   string
+	}{
+		{"an unknown top-level field is an error", func(d map[string]any) { d["poolz"] = 1 }, "poolz", "unknown field"},
+		{"an unknown nested field is an error", func(d map[string]any) { sub(pool0(d), "capacity")["maximum"] = 3 }, "pools[0].capacity.maximum", "unknown field"},
+		{"a missing required field is an error", func(d map[string]any) { delete(pool0(d), "drain") }, "pools[0].drain", "required field is missing"},
+		{"a missing nested field is an error", func(d map[string]any) { delete(sub(pool1(d), "launchTemplate"), "version") }, "pools[1].launchTemplate.version", "required field is missing"},
+		{"min above max is an error", func(d map[string]any) { sub(pool0(d), "capacity")["min"] = 9 }, "pools[0].capacity.min", "must not exceed capacity.max (9 > 6)"},
+		{"a negative min is an error", func(d map[string]any) { sub(pool0(d), "capacity")["min"] = -1 }, "pools[0].capacity.min", "must not be negative"},
+		{"a scale-in step larger than the scale-out step is an error", func(d map[string]any) { sub(pool0(d), "capacity")["scaleInStep"] = 5 }, "pools[0].capacity.scaleInStep", "must not exceed capacity.scaleOutStep"},
+		{"a warm pool larger than max is an error", func(d map[string]any) { sub(pool0(d), "capacity")["warmPool"] = 7 }, "pools[0].capacity.warmPool", "must not exceed capacity.max"},
+		{"shift steps that do not ascend are an error", func(d map[string]any) {
+			sub(pool0(d), "traffic")["steps"] = []any{map[string]any{"percent": 30}, map[string]any{"percent": 10}, map[string]any{"percent": 100}}
+		}, "pools[0].traffic.steps[1].percent", "steps ascend"},
+		{"shift steps that do not end at 100 are an error", func(d map[string]any) {
+			sub(pool0(d), "traffic")["steps"] = []any{map[string]any{"percent": 10}, map[string]any{"percent": 50}}
+		}, "pools[0].traffic.steps[1].percent", "the last step must be 100"},
+		{"a shift step above 100 is an error", func(d map[string]any) {
+			sub(pool0(d), "traffic")["steps"] = []any{map[string]any{"percent": 150}}
+		}, "pools[0].traffic.steps[0].percent", "between 1 and 100"},
+		{"the $Latest launch template version is an error", func(d map[string]any) { sub(pool0(d), "launchTemplate")["version"] = "$Latest" }, "pools[0].launchTemplate.version", "must be a numbered version, not $Latest"},
+		{"the $Default launch template version is an error", func(d map[string]any) { sub(pool1(d), "launchTemplate")["version"] = "$Default" }, "pools[1].launchTemplate.version", "must be a numbered version, not $Default"},
+		{"a malformed launch template id is an error", func(d map[string]any) { sub(pool0(d), "launchTemplate")["id"] = "template-1" }, "pools[0].launchTemplate.id", "must be a launch template id"},
+		{"a negative drain timeout is an error", func(d map[string]any) { sub(pool0(d), "drain")["timeout"] = "-5m" }, "pools[0].drain.timeout", "must not be negative"},
+		{"a negative bake time is an error", func(d map[string]any) { sub(pool1(d), "traffic")["bake"] = "-1s" }, "pools[1].traffic.bake", "must not be negative"},
+		{"a zero deploy timeout is an error", func(d map[string]any) { sub(pool0(d), "deploy")["timeout"] = "0s" }, "pools[0].deploy.timeout", "must be greater than zero"},
+		{"a duration without a unit is an error", func(d map[string]any) { sub(pool0(d), "probe")["timeout"] = 2 }, "pools[0].probe.timeout", "is not a duration"},
+		{"text where a number belongs is an error", func(d map[string]any) { sub(pool0(d), "capacity")["max"] = "lots" }, "pools[0].capacity.max", "must be a whole number"},
+		{"a list where a mapping belongs is an error", func(d map[string]any) { pool0(d)["capacity"] = []any{1, 2} }, "pools[0].capacity", "must be a mapping"},
+		{"duplicate pool names are an error", func(d map[string]any) { pool1(d)["name"] = pool0(d)["name"] }, "pools[1].name", "duplicate pool name \"live-rtmp-use1\" (also pools[0])"},
+		{"an unknown traffic mode is an error", func(d map[string]any) { sub(pool0(d), "traffic")["mode"] = "dns" }, "pools[0].traffic.mode", "must be one of route53, alb, nlb"},
+		{"route53 mode without its record is an error", func(d map[string]any) { delete(sub(pool0(d), "traffic"), "route53") }, "pools[0].traffic.route53", "required field is missing"},
+		{"a load-balancer pool with a route53 block is an error", func(d map[string]any) {
+			sub(pool1(d), "traffic")["route53"] = sub(pool0(d), "traffic")["route53"]
+		}, "pools[1].traffic.route53", "must not be set when mode is nlb"},
+		{"a Route53 TTL above 60 seconds is an error", func(d map[string]any) { sub(sub(pool0(d), "traffic"), "route53")["ttl"] = 300 }, "pools[0].traffic.route53.ttl", "between 1 and 60"},
+		{"a zone outside the pool's region is an error", func(d map[string]any) {
+			pool0(d)["placement"].([]any)[0].(map[string]any)["az"] = "eu-west-1a"
+		}, "pools[0].placement[0].az", "must be a zone of region us-east-1"},
+		{"a malformed subnet id is an error", func(d map[string]any) {
+			pool0(d)["placement"].([]any)[1].(map[string]any)["subnet"] = "my-subnet"
+		}, "pools[0].placement[1].subnet", "must be a subnet id"},
+		{"no instance types is an error", func(d map[string]any) { pool0(d)["instanceTypes"] = []any{} }, "pools[0].instanceTypes", "at least one instance type"},
+		{"a repeated instance type is an error", func(d map[string]any) { pool0(d)["instanceTypes"] = []any{"c7g.large", "c7g.large"} }, "pools[0].instanceTypes[1]", "listed twice"},
+		{"a scale-in cooldown shorter than scale-out is an error", func(d map[string]any) { sub(pool0(d), "cooldowns")["scaleIn"] = "60s" }, "pools[0].cooldowns.scaleIn", "must be at least cooldowns.scaleOut"},
+		{"a scale-in CPU threshold above scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["cpuPercent"] = 90 }, "pools[0].alarms.scaleIn.cpuPercent", "must be below alarms.scaleOut.cpuPercent"},
+		{"a scale-in window no longer than scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["period"] = "30s" }, "pools[0].alarms.scaleIn", "longer window"},
+		{"an rtmp pool probed without the rtmp handshake is an error", func(d map[string]any) { sub(pool0(d), "probe")["handshake"] = "tcp" }, "pools[0].probe.handshake", "must be rtmp for an rtmp pool"},
+		{"a max probe latency above the probe timeout is an error", func(d map[string]any) { sub(pool0(d), "probe")["maxLatency"] = "5s" }, "pools[0].probe.maxLatency", "must not exceed probe.timeout"},
+		{"an out-of-range port is an error", func(d map[string]any) { sub(pool0(d), "probe")["mediaPort"] = 70000 }, "pools[0].probe.mediaPort", "between 1 and 65535"},
+		{"a guard CPU limit above 100 is an error", func(d map[string]any) { sub(sub(pool0(d), "traffic"), "guard")["maxCpuPercent"] = 120 }, "pools[0].traffic.guard.maxCpuPercent", "at most 100"},
+		{"a malformed target group ARN is an error", func(d map[string]any) {
+			sub(sub(pool1(d), "traffic"), "loadBalancer")["targetGroupArn"] = "tg-1"
+		}, "pools[1].traffic.loadBalancer.targetGroupArn", "must be a target group ARN"},
+		{"an unknown media kind is an error", func(d map[string]any) { pool0(d)["media"] = "hls" }, "pools[0].media", "must be one of rtmp, sfu, voice"},
+		{"a pool name with capitals is an error", func(d map[string]any) { pool0(d)["name"] = "LiveRTMP" }, "pools[0].name", "lowercase"},
+		{"an empty pool list is an error", func(d map[string]any) { d["pools"] = []any{} }, "pools", "at least one pool"},
+		{"a bad environment name is an error", func(d map[string]any) { d["environment"] = "Dev Env" }, "environment", "lowercase"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseYAML(mutate(t, tc.change))
+			if err == nil {
+				t.Fatal("config was accepted")
+			}
+			errs, ok := err.(Errors)
+			if !ok {
+				t.Fatalf("error is %T, want pool.Errors: %v", err, err)
+			}
+			for _, e := range errs {
+				if e.Path == tc.path && strings.Contains(e.Rule, tc.rule) {
+					return
+				}
+			}
+			t.Fatalf("no error at %s containing %q; got:\n%v", tc.path, tc.rule, err)
+		})
+	}
+}
+
+func TestParseYAMLRejectsWhatIsNotAConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		raw  string
+		want string
+	}{
+		{"an empty file is refused", "", "(file): is empty"},
+		{"broken YAML is refused", "pools: [", "is not valid YAML"},
+		{"a list at the top is refused", "- a\n- b\n", "(file): must be a mapping"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseYAML([]byte(tc.raw))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadFileNamesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broken.yaml")
+	if err := os.WriteFile(path, mutate(t, func(d map[string]any) { sub(pool0(d), "capacity")["min"] = 100 }), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFile(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "pools[0].capacity.min") {
+		t.Fatalf("err = %v, want the file path and the field path", err)
+	}
+}
+
+func TestPublishedJSONRoundTrips(t *testing.T) {
+	f, err := LoadFile(filepath.Join(configDir, "dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := f.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseJSON(raw)
+	if err != nil {
+		t.Fatalf("published JSON does not parse: %v", err)
+	}
+	p, _ := back.Find("live-rtmp-use1")
+	if p.Drain.Timeout.D() != 15*time.Minute || p.LaunchTemplate.Version != "3" {
+		t.Fatalf("round trip lost values: drain %s, version %q", p.Drain.Timeout, p.LaunchTemplate.Version)
+	}
+	if _, err := ParseJSON([]byte(`{"environment":"dev","pools":[],"extra":1}`)); err == nil {
+		t.Fatal("unknown JSON field was accepted")
+	}
+}
+
+func TestShiftStepsInheritBakeAndGuard(t *testing.T) {
+	f, err := LoadFile(filepath.Join(configDir, "dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, _ := f.Find("live-rtmp-use1")
+	voice, _ := f.Find("voice-sfu-use1")
+	cases := []struct {
+		name     string
+		pool     Pool
+		percents []int
+		bakes    []time.Duration
+	}{
+		{"a pool with listed steps keeps its per-step bake", live, []int{10, 30, 50, 80, 100}, []time.Duration{time.Minute, time.Minute, time.Minute, 2 * time.Minute, time.Minute}},
+		{"a pool without steps gets the default ladder", voice, []int{10, 30, 50, 80, 100}, []time.Duration{30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second, 30 * time.Second}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := tc.pool.ShiftSteps()
+			if len(steps) != len(tc.percents) {
+				t.Fatalf("got %d steps, want %d", len(steps), len(tc.percents))
+			}
+			for i, s := range steps {
+				if s.Percent != tc.percents[i] || s.Bake.D() != tc.bakes[i] || s.Guard == nil {
+					t.Fatalf("step %d = %+v, want %d%% baked %s with a guard", i, s, tc.percents[i], tc.bakes[i])
+				}
+			}
+		})
+	}
+}
+
+func TestAlarmIndexMapsEveryAlarmToItsPool(t *testing.T) {
+	f, err := LoadFile(filepath.Join(configDir, "dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := f.AlarmIndex()
+	if len(idx) != len(f.Pools)*len(Metrics)*2 {
+		t.Fatalf("index has %d alarms, want %d", len(idx), len(f.Pools)*len(Metrics)*2)
+	}
+	ref, ok := idx["mediascale-dev-voice-sfu-use1-scale-in-bandwidth"]
+	if !ok || ref.Pool != "voice-sfu-use1" || ref.Direction != ScaleIn || ref.Metric != MetricBandwidth {
+		t.Fatalf("lookup = %+v, %v", ref, ok)
+	}
+}

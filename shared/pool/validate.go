@@ -1,0 +1,329 @@
+package pool
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+var (
+	envNamePattern      = regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`)
+	poolNamePattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{2,38}[a-z0-9]$`)
+	regionPattern       = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
+	subnetPattern       = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	launchTemplateID    = regexp.MustCompile(`^lt-[0-9a-f]{8,17}$`)
+	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	versionPattern      = regexp.MustCompile(`^[1-9][0-9]*$`)
+	hostedZonePattern   = regexp.MustCompile(`^Z[0-9A-Z]{1,31}$`)
+	targetGroupPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$`)
+	documentPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,128}$`)
+)
+
+// Validate checks every rule that YAML decoding cannot: ranges, orderings,
+// formats and cross-field constraints. It reports all broken rules at once.
+func (f File) Validate() error {
+	v := &validator{}
+	if !envNamePattern.MatchString(f.Environment) {
+		v.add("environment", "must be 2-16 lowercase letters or digits starting with a letter, got %q", f.Environment)
+	}
+	if len(f.Pools) == 0 {
+		v.add("pools", "must list at least one pool")
+	}
+	names := map[string]int{}
+	for i, p := range f.Pools {
+		at := fmt.Sprintf("pools[%d]", i)
+		if first, dup := names[p.Name]; dup {
+			v.add(at+".name", "duplicate pool name %q (also pools[%d])", p.Name, first)
+		} else {
+			names[p.Name] = i
+		}
+		v.pool(at, p)
+	}
+	if len(v.errs) > 0 {
+		return v.errs
+	}
+	return nil
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(path, rule string, args ...any) {
+	v.errs = append(v.errs, FieldError{Path: path, Rule: fmt.Sprintf(rule, args...)})
+}
+
+func (v *validator) pool(at string, p Pool) {
+	if !poolNamePattern.MatchString(p.Name) {
+		v.add(at+".name", "must be 4-40 lowercase letters, digits or dashes, got %q", p.Name)
+	}
+	switch p.Media {
+	case MediaRTMP, MediaSFU, MediaVoice:
+	default:
+		v.add(at+".media", "must be one of rtmp, sfu, voice, got %q", p.Media)
+	}
+	if p.Priority < 0 {
+		v.add(at+".priority", "must not be negative, got %d", p.Priority)
+	}
+	if !regionPattern.MatchString(p.Region) {
+		v.add(at+".region", "must be an AWS region such as ap-southeast-1, got %q", p.Region)
+	}
+	v.placement(at+".placement", p.Region, p.Placement)
+	v.launchTemplate(at+".launchTemplate", p.LaunchTemplate)
+	v.instanceTypes(at+".instanceTypes", p.InstanceTypes)
+	v.capacity(at+".capacity", p.Capacity)
+	v.deploy(at+".deploy", p.Deploy)
+	v.probe(at+".probe", p.Media, p.Probe)
+	v.traffic(at+".traffic", p.Traffic)
+	v.thresholds(at+".alarms.scaleOut", p.Alarms.ScaleOut)
+	v.thresholds(at+".alarms.scaleIn", p.Alarms.ScaleIn)
+	v.alarmOrder(at+".alarms", p.Alarms)
+	v.positive(at+".cooldowns.scaleOut", p.Cooldowns.ScaleOut)
+	v.positive(at+".cooldowns.scaleIn", p.Cooldowns.ScaleIn)
+	if p.Cooldowns.ScaleIn < p.Cooldowns.ScaleOut {
+		v.add(at+".cooldowns.scaleIn", "must be at least cooldowns.scaleOut (%s < %s): scale-in waits longer than scale-out", p.Cooldowns.ScaleIn, p.Cooldowns.ScaleOut)
+	}
+	v.positive(at+".drain.timeout", p.Drain.Timeout)
+	if p.Drain.ConnectionThreshold < 0 {
+		v.add(at+".drain.connectionThreshold", "must not be negative, got %d", p.Drain.ConnectionThreshold)
+	}
+}
+
+func (v *validator) placement(at, region string, ps []Placement) {
+	if len(ps) == 0 {
+		v.add(at, "must list at least one availability zone and subnet")
+	}
+	subnets := map[string]bool{}
+	for i, pl := range ps {
+		p := fmt.Sprintf("%s[%d]", at, i)
+		if !strings.HasPrefix(pl.AZ, region) || len(pl.AZ) <= len(region) {
+			v.add(p+".az", "must be a zone of region %s such as %sa, got %q", region, region, pl.AZ)
+		}
+		if !subnetPattern.MatchString(pl.Subnet) {
+			v.add(p+".subnet", "must be a subnet id such as subnet-0123456789abcdef0, got %q", pl.Subnet)
+		}
+		if subnets[pl.Subnet] {
+			v.add(p+".subnet", "subnet %s is listed twice", pl.Subnet)
+		}
+		subnets[pl.Subnet] = true
+	}
+}
+
+func (v *validator) launchTemplate(at string, lt LaunchTemplate) {
+	if !launchTemplateID.MatchString(lt.ID) {
+		v.add(at+".id", "must be a launch template id such as lt-0123456789abcdef0, got %q", lt.ID)
+	}
+	switch {
+	case lt.Version == "$Latest" || lt.Version == "$Default":
+		v.add(at+".version", "must be a numbered version, not %s: a template change must not reach the pool without a config change", lt.Version)
+	case !versionPattern.MatchString(lt.Version):
+		v.add(at+".version", "must be a positive version number, got %q", lt.Version)
+	}
+}
+
+func (v *validator) instanceTypes(at string, types []string) {
+	if len(types) == 0 {
+		v.add(at, "must list at least one instance type, most preferred first")
+	}
+	seen := map[string]bool{}
+	for i, t := range types {
+		if !instanceTypePattern.MatchString(t) {
+			v.add(fmt.Sprintf("%s[%d]", at, i), "must be an instance type such as c7gn.xlarge, got %q", t)
+		}
+		if seen[t] {
+			v.add(fmt.Sprintf("%s[%d]", at, i), "instance type %s is listed twice", t)
+		}
+		seen[t] = true
+	}
+}
+
+func (v *validator) capacity(at string, c Capacity) {
+	if c.Min < 0 {
+		v.add(at+".min", "must not be negative, got %d", c.Min)
+	}
+	if c.Max < 1 {
+		v.add(at+".max", "must be at least 1, got %d", c.Max)
+	}
+	if c.Min > c.Max {
+		v.add(at+".min", "must not exceed capacity.max (%d > %d)", c.Min, c.Max)
+	}
+	if c.ScaleOutStep < 1 {
+		v.add(at+".scaleOutStep", "must be at least 1, got %d", c.ScaleOutStep)
+	}
+	if c.ScaleInStep < 1 {
+		v.add(at+".scaleInStep", "must be at least 1, got %d", c.ScaleInStep)
+	}
+	if c.ScaleInStep > c.ScaleOutStep {
+		v.add(at+".scaleInStep", "must not exceed capacity.scaleOutStep (%d > %d): scale-in takes fewer nodes at once", c.ScaleInStep, c.ScaleOutStep)
+	}
+	if c.WarmPool < 0 {
+		v.add(at+".warmPool", "must not be negative, got %d", c.WarmPool)
+	}
+	if c.WarmPool > c.Max {
+		v.add(at+".warmPool", "must not exceed capacity.max (%d > %d)", c.WarmPool, c.Max)
+	}
+}
+
+func (v *validator) deploy(at string, d Deploy) {
+	if !documentPattern.MatchString(d.Document) {
+		v.add(at+".document", "must be an SSM document name (3-128 of A-Z a-z 0-9 _ . -), got %q", d.Document)
+	}
+	for k := range d.Parameters {
+		if k == "" {
+			v.add(at+".parameters", "parameter names must not be empty")
+		}
+	}
+	v.positive(at+".timeout", d.Timeout)
+}
+
+func (v *validator) probe(at, media string, p Probe) {
+	if !strings.HasPrefix(p.HealthPath, "/") {
+		v.add(at+".healthPath", "must start with /, got %q", p.HealthPath)
+	}
+	v.port(at+".healthPort", p.HealthPort)
+	v.port(at+".mediaPort", p.MediaPort)
+	switch p.Handshake {
+	case HandshakeRTMP, HandshakeTCP:
+	default:
+		v.add(at+".handshake", "must be rtmp or tcp, got %q", p.Handshake)
+	}
+	if media == MediaRTMP && p.Handshake != HandshakeRTMP {
+		v.add(at+".handshake", "must be rtmp for an rtmp pool, got %q", p.Handshake)
+	}
+	v.positive(at+".timeout", p.Timeout)
+	v.positive(at+".maxLatency", p.MaxLatency)
+	if p.MaxLatency > p.Timeout {
+		v.add(at+".maxLatency", "must not exceed probe.timeout (%s > %s)", p.MaxLatency, p.Timeout)
+	}
+	if p.Attempts < 1 || p.Attempts > 20 {
+		v.add(at+".attempts", "must be between 1 and 20, got %d", p.Attempts)
+	}
+	v.positive(at+".interval", p.Interval)
+}
+
+func (v *validator) traffic(at string, t Traffic) {
+	switch t.Mode {
+	case TrafficRoute53:
+		if t.Route53 == nil {
+			v.add(at+".route53", "required field is missing: mode route53 needs hostedZoneId, recordName and ttl")
+		}
+		if t.LoadBalancer != nil {
+			v.add(at+".loadBalancer", "must not be set when mode is route53")
+		}
+	case TrafficALB, TrafficNLB:
+		if t.LoadBalancer == nil {
+			v.add(at+".loadBalancer", "required field is missing: mode %s needs targetGroupArn and port", t.Mode)
+		}
+		if t.Route53 != nil {
+			v.add(at+".route53", "must not be set when mode is %s", t.Mode)
+		}
+	default:
+		v.add(at+".mode", "must be one of route53, alb, nlb, got %q", t.Mode)
+	}
+	if r := t.Route53; r != nil {
+		if !hostedZonePattern.MatchString(r.HostedZoneID) {
+			v.add(at+".route53.hostedZoneId", "must be a hosted zone id such as Z0123456789ABCDEFGHIJ, got %q", r.HostedZoneID)
+		}
+		if r.RecordName == "" || strings.ContainsAny(r.RecordName, " /") {
+			v.add(at+".route53.recordName", "must be a DNS name, got %q", r.RecordName)
+		}
+		if r.TTL < 1 || r.TTL > 60 {
+			v.add(at+".route53.ttl", "must be between 1 and 60 seconds so weight changes take effect quickly, got %d", r.TTL)
+		}
+	}
+	if lb := t.LoadBalancer; lb != nil {
+		if !targetGroupPattern.MatchString(lb.TargetGroupArn) {
+			v.add(at+".loadBalancer.targetGroupArn", "must be a target group ARN, got %q", lb.TargetGroupArn)
+		}
+		v.port(at+".loadBalancer.port", lb.Port)
+	}
+	v.positive(at+".bake", t.Bake)
+	v.guard(at+".guard", t.Guard)
+	prev := 0
+	for i, s := range t.Steps {
+		p := fmt.Sprintf("%s.steps[%d]", at, i)
+		if s.Percent < 1 || s.Percent > 100 {
+			v.add(p+".percent", "must be between 1 and 100, got %d", s.Percent)
+		} else if s.Percent <= prev {
+			v.add(p+".percent", "must be greater than the step before (%d <= %d): steps ascend", s.Percent, prev)
+		}
+		prev = s.Percent
+		if s.Bake < 0 {
+			v.add(p+".bake", "must not be negative, got %s", s.Bake)
+		}
+		if s.Guard != nil {
+			v.guard(p+".guard", *s.Guard)
+		}
+	}
+	if len(t.Steps) > 0 && t.Steps[len(t.Steps)-1].Percent != 100 {
+		v.add(fmt.Sprintf("%s.steps[%d].percent", at, len(t.Steps)-1), "the last step must be 100, got %d", t.Steps[len(t.Steps)-1].Percent)
+	}
+}
+
+func (v *validator) guard(at string, g Guard) {
+	if g.MaxCPUPercent <= 0 || g.MaxCPUPercent > 100 {
+		v.add(at+".maxCpuPercent", "must be above 0 and at most 100, got %g", g.MaxCPUPercent)
+	}
+	if g.MaxConnectionsPerNode < 1 {
+		v.add(at+".maxConnectionsPerNode", "must be at least 1, got %d", g.MaxConnectionsPerNode)
+	}
+	if g.MaxErrorRatePercent < 0 || g.MaxErrorRatePercent > 100 {
+		v.add(at+".maxErrorRatePercent", "must be between 0 and 100, got %g", g.MaxErrorRatePercent)
+	}
+	for i, a := range g.Alarms {
+		if strings.TrimSpace(a) == "" {
+			v.add(fmt.Sprintf("%s.alarms[%d]", at, i), "must be an alarm name, got an empty one")
+		}
+	}
+}
+
+func (v *validator) thresholds(at string, t Thresholds) {
+	if t.CPUPercent <= 0 || t.CPUPercent > 100 {
+		v.add(at+".cpuPercent", "must be above 0 and at most 100, got %g", t.CPUPercent)
+	}
+	if t.ConnectionsPerNode < 0 {
+		v.add(at+".connectionsPerNode", "must not be negative, got %g", t.ConnectionsPerNode)
+	}
+	if t.BandwidthMbpsPerNode < 0 {
+		v.add(at+".bandwidthMbpsPerNode", "must not be negative, got %g", t.BandwidthMbpsPerNode)
+	}
+	if t.Period.D() < 10*time.Second || t.Period.D()%(10*time.Second) != 0 && t.Period.D()%time.Minute != 0 {
+		v.add(at+".period", "must be 10s, 20s, 30s or a multiple of 60s, got %s", t.Period)
+	}
+	if t.EvaluationPeriods < 1 {
+		v.add(at+".evaluationPeriods", "must be at least 1, got %d", t.EvaluationPeriods)
+	}
+}
+
+// alarmOrder keeps the scale-in thresholds below the scale-out ones, so one
+// load level can never fire both, and makes scale-in look over a longer
+// window than scale-out.
+func (v *validator) alarmOrder(at string, a Alarms) {
+	if a.ScaleIn.CPUPercent >= a.ScaleOut.CPUPercent {
+		v.add(at+".scaleIn.cpuPercent", "must be below alarms.scaleOut.cpuPercent (%g >= %g)", a.ScaleIn.CPUPercent, a.ScaleOut.CPUPercent)
+	}
+	if a.ScaleIn.ConnectionsPerNode >= a.ScaleOut.ConnectionsPerNode {
+		v.add(at+".scaleIn.connectionsPerNode", "must be below alarms.scaleOut.connectionsPerNode (%g >= %g)", a.ScaleIn.ConnectionsPerNode, a.ScaleOut.ConnectionsPerNode)
+	}
+	if a.ScaleIn.BandwidthMbpsPerNode >= a.ScaleOut.BandwidthMbpsPerNode {
+		v.add(at+".scaleIn.bandwidthMbpsPerNode", "must be below alarms.scaleOut.bandwidthMbpsPerNode (%g >= %g)", a.ScaleIn.BandwidthMbpsPerNode, a.ScaleOut.BandwidthMbpsPerNode)
+	}
+	out := a.ScaleOut.Period.D() * time.Duration(a.ScaleOut.EvaluationPeriods)
+	in := a.ScaleIn.Period.D() * time.Duration(a.ScaleIn.EvaluationPeriods)
+	if in <= out {
+		v.add(at+".scaleIn", "must evaluate over a longer window than alarms.scaleOut (%s <= %s)", in, out)
+	}
+}
+
+func (v *validator) positive(at string, d Duration) {
+	if d < 0 {
+		v.add(at, "must not be negative, got %s", d)
+	} else if d == 0 {
+		v.add(at, "must be greater than zero")
+	}
+}
+
+func (v *validator) port(at string, p int) {
+	if p < 1 || p > 65535 {
+		v.add(at, "must be a port between 1 and 65535, got %d", p)
+	}
+}
