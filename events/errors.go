@@ -92,16 +92,18 @@ func (e *GuardTripped) ErrorName() string         { return ErrGuardTripped }
 func (e *NotReady) ErrorName() string             { return ErrNotReady }
 func (e *Internal) ErrorName() string             { return ErrInternal }
 
-func (e *InvalidInput) rename(m string) Named         { return &InvalidInput{failure{m, e.Cause}} }
-func (e *StateConflict) rename(m string) Named        { return &StateConflict{failure{m, e.Cause}} }
-func (e *LockHeld) rename(m string) Named             { return &LockHeld{failure{m, e.Cause}} }
-func (e *Throttled) rename(m string) Named            { return &Throttled{failure{m, e.Cause}} }
-func (e *InsufficientCapacity) rename(m string) Named { return &InsufficientCapacity{failure{m, e.Cause}} }
-func (e *DeployFailed) rename(m string) Named         { return &DeployFailed{failure{m, e.Cause}} }
-func (e *ProbeFailed) rename(m string) Named          { return &ProbeFailed{failure{m, e.Cause}} }
-func (e *GuardTripped) rename(m string) Named         { return &GuardTripped{failure{m, e.Cause}} }
-func (e *NotReady) rename(m string) Named             { return &NotReady{failure{m, e.Cause}} }
-func (e *Internal) rename(m string) Named             { return &Internal{failure{m, e.Cause}} }
+func (e *InvalidInput) rename(m string) Named  { return &InvalidInput{failure{m, e.Cause}} }
+func (e *StateConflict) rename(m string) Named { return &StateConflict{failure{m, e.Cause}} }
+func (e *LockHeld) rename(m string) Named      { return &LockHeld{failure{m, e.Cause}} }
+func (e *Throttled) rename(m string) Named     { return &Throttled{failure{m, e.Cause}} }
+func (e *InsufficientCapacity) rename(m string) Named {
+	return &InsufficientCapacity{failure{m, e.Cause}}
+}
+func (e *DeployFailed) rename(m string) Named { return &DeployFailed{failure{m, e.Cause}} }
+func (e *ProbeFailed) rename(m string) Named  { return &ProbeFailed{failure{m, e.Cause}} }
+func (e *GuardTripped) rename(m string) Named { return &GuardTripped{failure{m, e.Cause}} }
+func (e *NotReady) rename(m string) Named     { return &NotReady{failure{m, e.Cause}} }
+func (e *Internal) rename(m string) Named     { return &Internal{failure{m, e.Cause}} }
 
 // Invalid returns an InvalidInput error with a formatted message.
 func Invalid(format string, args ...any) error {

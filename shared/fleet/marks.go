@@ -1,0 +1,81 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// MarkScaled records that a pool scaled in a direction ("out" or "in") at
+// a time, for the cooldown check of later alarms. A mark never moves
+// backwards: an older event replayed late cannot shorten a cooldown.
+func (s *Store) MarkScaled(ctx context.Context, pool, direction string, at time.Time, execution string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      key(poolKey(pool), scaledPrefix+direction),
+		UpdateExpression:         aws.String("SET #at = :at, #execution = :execution"),
+		ConditionExpression:      aws.String("attribute_not_exists(#at) OR #at < :at"),
+		ExpressionAttributeNames: map[string]string{"#at": "at", "#execution": "execution"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at":        num(at.UnixMilli()),
+			":execution": str(execution),
+		},
+	})
+	if _, lost := isConditionFailed(err); lost {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("marking pool %s scaled %s: %w", pool, direction, err)
+	}
+	return nil
+}
+
+// LastScaled returns when the pool last scaled in a direction; ok is false
+// if it never has.
+func (s *Store) LastScaled(ctx context.Context, pool, direction string) (at time.Time, ok bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(poolKey(pool), scaledPrefix+direction), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reading last scale-%s of pool %s: %w", direction, pool, err)
+	}
+	v, found := out.Item["at"].(*types.AttributeValueMemberN)
+	if !found {
+		return time.Time{}, false, nil
+	}
+	ms, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("pool %s: scale-%s mark %q is not a number", pool, direction, v.Value)
+	}
+	return time.UnixMilli(ms).UTC(), true, nil
+}
+
+// MarkOnce records a dedupe key for the given time to live and reports
+// whether this call was the first to do so. A mark past its expiry counts as
+// absent even before DynamoDB's TTL sweeper has removed it, because the
+// sweeper may lag by hours.
+func (s *Store) MarkOnce(ctx context.Context, dedupeKey string, ttl time.Duration) (first bool, err error) {
+	now := s.now().UTC()
+	item := key(dedupePrefix+dedupeKey, dedupePrefix)
+	item["markedAt"] = str(now.Format(time.RFC3339Nano))
+	item[TTLAttribute] = num(now.Add(ttl).Unix())
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &s.table,
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #purge < :now"),
+		ExpressionAttributeNames:  map[string]string{"#purge": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix())},
+	})
+	if _, lost := isConditionFailed(err); lost {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("marking %s: %w", dedupeKey, err)
+	}
+	return true, nil
+}

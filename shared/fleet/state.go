@@ -1,0 +1,61 @@
+// Package fleet keeps the truth about every media node, pool lock, cooldown
+// and dedupe mark in the DynamoDB node table. Every write is conditional, so
+// two executions can never both own a node or a pool.
+package fleet
+
+// State is where a node is in its life.
+type State string
+
+// Node states, in the order a node normally moves through them.
+const (
+	Pending      State = "PENDING"
+	Provisioning State = "PROVISIONING"
+	Deploying    State = "DEPLOYING"
+	Probing      State = "PROBING"
+	Shifting     State = "SHIFTING"
+	Active       State = "ACTIVE"
+	Draining     State = "DRAINING"
+	Terminated   State = "TERMINATED"
+	RollingBack  State = "ROLLING_BACK"
+	Failed       State = "FAILED"
+)
+
+// transitions is the one table of allowed moves. Every non-terminal state
+// may roll back. DRAINING may return to ACTIVE because a scale-out alarm
+// cancels a pending drain instead of launching new nodes.
+var transitions = map[State][]State{
+	Pending:      {Provisioning, RollingBack},
+	Provisioning: {Deploying, RollingBack},
+	Deploying:    {Probing, RollingBack},
+	Probing:      {Shifting, RollingBack},
+	Shifting:     {Active, RollingBack},
+	Active:       {Draining, RollingBack},
+	Draining:     {Terminated, Active, RollingBack},
+	RollingBack:  {Failed},
+	Terminated:   nil,
+	Failed:       nil,
+}
+
+// CanTransition reports whether a node may move from one state to another.
+func CanTransition(from, to State) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether a node in this state is finished for good.
+func (s State) Terminal() bool { return s == Terminated || s == Failed }
+
+// Known reports whether s is one of the states above.
+func (s State) Known() bool {
+	_, ok := transitions[s]
+	return ok
+}
+
+// States lists every state, for tests and operator tools.
+func States() []State {
+	return []State{Pending, Provisioning, Deploying, Probing, Shifting, Active, Draining, Terminated, RollingBack, Failed}
+}

@@ -1,0 +1,304 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/motoserver"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newMotoStore starts moto, creates the node table from the shared
+// definition and returns a store on it plus the raw client for assertions.
+func newMotoStore(t *testing.T) (*Store, *dynamodb.Client, *clock) {
+	t.Helper()
+	srv := motoserver.Start(t)
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(srv.Config(ctx))
+	if _, err := db.CreateTable(ctx, TableDefinition("nodes")); err != nil {
+		t.Fatalf("creating table: %v", err)
+	}
+	c := &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}
+	return NewStore(db, "nodes", c.Now), db, c
+}
+
+func itemCount(t *testing.T, db *dynamodb.Client, pool string) int {
+	t.Helper()
+	out, err := db.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:                 aws.String("nodes"),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(poolKey(pool))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(out.Count)
+}
+
+func errorName(err error) string {
+	var named events.Named
+	if errors.As(err, &named) {
+		return named.ErrorName()
+	}
+	return ""
+}
+
+func TestNodeLifecycleOnMoto(t *testing.T) {
+	s, _, clk := newMotoStore(t)
+	ctx := context.Background()
+	n, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1", AZ: "us-east-1a", InstanceType: "c7g.large"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.State != Pending || n.Version != 1 {
+		t.Fatalf("new node = %s v%d, want PENDING v1", n.State, n.Version)
+	}
+	clk.Advance(time.Second)
+	n, err = s.Transition(ctx, "live", "n1", Pending, 1, Provisioning, Change{InstanceID: "i-0123", Execution: "exec-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.State != Provisioning || n.Version != 2 || n.InstanceID != "i-0123" || n.AZ != "us-east-1a" {
+		t.Fatalf("after transition: %+v", n)
+	}
+	if !n.UpdatedAt.After(n.CreatedAt) {
+		t.Fatalf("updatedAt %s not after createdAt %s", n.UpdatedAt, n.CreatedAt)
+	}
+	w := 30
+	if n, err = s.Update(ctx, "live", "n1", Provisioning, 2, Change{Weight: &w}); err != nil || n.Weight != 30 || n.Version != 3 {
+		t.Fatalf("update = %+v, %v", n, err)
+	}
+	got, err := s.GetNode(ctx, "live", "n1")
+	if err != nil || got.Version != 3 || got.Weight != 30 || got.State != Provisioning {
+		t.Fatalf("get = %+v, %v", got, err)
+	}
+	if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1"}); errorName(err) != events.ErrStateConflict {
+		t.Fatalf("creating an existing node: err = %v, want StateConflict", err)
+	}
+	if _, err := s.GetNode(ctx, "live", "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing node: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestTwoWritersRaceExactlyOneWins(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < writers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			_, errs[i] = s.Transition(ctx, "live", "n1", Pending, 1, Provisioning, Change{Execution: string(rune('a' + i))})
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	wins, conflicts := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errorName(err) == events.ErrStateConflict:
+			conflicts++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if wins != 1 || conflicts != writers-1 {
+		t.Fatalf("wins=%d conflicts=%d, want 1 and %d", wins, conflicts, writers-1)
+	}
+	n, _ := s.GetNode(ctx, "live", "n1")
+	if n.Version != 2 || n.State != Provisioning {
+		t.Fatalf("node after race = %s v%d, want PROVISIONING v2", n.State, n.Version)
+	}
+}
+
+func TestStaleWritesAreRefused(t *testing.T) {
+	cases := []struct {
+		name    string
+		from    State
+		version int64
+		to      State
+		want    string
+		detail  string
+	}{
+		{"a write with an old version is a conflict", Pending, 0, Provisioning, events.ErrStateConflict, "found PENDING at version 1"},
+		{"a write expecting the wrong state is a conflict", Provisioning, 1, Deploying, events.ErrStateConflict, "found PENDING at version 1"},
+		{"a transition not in the table is refused", Pending, 1, Active, events.ErrInvalidInput, "PENDING -> ACTIVE is not allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, db, _ := newMotoStore(t)
+			ctx := context.Background()
+			if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1"}); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("nodes"), Key: key(poolKey("live"), nodePrefix+"n1")})
+			_, err := s.Transition(ctx, "live", "n1", tc.from, tc.version, tc.to, Change{Reason: "should not land"})
+			if errorName(err) != tc.want {
+				t.Fatalf("err = %v (%s), want %s", err, errorName(err), tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.detail) {
+				t.Fatalf("err = %q, want it to say %q", err, tc.detail)
+			}
+			after, _ := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("nodes"), Key: key(poolKey("live"), nodePrefix+"n1")})
+			if len(after.Item) != len(before.Item) || after.Item["reason"] != nil {
+				t.Fatalf("the refused write changed the record: %v", after.Item)
+			}
+		})
+	}
+}
+
+func TestUpdatingAMissingNodeCreatesNothing(t *testing.T) {
+	s, db, _ := newMotoStore(t)
+	_, err := s.Transition(context.Background(), "live", "ghost", Pending, 1, Provisioning, Change{})
+	if errorName(err) != events.ErrStateConflict {
+		t.Fatalf("err = %v, want StateConflict", err)
+	}
+	if n := itemCount(t, db, "live"); n != 0 {
+		t.Fatalf("pool has %d items, want 0", n)
+	}
+}
+
+func TestListNodesQueriesOnePoolAcrossPages(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	for i := 0; i < 30; i++ {
+		if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: string(rune('A' + i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateNode(ctx, Node{Pool: "voice", ID: "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcquireLock(ctx, "live", "exec-1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := s.ListNodes(ctx, "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 30 {
+		t.Fatalf("listed %d nodes, want 30 (no lock, no other pool)", len(nodes))
+	}
+	for _, n := range nodes {
+		if n.Pool != "live" {
+			t.Fatalf("listed a node of pool %s", n.Pool)
+		}
+	}
+}
+
+func TestPoolLockLeases(t *testing.T) {
+	s, _, clk := newMotoStore(t)
+	ctx := context.Background()
+	if _, err := s.AcquireLock(ctx, "live", "exec-1", time.Minute); err != nil {
+		t.Fatalf("first acquire: %v", err)
+	}
+	_, err := s.AcquireLock(ctx, "live", "exec-2", time.Minute)
+	if errorName(err) != events.ErrLockHeld || !strings.Contains(err.Error(), "exec-1") {
+		t.Fatalf("live lease taken: err = %v, want LockHeld naming exec-1", err)
+	}
+	if _, err := s.AcquireLock(ctx, "live", "exec-1", time.Minute); err != nil {
+		t.Fatalf("the holder retaking its own lock: %v", err)
+	}
+	clk.Advance(50 * time.Second)
+	if _, err := s.RenewLock(ctx, "live", "exec-1", time.Minute); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	clk.Advance(50 * time.Second)
+	if _, err := s.AcquireLock(ctx, "live", "exec-2", time.Minute); errorName(err) != events.ErrLockHeld {
+		t.Fatalf("a renewed lease was taken over: %v", err)
+	}
+	clk.Advance(11 * time.Second)
+	if _, err := s.AcquireLock(ctx, "live", "exec-2", time.Minute); err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
+	}
+	if _, err := s.RenewLock(ctx, "live", "exec-1", time.Minute); errorName(err) != events.ErrStateConflict {
+		t.Fatalf("the old owner renewed a lease it lost: %v", err)
+	}
+	if released, err := s.ReleaseLock(ctx, "live", "exec-1"); err != nil || released {
+		t.Fatalf("old owner released the new owner's lock: released=%v err=%v", released, err)
+	}
+	l, ok, err := s.GetLock(ctx, "live")
+	if err != nil || !ok || l.Owner != "exec-2" {
+		t.Fatalf("lock = %+v ok=%v err=%v, want exec-2", l, ok, err)
+	}
+	if released, err := s.ReleaseLock(ctx, "live", "exec-2"); err != nil || !released {
+		t.Fatalf("release: released=%v err=%v", released, err)
+	}
+	if released, err := s.ReleaseLock(ctx, "live", "exec-2"); err != nil || released {
+		t.Fatalf("second release: released=%v err=%v, want an idempotent no-op", released, err)
+	}
+	if _, err := s.AcquireLock(ctx, "live", "exec-3", time.Minute); err != nil {
+		t.Fatalf("acquire after release: %v", err)
+	}
+}
+
+func TestCooldownMarksNeverMoveBackwards(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	if _, ok, err := s.LastScaled(ctx, "live", "out"); err != nil || ok {
+		t.Fatalf("fresh pool: ok=%v err=%v", ok, err)
+	}
+	t1 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	if err := s.MarkScaled(ctx, "live", "out", t1, "exec-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkScaled(ctx, "live", "out", t1.Add(-time.Hour), "exec-0"); err != nil {
+		t.Fatal(err)
+	}
+	at, ok, err := s.LastScaled(ctx, "live", "out")
+	if err != nil || !ok || !at.Equal(t1) {
+		t.Fatalf("last scale-out = %s ok=%v err=%v, want %s", at, ok, err, t1)
+	}
+	if _, ok, _ := s.LastScaled(ctx, "live", "in"); ok {
+		t.Fatal("a scale-out mark was read as a scale-in")
+	}
+}
+
+func TestDedupeMarksExpire(t *testing.T) {
+	s, _, clk := newMotoStore(t)
+	ctx := context.Background()
+	first, err := s.MarkOnce(ctx, "alarm-x@t1", time.Hour)
+	if err != nil || !first {
+		t.Fatalf("first mark: first=%v err=%v", first, err)
+	}
+	if again, err := s.MarkOnce(ctx, "alarm-x@t1", time.Hour); err != nil || again {
+		t.Fatalf("duplicate mark: first=%v err=%v", again, err)
+	}
+	if other, err := s.MarkOnce(ctx, "alarm-x@t2", time.Hour); err != nil || !other {
+		t.Fatalf("another key: first=%v err=%v", other, err)
+	}
+	clk.Advance(time.Hour + time.Second)
+	if again, err := s.MarkOnce(ctx, "alarm-x@t1", time.Hour); err != nil || !again {
+		t.Fatalf("mark past its TTL: first=%v err=%v, want true", again, err)
+	}
+}

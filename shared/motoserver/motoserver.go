@@ -1,0 +1,150 @@
+// Package motoserver starts a private moto_server on a free loopback port
+// for tests and local tools, and builds AWS SDK configurations that talk to
+// it. Tests never share an emulator, so they can run in parallel packages.
+package motoserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Region is the region every local run uses.
+const Region = "us-east-1"
+
+// Server is a running moto_server.
+type Server struct {
+	Port int
+	cmd  *exec.Cmd
+}
+
+// URL is the endpoint to give the AWS SDK. It says localhost rather than
+// 127.0.0.1 because moto recognises S3 bucket names in the path only then.
+func (s *Server) URL() string { return fmt.Sprintf("http://localhost:%d", s.Port) }
+
+// Require returns the path of a tool a test needs. Without it the test is
+// skipped on a developer's machine and fails under CI=true, where every tool
+// must have been installed.
+func Require(tb testing.TB, tool string) string {
+	tb.Helper()
+	path, err := exec.LookPath(tool)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s is not installed, and CI=%s requires every tool: %v", tool, os.Getenv("CI"), err)
+	}
+	tb.Skipf("%s is not installed; skipping (CI would fail here)", tool)
+	return ""
+}
+
+// Start runs a moto_server for one test and stops it when the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin := Require(tb, "moto_server")
+	s, err := Launch(bin, nil, os.Stderr)
+	if err != nil {
+		tb.Fatalf("starting moto_server: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts moto_server on a free loopback port with extra environment
+// variables and waits until it answers.
+func Launch(bin string, env []string, logTo *os.File) (*Server, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = logTo
+	cmd.Stderr = logTo
+	// Its own process group, so stopping it also stops any worker it forks.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{Port: port, cmd: cmd}
+	if err := WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", port), 30*time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("moto_server did not answer on port %d: %w", port, err)
+	}
+	return s, nil
+}
+
+// Stop ends the server and its process group.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Config returns an AWS SDK configuration for the server with dummy
+// credentials.
+func (s *Server) Config(ctx context.Context) aws.Config {
+	return ConfigFor(ctx, s.URL())
+}
+
+// ConfigFor returns an AWS SDK configuration for any local endpoint.
+func ConfigFor(ctx context.Context, endpoint string) aws.Config {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion(Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
+		config.WithBaseEndpoint(endpoint),
+	)
+	if err != nil {
+		// LoadDefaultConfig fails only on malformed shared config files,
+		// which the explicit options above make irrelevant.
+		panic(fmt.Sprintf("building local AWS config: %v", err))
+	}
+	return cfg
+}
+
+// FreePort asks the kernel for an unused loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// WaitHTTP polls url until it answers with any status, or the budget runs out.
+func WaitHTTP(url string, budget time.Duration) error {
+	deadline := time.Now().Add(budget)
+	client := &http.Client{Timeout: time.Second}
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return last
+}
