@@ -1,0 +1,221 @@
+package trigger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden decisions in testevents/trigger/expected")
+
+const eventsDir = "../../testevents/trigger"
+
+// fakeStore is a hand-written Store that records every call.
+type fakeStore struct {
+	seen       map[string]bool
+	lastScaled map[string]time.Time
+	calls      []string
+	err        error
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}}
+}
+
+func (f *fakeStore) MarkOnce(_ context.Context, key string, _ time.Duration) (bool, error) {
+	f.calls = append(f.calls, "MarkOnce "+key)
+	if f.err != nil {
+		return false, f.err
+	}
+	if f.seen[key] {
+		return false, nil
+	}
+	f.seen[key] = true
+	return true, nil
+}
+
+func (f *fakeStore) LastScaled(_ context.Context, p, dir string) (time.Time, bool, error) {
+	f.calls = append(f.calls, "LastScaled "+p+" "+dir)
+	at, ok := f.lastScaled[p+"/"+dir]
+	return at, ok, nil
+}
+
+func devConfig(t *testing.T) pool.File {
+	t.Helper()
+	f, err := pool.LoadFile("../../infra/config/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var eventTime = time.Date(2026, 11, 21, 10, 0, 5, 0, time.UTC)
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(eventsDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func newTestHandler(t *testing.T, store Store, now time.Time) *Handler {
+	return NewHandler(devConfig(t), store, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+}
+
+func TestSampleEventsMatchGoldenDecisions(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(eventsDir, "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no sample events")
+	}
+	for _, file := range files {
+		name := filepath.Base(file)
+		t.Run(name, func(t *testing.T) {
+			d, err := newTestHandler(t, newFakeStore(), eventTime).Handle(context.Background(), readEvent(t, name))
+			if err != nil {
+				t.Fatalf("sample event refused: %v", err)
+			}
+			got, _ := json.MarshalIndent(d, "", "  ")
+			got = append(got, '\n')
+			golden := filepath.Join(eventsDir, "expected", name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("no golden decision (run go test -update): %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("decision differs from %s:\ngot  %s\nwant %s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestInvalidEventsAreRefusedWithoutWrites(t *testing.T) {
+	cases := []struct {
+		name string
+		file string
+		want string
+	}{
+		{"a truncated event is refused", "invalid/truncated.json", "not a valid EventBridge event"},
+		{"an event without an alarm name is refused", "invalid/missing-alarm-name.json", "detail.alarmName is missing"},
+		{"an event from another source is refused", "invalid/wrong-source.json", `source is "aws.ec2"`},
+		{"an event with an unreadable timestamp is refused", "invalid/bad-timestamp.json", "detail.state.timestamp"},
+		{"an alarm no pool owns is refused", "invalid/unknown-alarm.json", `alarm "someone-elses-alarm" is not a scaling alarm`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newFakeStore()
+			_, err := newTestHandler(t, store, eventTime).Handle(context.Background(), readEvent(t, tc.file))
+			var invalid *events.InvalidInput
+			if !errors.As(err, &invalid) {
+				t.Fatalf("err = %T %v, want *events.InvalidInput", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %q, want it to say %q", err, tc.want)
+			}
+			if len(store.calls) != 0 {
+				t.Fatalf("store was called for a refused event: %v", store.calls)
+			}
+		})
+	}
+}
+
+func TestDuplicateStateChangeIsIgnored(t *testing.T) {
+	store := newFakeStore()
+	h := newTestHandler(t, store, eventTime)
+	raw := readEvent(t, "alarm-connections-high.json")
+	first, err := h.Handle(context.Background(), raw)
+	if err != nil || first.Action != ActionScale {
+		t.Fatalf("first delivery = %+v, %v", first, err)
+	}
+	again, err := h.Handle(context.Background(), raw)
+	if err != nil || again.Action != ActionIgnore || !strings.HasPrefix(again.Reason, "duplicate") {
+		t.Fatalf("second delivery = %+v, %v; want ignored as duplicate", again, err)
+	}
+}
+
+func TestStoreFailureIsNamedForTheStateMachine(t *testing.T) {
+	store := newFakeStore()
+	store.err = errors.New("connection reset")
+	_, err := newTestHandler(t, store, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	var internal *events.Internal
+	if !errors.As(err, &internal) || !strings.Contains(err.Error(), "checking for a duplicate event: connection reset") {
+		t.Fatalf("err = %T %v, want Internal with context", err, err)
+	}
+}
+
+func TestDecide(t *testing.T) {
+	cfg := devConfig(t)
+	live, _ := cfg.Find("live-rtmp-use1")
+	alarm := func(state string) events.AlarmEvent {
+		ev, err := events.ParseAlarmEvent(readEvent(t, "alarm-connections-high.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Detail.State.Value = state
+		return ev
+	}
+	out := pool.AlarmRef{Pool: live.Name, Direction: pool.ScaleOut, Metric: pool.MetricConnections}
+	in := pool.AlarmRef{Pool: live.Name, Direction: pool.ScaleIn, Metric: pool.MetricCPU}
+	cases := []struct {
+		name   string
+		ev     events.AlarmEvent
+		ref    pool.AlarmRef
+		cd     Cooldown
+		action string
+		reason string
+	}{
+		{"an alarm that returns to OK does nothing", alarm("OK"), out, Cooldown{}, ActionIgnore, "moved to OK"},
+		{"missing data does nothing", alarm("INSUFFICIENT_DATA"), out, Cooldown{}, ActionIgnore, "moved to INSUFFICIENT_DATA"},
+		{"a first alarm scales out", alarm("ALARM"), out, Cooldown{}, ActionScale, "connections alarm"},
+		{"an alarm inside the scale-out cooldown is ignored", alarm("ALARM"), out, Cooldown{LastScaled: eventTime.Add(-time.Minute), Known: true}, ActionIgnore, "inside scale-out cooldown: last scaled 1m0s ago, window 2m0s"},
+		{"an alarm after the scale-out cooldown scales out", alarm("ALARM"), out, Cooldown{LastScaled: eventTime.Add(-3 * time.Minute), Known: true}, ActionScale, "in ALARM since"},
+		{"scale-in waits for its longer window", alarm("ALARM"), in, Cooldown{LastScaled: eventTime.Add(-5 * time.Minute), Known: true}, ActionIgnore, "window 15m0s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(tc.ev, tc.ref, live, tc.cd, eventTime)
+			if d.Action != tc.action || !strings.Contains(d.Reason, tc.reason) {
+				t.Fatalf("decision = %+v, want %s with reason containing %q", d, tc.action, tc.reason)
+			}
+			if (d.Action == ActionScale) != (d.Execution != "") {
+				t.Fatalf("execution name %q on action %s", d.Execution, d.Action)
+			}
+		})
+	}
+}
+
+func TestExecutionNameIsStableValidAndShort(t *testing.T) {
+	ref := pool.AlarmRef{Pool: strings.Repeat("p", 40), Direction: pool.ScaleOut, Metric: pool.MetricBandwidth}
+	at := time.Date(2026, 11, 21, 10, 0, 0, 123e6, time.UTC)
+	a := ExecutionName(ref, "alarm-a", at)
+	if a != ExecutionName(ref, "alarm-a", at) {
+		t.Fatal("the same alarm and time gave two names")
+	}
+	if a == ExecutionName(ref, "alarm-b", at) || a == ExecutionName(ref, "alarm-a", at.Add(time.Millisecond)) {
+		t.Fatal("different alarms or times share a name")
+	}
+	if len(a) > 80 || strings.ContainsAny(a, " .:<>{}[]?*\"#%\\^|~`$&,;/") {
+		t.Fatalf("name %q is not a valid execution name", a)
+	}
+}
