@@ -1,0 +1,76 @@
+# mediascale: build, synthesize, test and run locally.
+# The two commands to know: `make demo` and `make test` (see README.md).
+
+SHELL := /bin/bash
+ENV ?= dev
+FUNCTIONS := $(notdir $(wildcard functions/*))
+GO_DIRS := events functions infra scripts shared
+CDK := node_modules/.bin/cdk
+# The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
+LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
+
+.PHONY: all build deps synth synth-all lint-templates test test-go fmt-check vet demo invoke up down bench clean
+
+all: build
+
+deps: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Builds every function as build/<name>/bootstrap.
+build: $(FUNCTIONS:%=build/%/bootstrap)
+
+build/%/bootstrap: FORCE
+	@mkdir -p $(dir $@)
+	$(LAMBDA_GOFLAGS) go build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $@ ./functions/$*
+
+FORCE:
+
+# Synthesizes one environment's template into cdk.out/ without AWS
+# credentials or network.
+synth: build deps
+	$(CDK) synth -c env=$(ENV) --quiet --no-notices --no-version-reporting
+
+# Synthesizes all three environments into cdk.out/<env>/.
+synth-all: build deps
+	@for e in dev staging prod; do \
+		$(CDK) synth -c env=$$e --quiet --no-notices --no-version-reporting -o cdk.out/$$e || exit 1; \
+	done
+
+# cfn-lint on every environment's template: errors fail, warnings print.
+lint-templates: synth-all
+	@for e in dev staging prod; do \
+		echo "cfn-lint mediascale-$$e"; \
+		cfn-lint --non-zero-exit-code error cdk.out/$$e/mediascale-$$e.template.json || exit 1; \
+	done
+
+fmt-check:
+	@out=$$(gofmt -l $(GO_DIRS)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	go vet ./...
+
+test-go: build deps
+	go test -count=1 ./...
+
+test: fmt-check vet test-go lint-templates
+
+up: build deps
+	scripts/localcloud up
+
+down:
+	scripts/localcloud down
+
+# Invokes one deployed function on the running local cloud, like
+# `sam local invoke`: make invoke FN=trigger EVENT=testevents/trigger/alarm-connections-high.json
+invoke:
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=<file>"; exit 2; }
+	scripts/localcloud invoke $(FN) $(EVENT)
+
+demo: build deps
+	scripts/demo
+
+clean:
+	rm -rf build cdk.out .localcloud

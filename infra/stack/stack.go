@@ -1,0 +1,150 @@
+package stack
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mediascale/mediascale/shared/coldstart"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// Props are everything one environment's stack is built from.
+type Props struct {
+	Env      string
+	Settings Settings
+	Pools    pool.File
+	// AssetRoot holds one folder per function with its prebuilt bootstrap
+	// (build/ in the repository).
+	AssetRoot string
+}
+
+// Stack is the built stack with the resources tests and callers look at.
+type Stack struct {
+	awscdk.Stack
+	Table          awsdynamodb.Table
+	PoolsParameter awsssm.StringParameter
+	Functions      map[string]awslambda.Function
+}
+
+// Name is the stack name of an environment.
+func Name(env string) string { return "mediascale-" + env }
+
+// PoolsParameterName is where an environment's pool configuration is
+// published.
+func PoolsParameterName(env string) string { return "/mediascale/" + env + "/pools" }
+
+// standardParameterLimit is the largest value a Standard-tier SSM parameter
+// holds; a larger configuration needs the Advanced tier (8 KB).
+const standardParameterLimit = 4096
+
+// New builds the stack of one environment.
+func New(scope constructs.Construct, p Props) (*Stack, error) {
+	poolsJSON, err := p.Pools.JSON()
+	if err != nil {
+		return nil, fmt.Errorf("encoding pool config: %w", err)
+	}
+	st := awscdk.NewStack(scope, jsii.String(Name(p.Env)), &awscdk.StackProps{
+		Description: jsii.String(fmt.Sprintf("mediascale %s: autoscaling for real-time media node pools", p.Env)),
+	})
+	awscdk.Tags_Of(st).Add(jsii.String("mediascale:env"), jsii.String(p.Env), nil)
+	s := &Stack{Stack: st, Functions: map[string]awslambda.Function{}}
+
+	removal := awscdk.RemovalPolicy_DESTROY
+	if p.Settings.RetainData {
+		removal = awscdk.RemovalPolicy_RETAIN
+	}
+	s.Table = awsdynamodb.NewTable(st, jsii.String("NodeTable"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(fleet.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:             &awsdynamodb.Attribute{Name: jsii.String(fleet.SortKey), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String(fleet.TTLAttribute),
+		Encryption:          awsdynamodb.TableEncryption_AWS_MANAGED,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(p.Settings.PointInTimeRecovery),
+		},
+		DeletionProtection: jsii.Bool(p.Settings.DeletionProtection),
+		RemovalPolicy:      removal,
+	})
+
+	tier := awsssm.ParameterTier_STANDARD
+	if len(poolsJSON) > standardParameterLimit {
+		tier = awsssm.ParameterTier_ADVANCED
+	}
+	s.PoolsParameter = awsssm.NewStringParameter(st, jsii.String("PoolsParameter"), &awsssm.StringParameterProps{
+		ParameterName: jsii.String(PoolsParameterName(p.Env)),
+		Description:   jsii.String("mediascale pool configuration, validated at synth from " + p.Settings.Config),
+		StringValue:   jsii.String(string(poolsJSON)),
+		Tier:          tier,
+	})
+
+	for _, spec := range functionSpecs {
+		s.Functions[spec.Name] = s.function(p, spec, removal)
+	}
+	awscdk.NewCfnOutput(st, jsii.String("NodeTableName"), &awscdk.CfnOutputProps{Value: s.Table.TableName()})
+	awscdk.NewCfnOutput(st, jsii.String("PoolsParameterName"), &awscdk.CfnOutputProps{Value: s.PoolsParameter.ParameterName()})
+	return s, nil
+}
+
+// function builds one Lambda with its own role, log group and the
+// permissions its spec lists.
+func (s *Stack) function(p Props, spec functionSpec, removal awscdk.RemovalPolicy) awslambda.Function {
+	id := spec.LogicalID()
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(fmt.Sprintf("/aws/lambda/mediascale-%s-%s", p.Env, spec.Name)),
+		Retention:     logRetentions[p.Settings.LogRetentionDays],
+		RemovalPolicy: removal,
+	})
+	role := awsiam.NewRole(s.Stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String(fmt.Sprintf("mediascale %s %s function", p.Env, spec.Name)),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("WriteOwnLogs"),
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn(), *logs.LogGroupArn()+":*"),
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadPoolConfig"),
+		Actions:   jsii.Strings("ssm:GetParameter"),
+		Resources: jsii.Strings(*s.PoolsParameter.ParameterArn()),
+	}))
+	if len(spec.TableActions) > 0 {
+		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("NodeTable"),
+			Actions:   jsii.Strings(spec.TableActions...),
+			Resources: jsii.Strings(*s.Table.TableArn()),
+		}))
+	}
+	fn := awslambda.NewFunction(s.Stack, jsii.String(id), &awslambda.FunctionProps{
+		FunctionName:  jsii.String(fmt.Sprintf("mediascale-%s-%s", p.Env, spec.Name)),
+		Description:   jsii.String(spec.Description),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(p.AssetRoot, spec.Name)), nil),
+		MemorySize:    jsii.Number(spec.MemoryMB),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(spec.TimeoutSeconds)),
+		Tracing:       awslambda.Tracing_ACTIVE,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		LogGroup:      logs,
+		Role:          role,
+		Environment: &map[string]*string{
+			coldstart.EnvTable:          s.Table.TableName(),
+			coldstart.EnvPoolsParameter: s.PoolsParameter.ParameterName(),
+			coldstart.EnvEnvironment:    jsii.String(p.Env),
+			"MEDIASCALE_FUNCTION":       jsii.String(spec.Name),
+		},
+	})
+	awscdk.Tags_Of(fn).Add(jsii.String("mediascale:function"), jsii.String(spec.Name), nil)
+	return fn
+}

@@ -1,0 +1,292 @@
+package stack
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// repoRoot is where cdk.json and the pool files live, relative to this
+// package.
+const repoRoot = "../.."
+
+// cdkContext reads the environments block of cdk.json, so the tests see the
+// same settings as `cdk synth`.
+func cdkContext(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Context
+}
+
+// synth builds one environment's stack the way infra/main.go does and
+// returns its template as a map and as an assertions.Template.
+func synth(t *testing.T, env string) (map[string]any, assertions.Template) {
+	t.Helper()
+	settings, err := SettingsFor(cdkContext(t)["environments"], env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools, err := pool.LoadFile(filepath.Join(repoRoot, settings.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPools(env, settings, pools); err != nil {
+		t.Fatal(err)
+	}
+	// The assets are placeholders: these tests read the template, and the
+	// real binaries are exercised by the local-cloud tests.
+	assets := t.TempDir()
+	for _, fn := range FunctionNames() {
+		if err := os.MkdirAll(filepath.Join(assets, fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(assets, fn, "bootstrap"), []byte(fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The CDK CLI turns asset metadata on by default; SAM needs it to find
+	// each function's prebuilt bootstrap.
+	app := awscdk.NewApp(&awscdk.AppProps{
+		Outdir:  jsii.String(t.TempDir()),
+		Context: &map[string]any{"aws:cdk:enable-asset-metadata": true},
+	})
+	s, err := New(app, Props{Env: env, Settings: settings, Pools: pools, AssetRoot: assets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := assertions.Template_FromStack(s.Stack, nil)
+	raw, err := json.Marshal(tmpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc, tmpl
+}
+
+// resources returns the template's resources of one type by logical id.
+func resources(doc map[string]any, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range doc["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			out[id] = res
+		}
+	}
+	return out
+}
+
+func props(r map[string]any) map[string]any { return r["Properties"].(map[string]any) }
+
+func only(t *testing.T, doc map[string]any, typ string) map[string]any {
+	t.Helper()
+	rs := resources(doc, typ)
+	if len(rs) != 1 {
+		t.Fatalf("want one %s, got %d", typ, len(rs))
+	}
+	for _, r := range rs {
+		return r
+	}
+	return nil
+}
+
+func TestNodeTablePerEnvironment(t *testing.T) {
+	cases := []struct {
+		env       string
+		pitr      bool
+		protect   bool
+		retention string
+	}{
+		{"dev", false, false, "Delete"},
+		{"staging", true, false, "Delete"},
+		{"prod", true, true, "Retain"},
+	}
+	for _, tc := range cases {
+		t.Run("the "+tc.env+" table is on-demand, encrypted, expiring, and protected as the environment asks", func(t *testing.T) {
+			doc, tmpl := synth(t, tc.env)
+			if n := len(resources(doc, "AWS::DynamoDB::GlobalTable")); n != 0 {
+				t.Fatalf("template has %d GlobalTables; moto and the design want AWS::DynamoDB::Table", n)
+			}
+			tmpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+				"BillingMode":             "PAY_PER_REQUEST",
+				"KeySchema":               []any{map[string]any{"AttributeName": "pk", "KeyType": "HASH"}, map[string]any{"AttributeName": "sk", "KeyType": "RANGE"}},
+				"TimeToLiveSpecification": map[string]any{"AttributeName": "purgeAt", "Enabled": true},
+				"SSESpecification":        map[string]any{"SSEEnabled": true},
+			})
+			table := only(t, doc, "AWS::DynamoDB::Table")
+			p := props(table)
+			pitr := p["PointInTimeRecoverySpecification"].(map[string]any)["PointInTimeRecoveryEnabled"]
+			if pitr != tc.pitr {
+				t.Errorf("point-in-time recovery = %v, want %v", pitr, tc.pitr)
+			}
+			if got, _ := p["DeletionProtectionEnabled"].(bool); got != tc.protect {
+				t.Errorf("deletion protection = %v, want %v", got, tc.protect)
+			}
+			if table["DeletionPolicy"] != tc.retention {
+				t.Errorf("deletion policy = %v, want %s", table["DeletionPolicy"], tc.retention)
+			}
+		})
+	}
+}
+
+func TestPoolConfigIsPublishedAsValidatedJSON(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	param := props(only(t, doc, "AWS::SSM::Parameter"))
+	if param["Name"] != "/mediascale/dev/pools" {
+		t.Fatalf("parameter name = %v", param["Name"])
+	}
+	f, err := pool.ParseJSON([]byte(param["Value"].(string)))
+	if err != nil {
+		t.Fatalf("published value does not parse back: %v", err)
+	}
+	if f.Environment != "dev" || len(f.Pools) != 2 {
+		t.Fatalf("published config = %s with %d pools", f.Environment, len(f.Pools))
+	}
+}
+
+func TestFunctionsAreArmAl2023TracedJSONLoggedWithOwnRoles(t *testing.T) {
+	doc, tmpl := synth(t, "dev")
+	fns := resources(doc, "AWS::Lambda::Function")
+	if len(fns) != len(FunctionNames()) {
+		t.Fatalf("template has %d functions, want %d", len(fns), len(FunctionNames()))
+	}
+	roles := map[string]bool{}
+	for id, fn := range fns {
+		p := props(fn)
+		if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" {
+			t.Errorf("%s: runtime %v handler %v", id, p["Runtime"], p["Handler"])
+		}
+		if archs := p["Architectures"].([]any); len(archs) != 1 || archs[0] != "arm64" {
+			t.Errorf("%s: architectures %v", id, archs)
+		}
+		if p["TracingConfig"].(map[string]any)["Mode"] != "Active" {
+			t.Errorf("%s: tracing %v", id, p["TracingConfig"])
+		}
+		if p["LoggingConfig"].(map[string]any)["LogFormat"] != "JSON" {
+			t.Errorf("%s: log format %v", id, p["LoggingConfig"])
+		}
+		role := p["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		if roles[role] {
+			t.Errorf("%s shares role %s", id, role)
+		}
+		roles[role] = true
+		vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		for _, k := range []string{"MEDIASCALE_TABLE", "MEDIASCALE_POOLS_PARAMETER", "MEDIASCALE_ENV"} {
+			if vars[k] == nil {
+				t.Errorf("%s: environment variable %s is not set", id, k)
+			}
+		}
+		if fn["Metadata"].(map[string]any)["aws:asset:property"] != "Code" {
+			t.Errorf("%s: no asset metadata for its code", id)
+		}
+	}
+	tmpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+		"FunctionName": "mediascale-dev-trigger",
+		"Environment": map[string]any{"Variables": map[string]any{
+			"MEDIASCALE_POOLS_PARAMETER": map[string]any{"Ref": assertions.Match_AnyValue()},
+		}},
+	})
+}
+
+// policyActions collects the actions each role's policies allow, keyed by
+// role logical id.
+func policyActions(doc map[string]any) map[string][]string {
+	out := map[string][]string{}
+	for _, pol := range resources(doc, "AWS::IAM::Policy") {
+		p := props(pol)
+		for _, r := range p["Roles"].([]any) {
+			role := r.(map[string]any)["Ref"].(string)
+			for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				switch a := st.(map[string]any)["Action"].(type) {
+				case string:
+					out[role] = append(out[role], a)
+				case []any:
+					for _, x := range a {
+						out[role] = append(out[role], x.(string))
+					}
+				}
+			}
+		}
+	}
+	for r := range out {
+		sort.Strings(out[r])
+	}
+	return out
+}
+
+func TestTriggerRoleHasOnlyTheActionsItCalls(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	var triggerRole string
+	for id := range resources(doc, "AWS::IAM::Role") {
+		if strings.HasPrefix(id, "TriggerFunctionRole") {
+			triggerRole = id
+		}
+	}
+	got := strings.Join(policyActions(doc)[triggerRole], " ")
+	want := "dynamodb:GetItem dynamodb:PutItem logs:CreateLogStream logs:PutLogEvents ssm:GetParameter xray:PutTelemetryRecords xray:PutTraceSegments"
+	if got != want {
+		t.Fatalf("trigger role actions:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestSettingsAreCheckedWithTheirPath(t *testing.T) {
+	envs := cdkContext(t)["environments"]
+	cases := []struct {
+		name string
+		env  string
+		edit func(m map[string]any)
+		want string
+	}{
+		{"an unknown environment names the ones there are", "qa", nil, "environments.qa: no such environment (have dev, prod, staging)"},
+		{"an unknown settings field is refused", "dev", func(m map[string]any) { m["vpcid"] = "x" }, `environments.dev: json: unknown field "vpcid"`},
+		{"a malformed account is refused", "dev", func(m map[string]any) { m["account"] = "12" }, "environments.dev.account"},
+		{"a retention CloudWatch does not offer is refused", "dev", func(m map[string]any) { m["logRetentionDays"] = 10 }, "environments.dev.logRetentionDays"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, _ := json.Marshal(envs)
+			var copyEnvs map[string]map[string]any
+			_ = json.Unmarshal(raw, &copyEnvs)
+			if tc.edit != nil {
+				tc.edit(copyEnvs[tc.env])
+			}
+			_, err := SettingsFor(copyEnvs, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPoolsMustMatchTheEnvironment(t *testing.T) {
+	f, err := pool.LoadFile(filepath.Join(repoRoot, "infra/config/dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPools("prod", Settings{Config: "dev.yaml"}, f); err == nil || !strings.Contains(err.Error(), `configured for environment "prod"`) {
+		t.Fatalf("a dev file passed as prod: %v", err)
+	}
+	if err := CheckPools("dev", Settings{Config: "dev.yaml", Region: "eu-west-1"}, f); err == nil || !strings.Contains(err.Error(), "pools[0].region") {
+		t.Fatalf("pools in another region passed: %v", err)
+	}
+}
