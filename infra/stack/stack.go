@@ -56,7 +56,12 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	st := awscdk.NewStack(scope, jsii.String(Name(p.Env)), &awscdk.StackProps{
 		Description: jsii.String(fmt.Sprintf("mediascale %s: autoscaling for real-time media node pools", p.Env)),
 	})
-	awscdk.Tags_Of(st).Add(jsii.String("mediascale:env"), jsii.String(p.Env), nil)
+	// SSM parameters are left untagged: their path already names the
+	// environment, and moto's CloudFormation fails on the map form of
+	// AWS::SSM::Parameter tags, which would break the local cloud.
+	awscdk.Tags_Of(st).Add(jsii.String("mediascale:env"), jsii.String(p.Env), &awscdk.TagProps{
+		ExcludeResourceTypes: jsii.Strings("AWS::SSM::Parameter"),
+	})
 	s := &Stack{Stack: st, Functions: map[string]awslambda.Function{}}
 
 	removal := awscdk.RemovalPolicy_DESTROY

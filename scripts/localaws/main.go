@@ -1,0 +1,190 @@
+// Command localaws is the Go half of scripts/localcloud: it runs the Lambda
+// router in front of moto and invokes deployed functions the way
+// `sam local invoke` would.
+//
+//	localaws router --listen 127.0.0.1:PORT --moto http://127.0.0.1:PORT --assembly cdk.out
+//	localaws invoke [--env dev] FUNCTION EVENT_FILE
+//	localaws freeport
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/mediascale/mediascale/scripts/internal/lambdarouter"
+	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
+	"github.com/mediascale/mediascale/shared/motoserver"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "router":
+		err = router(os.Args[2:])
+	case "invoke":
+		var code int
+		code, err = invoke(os.Args[2:])
+		if err == nil {
+			os.Exit(code)
+		}
+	case "freeport":
+		var port int
+		if port, err = motoserver.FreePort(); err == nil {
+			fmt.Println(port)
+		}
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localaws %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|freeport ...")
+	os.Exit(2)
+}
+
+func router(args []string) error {
+	fs := flag.NewFlagSet("router", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address to serve on")
+	moto := fs.String("moto", "", "URL of the moto server behind the router")
+	assembly := fs.String("assembly", "cdk.out", "cloud assembly holding the deployed templates and assets")
+	_ = fs.Parse(args)
+	motoURL, err := url.Parse(*moto)
+	if err != nil || *moto == "" {
+		return fmt.Errorf("--moto must be the moto server's URL")
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		return fmt.Errorf("--listen %s: the local cloud serves on loopback only", *listen)
+	}
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	assemblyDir, err := filepath.Abs(*assembly)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	// Functions call AWS through the router, so their own Lambda calls are
+	// served here as well; "localhost" keeps moto's S3 path routing.
+	baseEnv := map[string]string{
+		"AWS_ENDPOINT_URL":      "http://localhost:" + port,
+		"AWS_REGION":            motoserver.Region,
+		"AWS_DEFAULT_REGION":    motoserver.Region,
+		"AWS_ACCESS_KEY_ID":     "testing",
+		"AWS_SECRET_ACCESS_KEY": "testing",
+	}
+	for _, k := range []string{"MEDIASCALE_LOG_LEVEL"} {
+		if v := os.Getenv(k); v != "" {
+			baseEnv[k] = v
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("component", "router")
+	rt := lambdaruntime.New(baseEnv, os.Stdout)
+	defer rt.Close()
+	motoCfg := motoserver.ConfigFor(context.Background(), motoURL.String())
+	catalog := lambdarouter.DeployedCatalog{Lambda: lambda.NewFromConfig(motoCfg), AssemblyDir: assemblyDir}
+	srv := &http.Server{Handler: lambdarouter.New(motoURL, catalog, rt, log), ReadHeaderTimeout: 30 * time.Second}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-stop
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	log.Info("serving", "address", l.Addr().String(), "moto", motoURL.String(), "assembly", assemblyDir)
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// invoke calls a deployed function through the local cloud and prints its
+// logs to stderr and its answer to stdout. The exit status is 1 when the
+// function failed, so scripts can tell.
+func invoke(args []string) (int, error) {
+	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
+	env := fs.String("env", envOr("MEDIASCALE_ENV", "dev"), "environment whose function to call when given a short name")
+	_ = fs.Parse(args)
+	if fs.NArg() != 2 {
+		return 2, fmt.Errorf("usage: localaws invoke [--env dev] FUNCTION EVENT_FILE")
+	}
+	name, file := fs.Arg(0), fs.Arg(1)
+	if !strings.HasPrefix(name, "mediascale-") && !strings.HasPrefix(name, "arn:") {
+		name = "mediascale-" + *env + "-" + name
+	}
+	payload, err := os.ReadFile(file)
+	if err != nil {
+		return 2, err
+	}
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint == "" {
+		return 2, fmt.Errorf("AWS_ENDPOINT_URL is not set: is the local cloud up? (source .localcloud/env)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	client := lambda.NewFromConfig(motoserver.ConfigFor(ctx, endpoint))
+	out, err := client.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName: aws.String(name),
+		Payload:      payload,
+		LogType:      types.LogTypeTail,
+	})
+	if err != nil {
+		return 1, fmt.Errorf("invoking %s: %w", name, err)
+	}
+	if out.LogResult != nil {
+		if logs, err := base64.StdEncoding.DecodeString(*out.LogResult); err == nil {
+			os.Stderr.Write(logs)
+		}
+	}
+	var pretty any
+	if json.Unmarshal(out.Payload, &pretty) == nil {
+		b, _ := json.MarshalIndent(pretty, "", "  ")
+		fmt.Println(string(b))
+	} else {
+		fmt.Println(string(out.Payload))
+	}
+	if out.FunctionError != nil {
+		var e struct {
+			Type    string `json:"errorType"`
+			Message string `json:"errorMessage"`
+		}
+		_ = json.Unmarshal(out.Payload, &e)
+		fmt.Fprintf(os.Stderr, "%s failed: %s: %s\n", name, e.Type, e.Message)
+		return 1, nil
+	}
+	return 0, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
