@@ -515,8 +515,10 @@ func errorBody(body []byte, headerType string) []byte {
 	return out
 }
 
-func (inst *instance) handleResponse(w http.ResponseWriter, r *http.Request) { inst.finish(w, r, false) }
-func (inst *instance) handleError(w http.ResponseWriter, r *http.Request)    { inst.finish(w, r, true) }
+func (inst *instance) handleResponse(w http.ResponseWriter, r *http.Request) {
+	inst.finish(w, r, false)
+}
+func (inst *instance) handleError(w http.ResponseWriter, r *http.Request) { inst.finish(w, r, true) }
 
 func (inst *instance) handleInitError(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1024*1024))
