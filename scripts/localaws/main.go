@@ -4,6 +4,8 @@
 //
 //	localaws router --listen 127.0.0.1:PORT --moto http://127.0.0.1:PORT --assembly cdk.out
 //	localaws invoke [--env dev] FUNCTION EVENT_FILE
+//	localaws verify --stack NAME --template FILE
+//	localaws account
 //	localaws freeport
 package main
 
@@ -26,8 +28,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/mediascale/mediascale/scripts/internal/lambdarouter"
 	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
@@ -48,6 +52,10 @@ func main() {
 		if err == nil {
 			os.Exit(code)
 		}
+	case "verify":
+		err = verify(os.Args[2:])
+	case "account":
+		err = account()
 	case "freeport":
 		var port int
 		if port, err = motoserver.FreePort(); err == nil {
@@ -63,7 +71,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|freeport ...")
+	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|verify|account|freeport ...")
 	os.Exit(2)
 }
 
@@ -143,13 +151,13 @@ func invoke(args []string) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	endpoint := os.Getenv("AWS_ENDPOINT_URL")
-	if endpoint == "" {
-		return 2, fmt.Errorf("AWS_ENDPOINT_URL is not set: is the local cloud up? (source .localcloud/env)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	client := lambda.NewFromConfig(motoserver.ConfigFor(ctx, endpoint))
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return 2, err
+	}
+	client := lambda.NewFromConfig(cfg)
 	out, err := client.Invoke(ctx, &lambda.InvokeInput{
 		FunctionName: aws.String(name),
 		Payload:      payload,
@@ -187,4 +195,78 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// localConfig is the SDK configuration for the running local cloud.
+func localConfig(ctx context.Context) (aws.Config, error) {
+	endpoint := os.Getenv("AWS_ENDPOINT_URL")
+	if endpoint == "" {
+		return aws.Config{}, fmt.Errorf("AWS_ENDPOINT_URL is not set: is the local cloud up? (source .localcloud/env)")
+	}
+	return motoserver.ConfigFor(ctx, endpoint), nil
+}
+
+// account prints the account id the local cloud's credentials belong to.
+func account() error {
+	ctx := context.Background()
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return err
+	}
+	fmt.Println(aws.ToString(out.Account))
+	return nil
+}
+
+// verify checks that every resource of a template was really created.
+func verify(args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ExitOnError)
+	stackName := fs.String("stack", "", "stack name")
+	template := fs.String("template", "", "synthesized template")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*template)
+	if err != nil {
+		return err
+	}
+	var tmpl struct {
+		Resources map[string]struct {
+			Type string `json:"Type"`
+		} `json:"Resources"`
+	}
+	if err := json.Unmarshal(raw, &tmpl); err != nil {
+		return fmt.Errorf("reading %s: %w", *template, err)
+	}
+	created := map[string]string{}
+	p := cloudformation.NewListStackResourcesPaginator(cloudformation.NewFromConfig(cfg), &cloudformation.ListStackResourcesInput{StackName: stackName})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("listing resources of %s: %w", *stackName, err)
+		}
+		for _, r := range page.StackResourceSummaries {
+			created[aws.ToString(r.LogicalResourceId)] = string(r.ResourceStatus)
+		}
+	}
+	var missing []string
+	for id, r := range tmpl.Resources {
+		if r.Type == "AWS::CDK::Metadata" {
+			continue
+		}
+		if st := created[id]; !strings.HasSuffix(st, "_COMPLETE") || strings.Contains(st, "ROLLBACK") || strings.Contains(st, "DELETE") {
+			missing = append(missing, fmt.Sprintf("%s (%s): %q", id, r.Type, st))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("stack %s lacks %d of its resources:\n  %s", *stackName, len(missing), strings.Join(missing, "\n  "))
+	}
+	fmt.Printf("stack %s: all %d resources created\n", *stackName, len(created))
+	return nil
 }

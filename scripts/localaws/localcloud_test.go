@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/mediascale/mediascale/shared/motoserver"
+)
+
+const repoRoot = "../.."
+
+// localCloud brings up a private local cloud for one test with the real
+// scripts/localcloud, and tears it down after.
+func localCloud(t *testing.T) map[string]string {
+	t.Helper()
+	motoserver.Require(t, "moto_server")
+	motoserver.Require(t, "node")
+	if _, err := os.Stat(filepath.Join(repoRoot, "node_modules/.bin/cdk")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the CDK CLI is not installed (npm ci): %v", err)
+		}
+		t.Skip("the CDK CLI is not installed (npm ci); skipping")
+	}
+	build := exec.Command("make", "-s", "build")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	state := t.TempDir()
+	script := filepath.Join(repoRoot, "scripts/localcloud")
+	run := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(script, args...)
+		cmd.Env = append(os.Environ(), "LOCALCLOUD_STATE="+state, "ENV=dev")
+		return cmd.CombinedOutput()
+	}
+	t.Cleanup(func() {
+		if out, err := run("down"); err != nil {
+			t.Errorf("localcloud down: %v\n%s", err, out)
+		}
+	})
+	if out, err := run("up"); err != nil {
+		for _, log := range []string{"deploy.log", "router.log"} {
+			b, _ := os.ReadFile(filepath.Join(state, log))
+			t.Logf("%s:\n%s", log, b)
+		}
+		t.Fatalf("localcloud up: %v\n%s", err, out)
+	}
+	return readEnvFile(t, filepath.Join(state, "env"))
+}
+
+func readEnvFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export "), "=")
+		if ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func tableItems(t *testing.T, db *dynamodb.Client, table string) int {
+	t.Helper()
+	// A Scan is fine in a test: it proves nothing at all was written.
+	out, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &table, Select: "COUNT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(out.Count)
+}
+
+func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
+	env := localCloud(t)
+	ctx := context.Background()
+	cfg := motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])
+	fn := lambda.NewFromConfig(cfg)
+	db := dynamodb.NewFromConfig(cfg)
+
+	conf, err := fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-dev-trigger")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := conf.Environment.Variables["MEDIASCALE_TABLE"]
+	param, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(conf.Environment.Variables["MEDIASCALE_POOLS_PARAMETER"])})
+	if err != nil || !strings.Contains(aws.ToString(param.Parameter.Value), "live-rtmp-use1") {
+		t.Fatalf("pool parameter not deployed: %v", err)
+	}
+
+	invoke := func(file string) (*lambda.InvokeOutput, map[string]any) {
+		t.Helper()
+		payload, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := fn.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("mediascale-dev-trigger"), Payload: payload})
+		if err != nil {
+			t.Fatalf("invoking with %s: %v", file, err)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(out.Payload, &body); err != nil {
+			t.Fatalf("answer to %s is not JSON: %s", file, out.Payload)
+		}
+		return out, body
+	}
+
+	t.Run("a malformed event is InvalidInput and writes nothing", func(t *testing.T) {
+		out, body := invoke("invalid/missing-alarm-name.json")
+		if aws.ToString(out.FunctionError) != "Unhandled" || body["errorType"] != "InvalidInput" {
+			t.Fatalf("FunctionError=%v body=%v", aws.ToString(out.FunctionError), body)
+		}
+		if !strings.Contains(body["errorMessage"].(string), "detail.alarmName is missing") {
+			t.Fatalf("message = %v", body["errorMessage"])
+		}
+		if n := tableItems(t, db, table); n != 0 {
+			t.Fatalf("table has %d items after a refused event", n)
+		}
+	})
+	t.Run("an unknown alarm is InvalidInput and writes nothing", func(t *testing.T) {
+		_, body := invoke("invalid/unknown-alarm.json")
+		if body["errorType"] != "InvalidInput" || tableItems(t, db, table) != 0 {
+			t.Fatalf("body=%v items=%d", body, tableItems(t, db, table))
+		}
+	})
+	t.Run("an alarm going to OK is ignored without writes", func(t *testing.T) {
+		out, body := invoke("alarm-back-to-ok.json")
+		if out.FunctionError != nil || body["action"] != "ignore" || tableItems(t, db, table) != 0 {
+			t.Fatalf("body=%v items=%d", body, tableItems(t, db, table))
+		}
+	})
+	t.Run("an ALARM decides to scale and marks the state change", func(t *testing.T) {
+		out, body := invoke("alarm-connections-high.json")
+		if out.FunctionError != nil || body["action"] != "scale" || body["pool"] != "live-rtmp-use1" {
+			t.Fatalf("body=%v", body)
+		}
+		if n := tableItems(t, db, table); n != 1 {
+			t.Fatalf("table has %d items, want the one dedupe mark", n)
+		}
+		_, again := invoke("alarm-connections-high.json")
+		if again["action"] != "ignore" || !strings.HasPrefix(again["reason"].(string), "duplicate") {
+			t.Fatalf("the same state change again: %v", again)
+		}
+	})
+}
