@@ -9,15 +9,13 @@ CDK := node_modules/.bin/cdk
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: all build deps synth synth-all lint-templates test test-go fmt-check vet demo invoke up down bench clean
+.PHONY: all build deps synth synth-all lint-templates shellcheck test test-go fmt-check vet demo invoke up down clean
 
 all: build
 
-deps: node_modules/.installed
-
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	touch $@
+# Installs Debian and npm packages the tests and the demo need.
+deps:
+	@scripts/deps
 
 # Builds every function as build/<name>/bootstrap.
 build: $(FUNCTIONS:%=build/%/bootstrap)
@@ -55,7 +53,10 @@ vet:
 test-go: build deps
 	go test -count=1 ./...
 
-test: fmt-check vet test-go lint-templates
+shellcheck:
+	shellcheck scripts/localcloud scripts/deps scripts/demo .ci/run
+
+test: deps fmt-check vet shellcheck test-go lint-templates
 
 up: build deps
 	scripts/localcloud up
