@@ -9,7 +9,7 @@ CDK := node_modules/.bin/cdk
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: all build deps synth synth-all lint-templates shellcheck test test-go fmt-check vet demo invoke up down clean
+.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke up down bench clean
 
 all: build
 
@@ -56,7 +56,18 @@ test-go: build deps
 shellcheck:
 	shellcheck scripts/localcloud scripts/deps scripts/demo .ci/run
 
-test: deps fmt-check vet shellcheck test-go lint-templates
+# The Lambda binaries must stay small and start fast: the CDK (and its
+# jsii runtime) never enters a function's import graph.
+check-imports:
+	@if go list -deps ./functions/... | grep -q 'aws-cdk-go\|jsii-runtime-go'; then \
+		echo "a Lambda package imports the CDK:"; go list -deps ./functions/... | grep 'aws-cdk-go\|jsii'; exit 1; fi
+
+test: deps fmt-check vet check-imports shellcheck test-go lint-templates
+
+# Benchmarks (never timed assertions): cold start of the trigger in the
+# local runtime, native and as deployed.
+bench: deps
+	go test -run '^$$' -bench . -benchtime 10x ./...
 
 up: build deps
 	scripts/localcloud up

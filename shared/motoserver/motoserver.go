@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -53,7 +54,12 @@ func Require(tb testing.TB, tool string) string {
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin := Require(tb, "moto_server")
-	s, err := Launch(bin, nil, os.Stderr)
+	logFile, err := os.Create(filepath.Join(tb.TempDir(), "moto.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { logFile.Close() })
+	s, err := Launch(bin, nil, logFile)
 	if err != nil {
 		tb.Fatalf("starting moto_server: %v", err)
 	}
