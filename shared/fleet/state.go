@@ -3,6 +3,8 @@
 // two executions can never both own a node or a pool.
 package fleet
 
+import "github.com/google/uuid"
+
 // State is where a node is in its life.
 type State string
 
@@ -58,4 +60,10 @@ func (s State) Known() bool {
 // States lists every state, for tests and operator tools.
 func States() []State {
 	return []State{Pending, Provisioning, Deploying, Probing, Shifting, Active, Draining, Terminated, RollingBack, Failed}
+}
+
+// NewNodeID returns a node id. UUIDv7 ids sort by creation time, so "newest
+// first" needs no extra attribute, and they never collide across executions.
+func NewNodeID() string {
+	return "n-" + uuid.Must(uuid.NewV7()).String()
 }

@@ -52,3 +52,14 @@ func TestEveryNonTerminalStateCanRollBack(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeIDsAreUniqueAndSortByCreation(t *testing.T) {
+	prev := NewNodeID()
+	for i := 0; i < 100; i++ {
+		id := NewNodeID()
+		if id <= prev {
+			t.Fatalf("id %s does not sort after %s", id, prev)
+		}
+		prev = id
+	}
+}

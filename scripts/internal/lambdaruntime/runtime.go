@@ -10,8 +10,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Function is what the runtime needs to know about a deployed function.
@@ -300,13 +300,6 @@ func (inst *instance) alive() bool {
 	}
 }
 
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	h := hex.EncodeToString(b)
-	return fmt.Sprintf("%s-%s-%s-%s-%s", h[:8], h[8:12], h[12:16], h[16:20], h[20:])
-}
-
 func (inst *instance) invoke(ctx context.Context, payload []byte) (Result, error) {
 	inst.serial.Lock()
 	defer inst.serial.Unlock()
@@ -314,10 +307,10 @@ func (inst *instance) invoke(ctx context.Context, payload []byte) (Result, error
 		return Result{}, errSandboxGone
 	}
 	inv := &invocation{
-		id:       newID(),
+		id:       uuid.NewString(),
 		payload:  payload,
 		deadline: time.Now().Add(inst.fn.Timeout),
-		traceID:  "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + strings.ReplaceAll(newID(), "-", "")[:24] + ";Sampled=0",
+		traceID:  "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:24] + ";Sampled=0",
 		done:     make(chan outcome, 1),
 	}
 	capture := &bytes.Buffer{}
