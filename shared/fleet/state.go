@@ -20,6 +20,9 @@ const (
 	Terminated   State = "TERMINATED"
 	RollingBack  State = "ROLLING_BACK"
 	Failed       State = "FAILED"
+	// Warm is a stopped, already deployed warm-pool instance, started
+	// before any new instance is launched.
+	Warm State = "WARM"
 )
 
 // transitions is the one table of allowed moves. Every non-terminal state
@@ -27,6 +30,7 @@ const (
 // cancels a pending drain instead of launching new nodes.
 var transitions = map[State][]State{
 	Pending:      {Provisioning, RollingBack},
+	Warm:         {Provisioning, RollingBack},
 	Provisioning: {Deploying, RollingBack},
 	Deploying:    {Probing, RollingBack},
 	Probing:      {Shifting, RollingBack},
@@ -48,6 +52,16 @@ func CanTransition(from, to State) bool {
 	return false
 }
 
+// Serving reports whether a node counts towards the pool's capacity: it is
+// on its way in or in service, and not leaving.
+func (s State) Serving() bool {
+	switch s {
+	case Pending, Provisioning, Deploying, Probing, Shifting, Active:
+		return true
+	}
+	return false
+}
+
 // Terminal reports whether a node in this state is finished for good.
 func (s State) Terminal() bool { return s == Terminated || s == Failed }
 
@@ -59,7 +73,7 @@ func (s State) Known() bool {
 
 // States lists every state, for tests and operator tools.
 func States() []State {
-	return []State{Pending, Provisioning, Deploying, Probing, Shifting, Active, Draining, Terminated, RollingBack, Failed}
+	return []State{Pending, Warm, Provisioning, Deploying, Probing, Shifting, Active, Draining, Terminated, RollingBack, Failed}
 }
 
 // NewNodeID returns a node id. UUIDv7 ids sort by creation time, so "newest

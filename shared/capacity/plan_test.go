@@ -1,0 +1,99 @@
+package capacity
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+func livePool(t *testing.T) pool.Pool {
+	t.Helper()
+	f, err := pool.LoadFile("../../infra/config/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.Find("live-rtmp-use1") // min 1, max 6, step 2, zones 1a and 1b
+	return p
+}
+
+func ids() func() string {
+	n := 0
+	return func() string { n++; return fmt.Sprintf("new-%d", n) }
+}
+
+func node(id string, st fleet.State, az string) fleet.Node {
+	return fleet.Node{ID: id, State: st, AZ: az, CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func TestScaleOut(t *testing.T) {
+	p := livePool(t)
+	warm := func(id string, at time.Time) fleet.Node {
+		n := node(id, fleet.Warm, "us-east-1b")
+		n.InstanceID, n.InstanceType, n.CreatedAt = "i-"+id, "c7g.xlarge", at
+		return n
+	}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		count   int
+		nodes   []fleet.Node
+		current int
+		desired int
+		planned []string // node ids, "new-N" for launches
+		azs     []string
+		reason  string
+	}{
+		{"an empty pool adds its step, spread over zones", 0, nil, 0, 2,
+			[]string{"new-1", "new-2"}, []string{"us-east-1a", "us-east-1b"}, "scale-out step of 2: adding 2 to 0 serving"},
+		{"new nodes go to the zone with fewer nodes", 0,
+			[]fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1a")}, 2, 4,
+			[]string{"new-1", "new-2"}, []string{"us-east-1b", "us-east-1b"}, "adding 2 to 2 serving"},
+		{"the step is capped at max", 0,
+			[]fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1b"), node("c", fleet.Active, "us-east-1a"),
+				node("d", fleet.Active, "us-east-1b"), node("e", fleet.Shifting, "us-east-1a")}, 5, 6,
+			[]string{"new-1"}, []string{"us-east-1b"}, "capped at max 6: adding 1 to 5 serving"},
+		{"a pool at max adds nothing", 0,
+			[]fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1b"), node("c", fleet.Active, "us-east-1a"),
+				node("d", fleet.Active, "us-east-1b"), node("e", fleet.Active, "us-east-1a"), node("f", fleet.Pending, "us-east-1b")}, 6, 6,
+			nil, nil, "at its max of 6 nodes"},
+		{"draining, failed and terminated nodes are not capacity", 0,
+			[]fleet.Node{node("a", fleet.Draining, "us-east-1a"), node("b", fleet.Failed, "us-east-1a"), node("c", fleet.Terminated, "us-east-1a"),
+				node("d", fleet.RollingBack, "us-east-1a")}, 0, 2,
+			[]string{"new-1", "new-2"}, []string{"us-east-1a", "us-east-1b"}, "adding 2 to 0 serving"},
+		{"warm-pool nodes are started before launching, oldest first", 0,
+			[]fleet.Node{warm("w2", t0.Add(time.Hour)), warm("w1", t0), node("a", fleet.Active, "us-east-1a")}, 1, 3,
+			[]string{"w1", "w2"}, []string{"us-east-1b", "us-east-1b"}, "warm-pool instance i-w1 in us-east-1b started first"},
+		{"an operator's count replaces the step", 3, nil, 0, 3,
+			[]string{"new-1", "new-2", "new-3"}, []string{"us-east-1a", "us-east-1b", "us-east-1a"}, "3 requested by an operator"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := ScaleOut(events.ScaleRequest{Pool: p.Name, Execution: "exec-1", Count: tc.count}, p, tc.nodes, ids())
+			if plan.Current != tc.current || plan.Desired != tc.desired {
+				t.Fatalf("current=%d desired=%d, want %d and %d", plan.Current, plan.Desired, tc.current, tc.desired)
+			}
+			if len(plan.Nodes) != len(tc.planned) {
+				t.Fatalf("planned %d nodes, want %d: %+v", len(plan.Nodes), len(tc.planned), plan.Nodes)
+			}
+			for i, n := range plan.Nodes {
+				if n.Node != tc.planned[i] || n.AZ != tc.azs[i] || n.Execution != "exec-1" || n.Pool != p.Name {
+					t.Fatalf("node %d = %+v, want %s in %s", i, n, tc.planned[i], tc.azs[i])
+				}
+				if !n.Warm && strings.Join(n.InstanceTypes, ",") != strings.Join(p.InstanceTypes, ",") {
+					t.Fatalf("node %s types %v, want the preference list", n.Node, n.InstanceTypes)
+				}
+			}
+			if !strings.Contains(strings.Join(plan.Reasons, "\n"), tc.reason) {
+				t.Fatalf("reasons %q lack %q", plan.Reasons, tc.reason)
+			}
+			if len(plan.Reasons) != 1+len(plan.Nodes) && len(plan.Nodes) > 0 {
+				t.Fatalf("want one reason for the count and one per node, got %q", plan.Reasons)
+			}
+		})
+	}
+}
