@@ -20,6 +20,7 @@ const (
 	ErrLockHeld             = "LockHeld"
 	ErrThrottled            = "Throttled"
 	ErrInsufficientCapacity = "InsufficientCapacity"
+	ErrProvisionFailed      = "ProvisionFailed"
 	ErrDeployFailed         = "DeployFailed"
 	ErrProbeFailed          = "ProbeFailed"
 	ErrGuardTripped         = "GuardTripped"
@@ -64,6 +65,10 @@ type Throttled struct{ failure }
 // launched.
 type InsufficientCapacity struct{ failure }
 
+// ProvisionFailed reports an instance that was launched but never became
+// usable (it stopped, terminated, or did not start in time).
+type ProvisionFailed struct{ failure }
+
 // DeployFailed reports a failed media-server deployment on a node.
 type DeployFailed struct{ failure }
 
@@ -86,6 +91,7 @@ func (e *StateConflict) ErrorName() string        { return ErrStateConflict }
 func (e *LockHeld) ErrorName() string             { return ErrLockHeld }
 func (e *Throttled) ErrorName() string            { return ErrThrottled }
 func (e *InsufficientCapacity) ErrorName() string { return ErrInsufficientCapacity }
+func (e *ProvisionFailed) ErrorName() string      { return ErrProvisionFailed }
 func (e *DeployFailed) ErrorName() string         { return ErrDeployFailed }
 func (e *ProbeFailed) ErrorName() string          { return ErrProbeFailed }
 func (e *GuardTripped) ErrorName() string         { return ErrGuardTripped }
@@ -99,11 +105,12 @@ func (e *Throttled) rename(m string) Named     { return &Throttled{failure{m, e.
 func (e *InsufficientCapacity) rename(m string) Named {
 	return &InsufficientCapacity{failure{m, e.Cause}}
 }
-func (e *DeployFailed) rename(m string) Named { return &DeployFailed{failure{m, e.Cause}} }
-func (e *ProbeFailed) rename(m string) Named  { return &ProbeFailed{failure{m, e.Cause}} }
-func (e *GuardTripped) rename(m string) Named { return &GuardTripped{failure{m, e.Cause}} }
-func (e *NotReady) rename(m string) Named     { return &NotReady{failure{m, e.Cause}} }
-func (e *Internal) rename(m string) Named     { return &Internal{failure{m, e.Cause}} }
+func (e *ProvisionFailed) rename(m string) Named { return &ProvisionFailed{failure{m, e.Cause}} }
+func (e *DeployFailed) rename(m string) Named    { return &DeployFailed{failure{m, e.Cause}} }
+func (e *ProbeFailed) rename(m string) Named     { return &ProbeFailed{failure{m, e.Cause}} }
+func (e *GuardTripped) rename(m string) Named    { return &GuardTripped{failure{m, e.Cause}} }
+func (e *NotReady) rename(m string) Named        { return &NotReady{failure{m, e.Cause}} }
+func (e *Internal) rename(m string) Named        { return &Internal{failure{m, e.Cause}} }
 
 // Invalid returns an InvalidInput error with a formatted message.
 func Invalid(format string, args ...any) error {
@@ -128,6 +135,11 @@ func Pending(format string, args ...any) error {
 // CapacityExhausted returns an InsufficientCapacity error.
 func CapacityExhausted(cause error, format string, args ...any) error {
 	return &InsufficientCapacity{failure{Msg: fmt.Sprintf(format, args...), Cause: cause}}
+}
+
+// Provision returns a ProvisionFailed error.
+func Provision(format string, args ...any) error {
+	return &ProvisionFailed{failure{Msg: fmt.Sprintf(format, args...)}}
 }
 
 // Deploy returns a DeployFailed error.
@@ -185,7 +197,7 @@ func ForStateMachine(err error) error {
 func AllErrorNames() []string {
 	return []string{
 		ErrInvalidInput, ErrStateConflict, ErrLockHeld, ErrThrottled,
-		ErrInsufficientCapacity, ErrDeployFailed, ErrProbeFailed,
+		ErrInsufficientCapacity, ErrProvisionFailed, ErrDeployFailed, ErrProbeFailed,
 		ErrGuardTripped, ErrNotReady, ErrInternal,
 	}
 }

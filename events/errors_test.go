@@ -22,7 +22,7 @@ func lambdaErrorType(err error) string {
 func TestEveryNamedErrorReachesTheStateMachineByItsName(t *testing.T) {
 	named := []Named{
 		&InvalidInput{}, &StateConflict{}, &LockHeld{}, &Throttled{},
-		&InsufficientCapacity{}, &DeployFailed{}, &ProbeFailed{},
+		&InsufficientCapacity{}, &ProvisionFailed{}, &DeployFailed{}, &ProbeFailed{},
 		&GuardTripped{}, &NotReady{}, &Internal{},
 	}
 	if len(named) != len(AllErrorNames()) {

@@ -107,7 +107,16 @@ func (r *Runtime) Invoke(ctx context.Context, fn Function, payload []byte) (Resu
 	if err != nil {
 		return Result{}, err
 	}
-	return inst.invoke(ctx, payload)
+	res, err := inst.invoke(ctx, payload)
+	if errors.Is(err, errSandboxGone) {
+		// A warm process that exited between invocations (after a panic,
+		// say) is replaced by a fresh one, as Lambda resets the sandbox.
+		if inst, err = r.instance(fn); err != nil {
+			return Result{}, err
+		}
+		return inst.invoke(ctx, payload)
+	}
+	return res, err
 }
 
 // Close stops every function process.
@@ -348,6 +357,9 @@ func (inst *instance) invoke(ctx context.Context, payload []byte) (Result, error
 	case <-timer.C:
 		out = inst.timeout(inv)
 	case <-inst.exited:
+		if !cold {
+			return Result{}, errSandboxGone
+		}
 		out = inst.crashed(inv)
 	case <-ctx.Done():
 		return Result{}, ctx.Err()

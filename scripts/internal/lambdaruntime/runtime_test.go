@@ -46,6 +46,8 @@ func TestRuntimeReportsLikeLambda(t *testing.T) {
 		{"a wrapped error that skipped ForStateMachine arrives as wrapError", `{"mode":"wrapped-error"}`, true, "wrapError", "checking input: field x is missing"},
 		{"a plain error reaches the caller as errorString", `{"mode":"plain-error"}`, true, "errorString", "boom"},
 		{"a panic is reported with the panic's type", `{"mode":"panic"}`, true, "string", "kaboom"},
+		{"the call after a panic gets a fresh sandbox", `{"mode":"echo"}`, false, "", `"mode":"echo"`},
+		{"a second panic is reported alike", `{"mode":"panic"}`, true, "string", "kaboom"},
 		{"an overrun is killed and reported as a sandbox timeout", `{"mode":"sleep","ms":5000}`, true, "Sandbox.Timedout", "Task timed out after 2.00 seconds"},
 		{"the next call after a timeout gets a fresh sandbox", `{"mode":"echo"}`, false, "", `"mode":"echo"`},
 		{"a process exit is reported as Runtime.ExitError", `{"mode":"exit"}`, true, "Runtime.ExitError", "exit status 7"},
