@@ -37,12 +37,16 @@ func FunctionNames() []string {
 
 // LogicalID is the CloudFormation logical id prefix of the function, e.g.
 // "TriggerFunction".
-func (f functionSpec) LogicalID() string {
+func (f functionSpec) LogicalID() string { return pascal(f.Name) + "Function" }
+
+// pascal turns a dashed name such as live-rtmp-use1 into LiveRtmpUse1, for
+// logical ids.
+func pascal(name string) string {
 	var b strings.Builder
-	for _, part := range strings.Split(f.Name, "-") {
+	for _, part := range strings.Split(name, "-") {
 		if part != "" {
 			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 		}
 	}
-	return b.String() + "Function"
+	return b.String()
 }

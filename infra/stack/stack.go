@@ -34,6 +34,7 @@ type Stack struct {
 	Table          awsdynamodb.Table
 	PoolsParameter awsssm.StringParameter
 	Functions      map[string]awslambda.Function
+	network        *network
 }
 
 // Name is the stack name of an environment.
@@ -49,10 +50,6 @@ const standardParameterLimit = 4096
 
 // New builds the stack of one environment.
 func New(scope constructs.Construct, p Props) (*Stack, error) {
-	poolsJSON, err := p.Pools.JSON()
-	if err != nil {
-		return nil, fmt.Errorf("encoding pool config: %w", err)
-	}
 	st := awscdk.NewStack(scope, jsii.String(Name(p.Env)), &awscdk.StackProps{
 		Description: jsii.String(fmt.Sprintf("mediascale %s: autoscaling for real-time media node pools", p.Env)),
 	})
@@ -81,6 +78,16 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		RemovalPolicy:      removal,
 	})
 
+	s.network = s.newNetwork(p)
+	published := p.Pools
+	published.Pools = make([]pool.Pool, len(p.Pools.Pools))
+	for i, pl := range p.Pools.Pools {
+		published.Pools[i] = s.network.resolve(pl)
+	}
+	poolsJSON, err := published.JSON()
+	if err != nil {
+		return nil, fmt.Errorf("encoding pool config: %w", err)
+	}
 	tier := awsssm.ParameterTier_STANDARD
 	if len(poolsJSON) > standardParameterLimit {
 		tier = awsssm.ParameterTier_ADVANCED

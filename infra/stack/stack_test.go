@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -155,13 +156,56 @@ func TestPoolConfigIsPublishedAsValidatedJSON(t *testing.T) {
 	if param["Name"] != "/mediascale/dev/pools" {
 		t.Fatalf("parameter name = %v", param["Name"])
 	}
-	f, err := pool.ParseJSON([]byte(param["Value"].(string)))
+	// Managed subnets and launch templates are references CloudFormation
+	// fills in; stand in for it with ids of the right shape.
+	value := resolveJoin(t, param["Value"], map[string]string{
+		"AWS::EC2::Subnet": "subnet-0123456789abcde", "AWS::EC2::LaunchTemplate": "lt-0123456789abcde",
+	}, doc)
+	f, err := pool.ParseJSON([]byte(value))
 	if err != nil {
-		t.Fatalf("published value does not parse back: %v", err)
+		t.Fatalf("published value does not parse back: %v\n%s", err, value)
 	}
 	if f.Environment != "dev" || len(f.Pools) != 2 {
 		t.Fatalf("published config = %s with %d pools", f.Environment, len(f.Pools))
 	}
+	live, _ := f.Find("live-rtmp-use1")
+	if !strings.HasPrefix(live.Placement[0].Subnet, "subnet-0123456789abcde") || !strings.HasPrefix(live.LaunchTemplate.ID, "lt-0123456789abcde") || live.LaunchTemplate.Version != "1" {
+		t.Fatalf("managed ids were not replaced by references: %+v %+v", live.Placement, live.LaunchTemplate)
+	}
+}
+
+// resolveJoin evaluates a string or Fn::Join the way CloudFormation would,
+// with each Ref replaced by the stand-in prefix for its resource's type plus
+// two hex digits naming the resource, and each GetAtt LatestVersionNumber
+// by "1".
+func resolveJoin(t *testing.T, v any, standIns map[string]string, doc map[string]any) string {
+	t.Helper()
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if ref, ok := x["Ref"].(string); ok {
+			typ := doc["Resources"].(map[string]any)[ref].(map[string]any)["Type"].(string)
+			ids := make([]string, 0)
+			for id := range doc["Resources"].(map[string]any) {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			return standIns[typ] + fmt.Sprintf("%02x", sort.SearchStrings(ids, ref))
+		}
+		if ga, ok := x["Fn::GetAtt"].([]any); ok && ga[1] == "LatestVersionNumber" {
+			return "1"
+		}
+		if j, ok := x["Fn::Join"].([]any); ok {
+			var parts []string
+			for _, p := range j[1].([]any) {
+				parts = append(parts, resolveJoin(t, p, standIns, doc))
+			}
+			return strings.Join(parts, j[0].(string))
+		}
+	}
+	t.Fatalf("cannot resolve %v", v)
+	return ""
 }
 
 func TestFunctionsAreArmAl2023TracedJSONLoggedWithOwnRoles(t *testing.T) {

@@ -3,7 +3,11 @@
 // two executions can never both own a node or a pool.
 package fleet
 
-import "github.com/google/uuid"
+import (
+	"github.com/google/uuid"
+
+	"github.com/mediascale/mediascale/events"
+)
 
 // State is where a node is in its life.
 type State string
@@ -80,4 +84,14 @@ func States() []State {
 // first" needs no extra attribute, and they never collide across executions.
 func NewNodeID() string {
 	return "n-" + uuid.Must(uuid.NewV7()).String()
+}
+
+// Owner checks that a node belongs to the execution acting on it. A node
+// taken over by another execution (after a lease expired, say) must not be
+// touched by the old one.
+func (n Node) Owner(execution string) error {
+	if n.Execution != execution {
+		return events.Conflict(nil, "node %s/%s belongs to execution %q, not %q", n.Pool, n.ID, n.Execution, execution)
+	}
+	return nil
 }

@@ -31,6 +31,11 @@ const (
 	HandshakeTCP  = "tcp"
 )
 
+// Managed in place of a subnet or launch template id asks the stack to
+// create it: the dev environment's network and launch template live in the
+// stack, so a fresh account (or the local cloud) needs nothing made by hand.
+const Managed = "managed"
+
 // DefaultShiftSteps are the traffic shares a new node carries, in order,
 // when a pool does not list its own.
 var DefaultShiftSteps = []int{10, 30, 50, 80, 100}

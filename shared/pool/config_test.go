@@ -192,7 +192,7 @@ func TestPublishedJSONRoundTrips(t *testing.T) {
 		t.Fatalf("published JSON does not parse: %v", err)
 	}
 	p, _ := back.Find("live-rtmp-use1")
-	if p.Drain.Timeout.D() != 15*time.Minute || p.LaunchTemplate.Version != "3" {
+	if p.Drain.Timeout.D() != 15*time.Minute || p.LaunchTemplate.Version != "1" {
 		t.Fatalf("round trip lost values: drain %s, version %q", p.Drain.Timeout, p.LaunchTemplate.Version)
 	}
 	if _, err := ParseJSON([]byte(`{"environment":"dev","pools":[],"extra":1}`)); err == nil {

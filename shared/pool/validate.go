@@ -98,10 +98,10 @@ func (v *validator) placement(at, region string, ps []Placement) {
 		if !strings.HasPrefix(pl.AZ, region) || len(pl.AZ) <= len(region) {
 			v.add(p+".az", "must be a zone of region %s such as %sa, got %q", region, region, pl.AZ)
 		}
-		if !subnetPattern.MatchString(pl.Subnet) {
-			v.add(p+".subnet", "must be a subnet id such as subnet-0123456789abcdef0, got %q", pl.Subnet)
+		if pl.Subnet != Managed && !subnetPattern.MatchString(pl.Subnet) {
+			v.add(p+".subnet", "must be a subnet id such as subnet-0123456789abcdef0 or \"managed\", got %q", pl.Subnet)
 		}
-		if subnets[pl.Subnet] {
+		if pl.Subnet != Managed && subnets[pl.Subnet] {
 			v.add(p+".subnet", "subnet %s is listed twice", pl.Subnet)
 		}
 		subnets[pl.Subnet] = true
@@ -109,8 +109,8 @@ func (v *validator) placement(at, region string, ps []Placement) {
 }
 
 func (v *validator) launchTemplate(at string, lt LaunchTemplate) {
-	if !launchTemplateID.MatchString(lt.ID) {
-		v.add(at+".id", "must be a launch template id such as lt-0123456789abcdef0, got %q", lt.ID)
+	if lt.ID != Managed && !launchTemplateID.MatchString(lt.ID) {
+		v.add(at+".id", "must be a launch template id such as lt-0123456789abcdef0 or \"managed\", got %q", lt.ID)
 	}
 	switch {
 	case lt.Version == "$Latest" || lt.Version == "$Default":

@@ -1,0 +1,163 @@
+package stack
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// amiParameter is the public SSM parameter of the newest Amazon Linux 2023
+// arm64 image, resolved by CloudFormation at deploy time.
+const amiParameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+
+// network is what the stack creates for pools that say "managed".
+type network struct {
+	vpc     awsec2.CfnVPC
+	subnets map[string]awsec2.CfnSubnet // by availability zone
+	// launchTemplates and nodeGroups are by pool name.
+	launchTemplates map[string]awsec2.CfnLaunchTemplate
+	nodeGroups      map[string]awsec2.CfnSecurityGroup
+}
+
+// managedZones lists the zones whose subnet the stack must create.
+func managedZones(f pool.File) []string {
+	seen := map[string]bool{}
+	for _, p := range f.Pools {
+		for _, pl := range p.Placement {
+			if pl.Subnet == pool.Managed {
+				seen[pl.AZ] = true
+			}
+		}
+	}
+	zones := make([]string, 0, len(seen))
+	for z := range seen {
+		zones = append(zones, z)
+	}
+	sort.Strings(zones)
+	return zones
+}
+
+// newNetwork creates a VPC with one public subnet per managed zone, and for
+// every pool with a managed launch template: a node security group open on
+// the media and health ports only, an instance role for SSM, and a launch
+// template that enforces IMDSv2, encrypted volumes and no SSH key.
+func (s *Stack) newNetwork(p Props) *network {
+	n := &network{subnets: map[string]awsec2.CfnSubnet{}, launchTemplates: map[string]awsec2.CfnLaunchTemplate{}, nodeGroups: map[string]awsec2.CfnSecurityGroup{}}
+	zones := managedZones(p.Pools)
+	needLT := false
+	for _, pl := range p.Pools.Pools {
+		needLT = needLT || pl.LaunchTemplate.ID == pool.Managed
+	}
+	if len(zones) == 0 && !needLT {
+		return n
+	}
+	const cidr = "10.40.0.0/16"
+	n.vpc = awsec2.NewCfnVPC(s.Stack, jsii.String("NodeVpc"), &awsec2.CfnVPCProps{
+		CidrBlock: jsii.String(cidr), EnableDnsHostnames: jsii.Bool(true), EnableDnsSupport: jsii.Bool(true),
+		Tags: &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String("mediascale-" + p.Env)}},
+	})
+	igw := awsec2.NewCfnInternetGateway(s.Stack, jsii.String("NodeIgw"), &awsec2.CfnInternetGatewayProps{})
+	attach := awsec2.NewCfnVPCGatewayAttachment(s.Stack, jsii.String("NodeIgwAttachment"), &awsec2.CfnVPCGatewayAttachmentProps{
+		VpcId: n.vpc.Ref(), InternetGatewayId: igw.Ref(),
+	})
+	routes := awsec2.NewCfnRouteTable(s.Stack, jsii.String("NodeRoutes"), &awsec2.CfnRouteTableProps{VpcId: n.vpc.Ref()})
+	def := awsec2.NewCfnRoute(s.Stack, jsii.String("NodeDefaultRoute"), &awsec2.CfnRouteProps{
+		RouteTableId: routes.Ref(), DestinationCidrBlock: jsii.String("0.0.0.0/0"), GatewayId: igw.Ref(),
+	})
+	def.AddDependency(attach)
+	for i, z := range zones {
+		id := fmt.Sprintf("NodeSubnet%d", i+1)
+		// Media nodes serve the public internet directly (RTMP ingest,
+		// WebRTC), so they get public addresses.
+		sn := awsec2.NewCfnSubnet(s.Stack, jsii.String(id), &awsec2.CfnSubnetProps{
+			VpcId: n.vpc.Ref(), AvailabilityZone: jsii.String(z),
+			CidrBlock:           jsii.String(fmt.Sprintf("10.40.%d.0/20", i*16)),
+			MapPublicIpOnLaunch: jsii.Bool(true),
+			Tags:                &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String(fmt.Sprintf("mediascale-%s-%s", p.Env, z))}},
+		})
+		awsec2.NewCfnSubnetRouteTableAssociation(s.Stack, jsii.String(id+"Routes"), &awsec2.CfnSubnetRouteTableAssociationProps{
+			SubnetId: sn.Ref(), RouteTableId: routes.Ref(),
+		})
+		n.subnets[z] = sn
+	}
+
+	ami := awscdk.NewCfnParameter(s.Stack, jsii.String("NodeImage"), &awscdk.CfnParameterProps{
+		Type:        jsii.String("AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"),
+		Default:     jsii.String(amiParameter),
+		Description: jsii.String("AMI of managed launch templates: Amazon Linux 2023 arm64"),
+	})
+	role := awsiam.NewRole(s.Stack, jsii.String("NodeRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		Description: jsii.String("mediascale " + p.Env + " media node: SSM Run Command only"),
+		ManagedPolicies: &[]awsiam.IManagedPolicy{
+			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
+		},
+	})
+	profile := awsiam.NewCfnInstanceProfile(s.Stack, jsii.String("NodeProfile"), &awsiam.CfnInstanceProfileProps{
+		Roles: &[]interface{}{role.RoleName()},
+	})
+	for _, pl := range p.Pools.Pools {
+		if pl.LaunchTemplate.ID != pool.Managed {
+			continue
+		}
+		id := pascal(pl.Name)
+		sg := awsec2.NewCfnSecurityGroup(s.Stack, jsii.String(id+"NodeGroup"), &awsec2.CfnSecurityGroupProps{
+			VpcId:            n.vpc.Ref(),
+			GroupDescription: jsii.String(fmt.Sprintf("mediascale %s %s nodes: media and health ports only", p.Env, pl.Name)),
+			SecurityGroupIngress: &[]interface{}{
+				&awsec2.CfnSecurityGroup_IngressProperty{
+					IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(pl.Probe.MediaPort), ToPort: jsii.Number(pl.Probe.MediaPort),
+					CidrIp: jsii.String("0.0.0.0/0"), Description: jsii.String("media clients"),
+				},
+				&awsec2.CfnSecurityGroup_IngressProperty{
+					IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(pl.Probe.HealthPort), ToPort: jsii.Number(pl.Probe.HealthPort),
+					CidrIp: jsii.String(cidr), Description: jsii.String("health probes from inside the VPC"),
+				},
+			},
+		})
+		n.nodeGroups[pl.Name] = sg
+		n.launchTemplates[pl.Name] = awsec2.NewCfnLaunchTemplate(s.Stack, jsii.String(id+"LaunchTemplate"), &awsec2.CfnLaunchTemplateProps{
+			LaunchTemplateName: jsii.String(fmt.Sprintf("mediascale-%s-%s", p.Env, pl.Name)),
+			LaunchTemplateData: &awsec2.CfnLaunchTemplate_LaunchTemplateDataProperty{
+				ImageId:            ami.ValueAsString(),
+				IamInstanceProfile: &awsec2.CfnLaunchTemplate_IamInstanceProfileProperty{Arn: profile.AttrArn()},
+				SecurityGroupIds:   &[]*string{sg.AttrGroupId()},
+				MetadataOptions: &awsec2.CfnLaunchTemplate_MetadataOptionsProperty{
+					HttpTokens: jsii.String("required"), HttpEndpoint: jsii.String("enabled"), HttpPutResponseHopLimit: jsii.Number(1),
+				},
+				BlockDeviceMappings: &[]interface{}{&awsec2.CfnLaunchTemplate_BlockDeviceMappingProperty{
+					DeviceName: jsii.String("/dev/xvda"),
+					Ebs: &awsec2.CfnLaunchTemplate_EbsProperty{
+						Encrypted: jsii.Bool(true), VolumeType: jsii.String("gp3"), VolumeSize: jsii.Number(16), DeleteOnTermination: jsii.Bool(true),
+					},
+				}},
+				Monitoring: &awsec2.CfnLaunchTemplate_MonitoringProperty{Enabled: jsii.Bool(true)},
+			},
+		})
+	}
+	return n
+}
+
+// resolve replaces "managed" ids in a pool with references to what the
+// stack created; CloudFormation fills them in when it publishes the config.
+func (n *network) resolve(p pool.Pool) pool.Pool {
+	out := p
+	out.Placement = make([]pool.Placement, len(p.Placement))
+	for i, pl := range p.Placement {
+		out.Placement[i] = pl
+		if pl.Subnet == pool.Managed {
+			out.Placement[i].Subnet = *n.subnets[pl.AZ].Ref()
+		}
+	}
+	if lt, ok := n.launchTemplates[p.Name]; ok {
+		out.LaunchTemplate.ID = *lt.Ref()
+		out.LaunchTemplate.Version = *lt.AttrLatestVersionNumber()
+	}
+	return out
+}

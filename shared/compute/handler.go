@@ -1,0 +1,162 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/invocation"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// Actions of the provision function.
+const (
+	ActionLaunch = "launch"
+	ActionCheck  = "check"
+)
+
+// launchBudget is how long an instance may take to reach "running" before
+// the node is given up. EC2 usually needs under a minute.
+const launchBudget = 10 * time.Minute
+
+// Store is what provisioning needs from the node table.
+type Store interface {
+	GetNode(ctx context.Context, pool, id string) (fleet.Node, error)
+	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
+	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
+}
+
+// Request is the provision function's input.
+type Request struct {
+	Action string          `json:"action"`
+	Task   events.NodeTask `json:"task"`
+}
+
+// Result is the provision function's answer; the state machine loops on a
+// Wait state until Ready.
+type Result struct {
+	Ready        bool     `json:"ready"`
+	InstanceID   string   `json:"instanceId"`
+	InstanceType string   `json:"instanceType,omitempty"`
+	AZ           string   `json:"az,omitempty"`
+	State        string   `json:"state,omitempty"`
+	PrivateIP    string   `json:"privateIp,omitempty"`
+	Skipped      []string `json:"skipped,omitempty"`
+}
+
+// Handler is the provision function.
+type Handler struct {
+	fleet *Fleet
+	store Store
+	pools pool.File
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewHandler builds the provision handler.
+func NewHandler(f *Fleet, store Store, pools pool.File, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{fleet: f, store: store, pools: pools, now: now, log: log}
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle() func(context.Context, json.RawMessage) (Result, error) {
+	return invocation.Handler("provision", h.log, h.now, h.handle)
+}
+
+// LogAttrs names the node in the invocation's log line.
+func (r Request) LogAttrs() []any {
+	return []any{"action", r.Action, "pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution}
+}
+
+// LogAttrs adds what happened to the instance.
+func (r Result) LogAttrs() []any {
+	return []any{"instance", r.InstanceID, "ready", r.Ready, "state", r.State, "skipped", r.Skipped}
+}
+
+func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
+	p, ok := h.pools.Find(req.Task.Pool)
+	if !ok {
+		return Result{}, events.Invalid("pool %q is not configured", req.Task.Pool)
+	}
+	n, err := h.store.GetNode(ctx, req.Task.Pool, req.Task.Node)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := n.Owner(req.Task.Execution); err != nil {
+		return Result{}, err
+	}
+	switch req.Action {
+	case ActionLaunch:
+		return h.launch(ctx, req.Task, p, n)
+	case ActionCheck:
+		return h.check(ctx, n)
+	default:
+		return Result{}, events.Invalid("provision action %q is not launch or check", req.Action)
+	}
+}
+
+func (h *Handler) launch(ctx context.Context, task events.NodeTask, p pool.Pool, n fleet.Node) (Result, error) {
+	var err error
+	switch n.State {
+	case fleet.Pending, fleet.Warm:
+		if n, err = h.store.Transition(ctx, n.Pool, n.ID, n.State, n.Version, fleet.Provisioning, fleet.Change{Deadline: h.now().Add(launchBudget)}); err != nil {
+			return Result{}, err
+		}
+	case fleet.Provisioning:
+		// A retried launch: the node may already have its instance.
+		if n.InstanceID != "" {
+			return Result{InstanceID: n.InstanceID, InstanceType: n.InstanceType, AZ: n.AZ}, nil
+		}
+	default:
+		return Result{}, events.Conflict(nil, "node %s is %s, it cannot be launched", n.ID, n.State)
+	}
+	var l Launched
+	if task.Warm {
+		l, err = h.fleet.StartWarm(ctx, task)
+	} else {
+		l, err = h.fleet.Launch(ctx, task, p)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := h.store.Update(ctx, n.Pool, n.ID, fleet.Provisioning, n.Version, fleet.Change{
+		InstanceID: l.InstanceID, InstanceType: l.InstanceType, AZ: l.AZ, Subnet: l.Subnet,
+	}); err != nil {
+		return Result{}, fmt.Errorf("recording instance %s: %w", l.InstanceID, err)
+	}
+	return Result{InstanceID: l.InstanceID, InstanceType: l.InstanceType, AZ: l.AZ, Skipped: l.Skipped}, nil
+}
+
+func (h *Handler) check(ctx context.Context, n fleet.Node) (Result, error) {
+	if n.State == fleet.Deploying {
+		// A retried check after the node already moved on.
+		return Result{Ready: true, InstanceID: n.InstanceID, State: "running", PrivateIP: n.PrivateIP}, nil
+	}
+	if n.State != fleet.Provisioning || n.InstanceID == "" {
+		return Result{}, events.Conflict(nil, "node %s is %s without a launched instance", n.ID, n.State)
+	}
+	inst, err := h.fleet.Describe(ctx, n.InstanceID)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{InstanceID: inst.ID, State: inst.State, PrivateIP: inst.PrivateIP}
+	switch inst.State {
+	case "pending":
+		if !n.Deadline.IsZero() && h.now().After(n.Deadline) {
+			return Result{}, events.Provision("instance %s of node %s is still pending after %s", inst.ID, n.ID, launchBudget)
+		}
+		return res, nil
+	case "running":
+	default:
+		return Result{}, events.Provision("instance %s of node %s went %s while launching", inst.ID, n.ID, inst.State)
+	}
+	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Provisioning, n.Version, fleet.Deploying, fleet.Change{PrivateIP: inst.PrivateIP}); err != nil {
+		return Result{}, err
+	}
+	res.Ready = true
+	return res, nil
+}

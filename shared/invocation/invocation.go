@@ -1,0 +1,51 @@
+// Package invocation is the boundary every workflow function shares: it
+// decodes the raw input so a malformed one is InvalidInput, runs the step,
+// turns any error into a named one Step Functions can match, and writes
+// one structured log line per invocation with the step, result and
+// duration.
+package invocation
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+)
+
+// Describer lets a request and its result add fields (pool, node,
+// instance...) to the invocation's log line.
+type Describer interface {
+	LogAttrs() []any
+}
+
+// Handler adapts a typed step to a Lambda handler on raw JSON.
+func Handler[Req any, Res any](step string, log *slog.Logger, now func() time.Time, run func(context.Context, Req) (Res, error)) func(context.Context, json.RawMessage) (Res, error) {
+	return func(ctx context.Context, raw json.RawMessage) (Res, error) {
+		start := now()
+		var req Req
+		var res Res
+		var err error
+		if uerr := json.Unmarshal(raw, &req); uerr != nil {
+			err = events.Invalid("%s: input does not decode: %v", step, uerr)
+		} else {
+			res, err = run(ctx, req)
+		}
+		err = events.ForStateMachine(err)
+		attrs := []any{"step", step, "durationMs", now().Sub(start).Milliseconds()}
+		if d, ok := any(req).(Describer); ok {
+			attrs = append(attrs, d.LogAttrs()...)
+		}
+		if err != nil {
+			log.ErrorContext(ctx, step+" failed", append(attrs, "result", "error", "errorType", err.(events.Named).ErrorName(), "error", err.Error())...)
+			var zero Res
+			return zero, err
+		}
+		if d, ok := any(res).(Describer); ok {
+			attrs = append(attrs, d.LogAttrs()...)
+		}
+		log.InfoContext(ctx, step, append(attrs, "result", "ok")...)
+		return res, nil
+	}
+}
