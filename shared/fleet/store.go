@@ -69,6 +69,7 @@ type Node struct {
 	Endpoint     string    `dynamodbav:"endpoint,omitempty"`
 	Weight       int       `dynamodbav:"weight"`
 	Execution    string    `dynamodbav:"execution,omitempty"`
+	Command      string    `dynamodbav:"command,omitempty"`
 	Reason       string    `dynamodbav:"reason,omitempty"`
 	Deadline     time.Time `dynamodbav:"deadline,omitempty"`
 	CreatedAt    time.Time `dynamodbav:"createdAt"`
@@ -88,6 +89,7 @@ type Change struct {
 	PrivateIP      string
 	Endpoint       string
 	Execution      string
+	Command        string
 	Reason         string
 	Weight         *int
 	Deadline       time.Time
@@ -237,7 +239,7 @@ func (s *Store) write(ctx context.Context, pool, id string, from State, version 
 	for attr, v := range map[string]string{
 		"instanceId": c.InstanceID, "instanceType": c.InstanceType, "az": c.AZ,
 		"subnet": c.Subnet, "privateIp": c.PrivateIP, "endpoint": c.Endpoint,
-		"execution": c.Execution, "reason": c.Reason,
+		"execution": c.Execution, "command": c.Command, "reason": c.Reason,
 	} {
 		if v != "" {
 			add(attr, str(v))
