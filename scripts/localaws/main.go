@@ -35,6 +35,7 @@ import (
 
 	"github.com/mediascale/mediascale/scripts/internal/lambdarouter"
 	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
+	"github.com/mediascale/mediascale/shared/loopback"
 	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
@@ -58,7 +59,7 @@ func main() {
 		err = account()
 	case "freeport":
 		var port int
-		if port, err = motoserver.FreePort(); err == nil {
+		if port, err = loopback.FreePort(); err == nil {
 			fmt.Println(port)
 		}
 	default:

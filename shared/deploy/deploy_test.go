@@ -16,6 +16,7 @@ import (
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/fleet/fleettest"
 	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
@@ -107,18 +108,6 @@ func (f fakeSSM) GetCommandInvocation(context.Context, *ssm.GetCommandInvocation
 	return f.out, f.err
 }
 
-// memStore is an in-memory Store for the check's outcomes.
-type memStore struct{ n fleet.Node }
-
-func (m *memStore) GetNode(context.Context, string, string) (fleet.Node, error) { return m.n, nil }
-func (m *memStore) Transition(_ context.Context, _, _ string, _ fleet.State, _ int64, to fleet.State, _ fleet.Change) (fleet.Node, error) {
-	m.n.State = to
-	return m.n, nil
-}
-func (m *memStore) Update(context.Context, string, string, fleet.State, int64, fleet.Change) (fleet.Node, error) {
-	return m.n, nil
-}
-
 func TestCheckOutcomes(t *testing.T) {
 	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -139,7 +128,7 @@ func TestCheckOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &memStore{n: fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Deploying, InstanceID: "i-1", Command: "cmd-1", Deadline: tc.deadline}}
+			store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Deploying, InstanceID: "i-1", Command: "cmd-1", Deadline: tc.deadline})
 			h := NewHandler(tc.fake, store, testPools(), func() time.Time { return now }, telemetry.NewLogger(io.Discard, "deploy"))
 			res, err := call(t, h, ActionCheck, events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"})
 			if tc.errName == "" {
@@ -161,7 +150,7 @@ func (f fakeSSM) SendCommand(context.Context, *ssm.SendCommandInput, ...func(*ss
 }
 
 func TestSendRefusedIsDeployFailed(t *testing.T) {
-	store := &memStore{n: fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Deploying, InstanceID: "i-1"}}
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Deploying, InstanceID: "i-1"})
 	fake := fakeSSM{err: &types.InvalidDocument{Message: aws.String("document media-rtmp does not exist")}}
 	h := NewHandler(fake, store, testPools(), time.Now, telemetry.NewLogger(io.Discard, "deploy"))
 	_, err := call(t, h, ActionSend, events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"})

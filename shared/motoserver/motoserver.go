@@ -6,8 +6,6 @@ package motoserver
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/mediascale/mediascale/shared/loopback"
 )
 
 // Region is the region every local run uses.
@@ -70,7 +70,7 @@ func Start(tb testing.TB) *Server {
 // Launch starts moto_server on a free loopback port with extra environment
 // variables and waits until it answers.
 func Launch(bin string, env []string, logTo *os.File) (*Server, error) {
-	port, err := FreePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func Launch(bin string, env []string, logTo *os.File) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Port: port, cmd: cmd}
-	if err := WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", port), 30*time.Second); err != nil {
+	if err := loopback.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", port), 30*time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("moto_server did not answer on port %d: %w", port, err)
 	}
@@ -126,31 +126,4 @@ func ConfigFor(ctx context.Context, endpoint string) aws.Config {
 		panic(fmt.Sprintf("building local AWS config: %v", err))
 	}
 	return cfg
-}
-
-// FreePort asks the kernel for an unused loopback port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// WaitHTTP polls url until it answers with any status, or the budget runs out.
-func WaitHTTP(url string, budget time.Duration) error {
-	deadline := time.Now().Add(budget)
-	client := &http.Client{Timeout: time.Second}
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	return last
 }

@@ -1,0 +1,88 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/fleet/fleettest"
+	"github.com/mediascale/mediascale/shared/loopback"
+	"github.com/mediascale/mediascale/shared/medianode"
+	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
+)
+
+// writeLocalEndpoints writes the local cloud's endpoint file and points the
+// process at it for the test.
+func writeLocalEndpoints(t *testing.T, doc string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "endpoints.json")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvLocalEndpoints, path)
+}
+
+func probePools() pool.File {
+	return pool.File{Environment: "dev", Pools: []pool.Pool{{Name: "live", Probe: spec(pool.HandshakeRTMP, time.Second)}}}
+}
+
+func probeOnce(t *testing.T, h *Handler, attempt int) (Result, error) {
+	t.Helper()
+	raw, _ := json.Marshal(Request{Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"}, Attempt: attempt})
+	return h.Handle()(context.Background(), raw)
+}
+
+func TestProbeHandlerMovesAHealthyNodeToShifting(t *testing.T) {
+	node := medianode.StartForTest(t)
+	writeLocalEndpoints(t, `{"default":{"host":"127.0.0.1","healthPort":`+itoa(node.HealthPort)+`,"mediaPort":`+itoa(node.MediaPort)+`}}`)
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Probing, PrivateIP: "10.0.0.5"})
+	h := NewHandler(Prober{HTTP: &http.Client{}}, store, probePools(), time.Now, telemetry.NewLogger(io.Discard, "probe"))
+	res, err := probeOnce(t, h, 0)
+	if err != nil || !res.Healthy || res.Attempt != 1 {
+		t.Fatalf("probe = %+v, %v", res, err)
+	}
+	if n := store.Node("live", "n-1"); n.State != fleet.Shifting || n.Endpoint != "127.0.0.1" {
+		t.Fatalf("node = %s at %q, want SHIFTING at the loopback node", n.State, n.Endpoint)
+	}
+}
+
+func TestProbeHandlerRetriesThenFailsWithMeasurements(t *testing.T) {
+	closed, _ := loopback.FreePort()
+	writeLocalEndpoints(t, `{"default":{"host":"127.0.0.1","healthPort":`+itoa(closed)+`,"mediaPort":`+itoa(closed)+`}}`)
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Probing})
+	h := NewHandler(Prober{HTTP: &http.Client{}}, store, probePools(), time.Now, telemetry.NewLogger(io.Discard, "probe"))
+	for attempt := 0; attempt < 2; attempt++ {
+		res, err := probeOnce(t, h, attempt)
+		if err != nil || res.Healthy || res.Attempt != attempt+1 || res.IntervalSeconds != 1 {
+			t.Fatalf("attempt %d: %+v, %v; want unhealthy, waiting 1 s", attempt, res, err)
+		}
+	}
+	_, err := probeOnce(t, h, 2)
+	var pf *events.ProbeFailed
+	if !errors.As(err, &pf) || !strings.Contains(err.Error(), "failed 3 of 3 probes") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("last attempt: %v, want ProbeFailed with the measurement", err)
+	}
+	if n := store.Node("live", "n-1"); n.State != fleet.Probing {
+		t.Fatalf("a failed probe moved the node to %s; rollback does that", n.State)
+	}
+}
+
+func TestLocalEndpointsMustBeLoopback(t *testing.T) {
+	writeLocalEndpoints(t, `{"default":{"host":"10.0.0.5"}}`)
+	_, err := Resolve("n-1", "10.0.0.5", pool.Pool{})
+	if err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }

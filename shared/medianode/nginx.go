@@ -1,0 +1,169 @@
+// Package medianode runs real media servers on loopback for tests and local
+// runs: nginx with the RTMP module, configured like a deployed node (RTMP
+// on the media port, /healthz and the RTMP /stat page on the health port).
+package medianode
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/mediascale/mediascale/shared/loopback"
+)
+
+// Paths of Debian's nginx and its RTMP module (packages nginx and
+// libnginx-mod-rtmp).
+const (
+	NginxBinary = "/usr/sbin/nginx"
+	RTMPModule  = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+)
+
+// Nginx is one running nginx-rtmp media node.
+type Nginx struct {
+	Dir        string
+	Host       string
+	MediaPort  int
+	HealthPort int
+	cmd        *exec.Cmd
+}
+
+var confTemplate = template.Must(template.New("nginx").Parse(`
+load_module {{.Module}};
+daemon off;
+master_process on;
+worker_processes 1;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/error.log warn;
+events { worker_connections 256; }
+rtmp {
+    server {
+        listen {{.Host}}:{{.MediaPort}};
+        chunk_size 4096;
+        application live {
+            live on;
+            record off;
+        }
+    }
+}
+http {
+    access_log {{.Dir}}/access.log;
+    client_body_temp_path {{.Dir}}/body;
+    proxy_temp_path {{.Dir}}/proxy;
+    fastcgi_temp_path {{.Dir}}/fastcgi;
+    uwsgi_temp_path {{.Dir}}/uwsgi;
+    scgi_temp_path {{.Dir}}/scgi;
+    server {
+        listen {{.Host}}:{{.HealthPort}};
+        location = /healthz { return 200 "ok\n"; }
+        location /stat { rtmp_stat all; }
+        location /control { rtmp_control all; }
+    }
+}
+`))
+
+// Available reports why nginx-rtmp cannot run here, or nil.
+func Available() error {
+	for _, f := range []string{NginxBinary, RTMPModule} {
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s is missing (apt-get install nginx libnginx-mod-rtmp)", f)
+		}
+	}
+	return nil
+}
+
+// Require skips a test without nginx-rtmp on a developer's machine and
+// fails it under CI=true.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("CI=%s requires nginx-rtmp: %v", os.Getenv("CI"), err)
+		}
+		tb.Skip(err)
+	}
+}
+
+// StartForTest runs a node for one test and stops it after.
+func StartForTest(tb testing.TB) *Nginx {
+	tb.Helper()
+	Require(tb)
+	n, err := Start(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(n.Stop)
+	return n
+}
+
+// Start runs nginx-rtmp on 127.0.0.1 with fresh ports, its files in dir,
+// and waits until both ports accept connections.
+func Start(dir string) (*Nginx, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	media, err := loopback.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	health, err := loopback.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	n := &Nginx{Dir: dir, Host: "127.0.0.1", MediaPort: media, HealthPort: health}
+	var conf bytes.Buffer
+	if err := confTemplate.Execute(&conf, map[string]any{
+		"Module": RTMPModule, "Dir": dir, "Host": n.Host, "MediaPort": media, "HealthPort": health,
+	}); err != nil {
+		return nil, err
+	}
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, conf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	n.cmd = exec.Command(NginxBinary, "-p", dir, "-c", confPath)
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logFile, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		return nil, err
+	}
+	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting nginx: %w", err)
+	}
+	for _, port := range []int{media, health} {
+		if err := loopback.WaitTCP(net.JoinHostPort(n.Host, strconv.Itoa(port)), 10*time.Second); err != nil {
+			n.Stop()
+			out, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			return nil, fmt.Errorf("nginx did not listen on %d: %v\n%s", port, err, out)
+		}
+	}
+	return n, nil
+}
+
+// Stop ends nginx and its workers.
+func (n *Nginx) Stop() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	n.cmd = nil
+}
+
+// MediaAddr is the RTMP address.
+func (n *Nginx) MediaAddr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.MediaPort)) }
