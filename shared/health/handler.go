@@ -87,7 +87,7 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	m := h.prober.Probe(ctx, ep, p.Probe)
-	res := Result{Healthy: m.Healthy, Attempt: req.Attempt + 1, IntervalSeconds: int(p.Probe.Interval.D().Seconds()), Measurement: m}
+	res := Result{Healthy: m.Healthy, Attempt: req.Attempt + 1, IntervalSeconds: invocation.WaitSeconds(p.Probe.Interval.D()), Measurement: m}
 	if m.Healthy {
 		if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Probing, n.Version, fleet.Shifting, fleet.Change{Endpoint: ep.Host}); err != nil {
 			return Result{}, err

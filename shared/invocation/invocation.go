@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/mediascale/mediascale/events"
@@ -48,4 +50,23 @@ func Handler[Req any, Res any](step string, log *slog.Logger, now func() time.Ti
 		log.InfoContext(ctx, step, append(attrs, "result", "ok")...)
 		return res, nil
 	}
+}
+
+// EnvMaxWaitSeconds caps every wait a function asks the state machine for
+// (bake times, probe intervals, polling). The local cloud sets it to a
+// second or two so a replay of a five-step shift takes seconds, not
+// minutes; on AWS it is unset and the configured times apply.
+const EnvMaxWaitSeconds = "MEDIASCALE_MAX_WAIT_SECONDS"
+
+// WaitSeconds turns a configured wait into the seconds a Wait state
+// sleeps: at least 1, and at most the cap when one is set.
+func WaitSeconds(d time.Duration) int {
+	s := int(d.Round(time.Second) / time.Second)
+	if c, err := strconv.Atoi(os.Getenv(EnvMaxWaitSeconds)); err == nil && c > 0 && s > c {
+		s = c
+	}
+	if s < 1 {
+		s = 1
+	}
+	return s
 }
