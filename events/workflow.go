@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Directions of a scaling execution.
 const (
@@ -46,4 +49,36 @@ type Plan struct {
 	Desired   int        `json:"desired"`
 	Nodes     []NodeTask `json:"nodes"`
 	Reasons   []string   `json:"reasons"`
+}
+
+// Failure is what a Catch puts in the state: the error name and, for a
+// Lambda error, its JSON payload as the cause.
+type Failure struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Reason is a one-line account of the failure for the node record.
+func (f Failure) Reason() string {
+	var payload struct {
+		Message string `json:"errorMessage"`
+	}
+	msg := f.Cause
+	if json.Unmarshal([]byte(f.Cause), &payload) == nil && payload.Message != "" {
+		msg = payload.Message
+	}
+	if len(msg) > 900 {
+		msg = msg[:900] + "..."
+	}
+	return f.Error + ": " + msg
+}
+
+// LogAttrs names the request in a log line.
+func (r ScaleRequest) LogAttrs() []any {
+	return []any{"pool", r.Pool, "execution", r.Execution, "direction", r.Direction, "count", r.Count}
+}
+
+// LogAttrs summarises the plan in a log line.
+func (p Plan) LogAttrs() []any {
+	return []any{"current", p.Current, "desired", p.Desired, "planned", len(p.Nodes), "reasons", p.Reasons}
 }

@@ -1,5 +1,5 @@
-// Command trigger receives CloudWatch alarm state changes from EventBridge
-// and decides whether a pool scales.
+// Command trigger receives CloudWatch alarm state changes from EventBridge,
+// decides whether a pool scales, and starts the scaling execution.
 package main
 
 import (
@@ -10,9 +10,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/trigger"
 )
 
@@ -23,5 +25,6 @@ func main() {
 		os.Exit(1)
 	}
 	store := fleet.NewStore(dynamodb.NewFromConfig(env.AWS), env.Table, time.Now)
-	lambda.Start(trigger.NewHandler(env.Pools, store, time.Now, env.Log).Handle)
+	machines := map[pool.Direction]string{pool.ScaleOut: os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE")}
+	lambda.Start(trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), machines, time.Now, env.Log).Handle)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
+	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -127,5 +128,15 @@ func (r *Records) find(ctx context.Context, p pool.Pool, node string) (*types.Re
 			return nil, nil
 		}
 		in.StartRecordName, in.StartRecordType, in.StartRecordIdentifier = out.NextRecordName, out.NextRecordType, out.NextRecordIdentifier
+	}
+}
+
+// ByMode returns the weight setter for a pool's traffic mode.
+func ByMode(records *Records) func(mode string) (Weights, error) {
+	return func(mode string) (Weights, error) {
+		if mode == pool.TrafficRoute53 {
+			return records, nil
+		}
+		return nil, events.Invalid("traffic mode %s: weighted shifting through a load balancer is not supported by this version; use route53", mode)
 	}
 }

@@ -28,6 +28,8 @@ type Decision struct {
 	Pool      string         `json:"pool"`
 	Direction pool.Direction `json:"direction"`
 	Execution string         `json:"execution,omitempty"`
+	// ExecutionARN is set once the execution has started.
+	ExecutionARN string `json:"executionArn,omitempty"`
 }
 
 // Cooldown is what the store knows about a pool's last scale event in the

@@ -3,11 +3,17 @@ package trigger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -15,24 +21,40 @@ import (
 // retries for up to 24 hours, so a shorter memory could let a retry through.
 const dedupeTTL = 48 * time.Hour
 
+// lockLease is how long a started execution owns its pool. It outlasts the
+// longest workflow (a drain of up to an hour plus launches and bakes); the
+// workflow releases the lock on every path long before, and an execution
+// that died without releasing frees the pool when the lease runs out.
+const lockLease = 6 * time.Hour
+
 // Store is what the trigger needs from the node table.
 type Store interface {
 	MarkOnce(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	LastScaled(ctx context.Context, pool, direction string) (time.Time, bool, error)
+	AcquireLock(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
+	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
+}
+
+// Executions is the part of the Step Functions client the trigger uses.
+type Executions interface {
+	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 }
 
 // Handler is the trigger Lambda's handler.
 type Handler struct {
-	config pool.File
-	index  map[string]pool.AlarmRef
-	store  Store
-	now    func() time.Time
-	log    *slog.Logger
+	config   pool.File
+	index    map[string]pool.AlarmRef
+	store    Store
+	sfn      Executions
+	machines map[pool.Direction]string
+	now      func() time.Time
+	log      *slog.Logger
 }
 
-// NewHandler builds a handler over a validated configuration.
-func NewHandler(cfg pool.File, store Store, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{config: cfg, index: cfg.AlarmIndex(), store: store, now: now, log: log}
+// NewHandler builds a handler over a validated configuration. machines maps
+// a direction to the ARN of the state machine that scales that way.
+func NewHandler(cfg pool.File, store Store, sfn Executions, machines map[pool.Direction]string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{config: cfg, index: cfg.AlarmIndex(), store: store, sfn: sfn, machines: machines, now: now, log: log}
 }
 
 // Handle takes the raw event so that a malformed one is an InvalidInput
@@ -79,5 +101,50 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 	if err != nil {
 		return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading cooldown: %w", err)
 	}
-	return Decide(ev, ref, p, Cooldown{LastScaled: last, Known: known}, h.now()), nil
+	d := Decide(ev, ref, p, Cooldown{LastScaled: last, Known: known}, h.now())
+	if d.Action != ActionScale {
+		return d, nil
+	}
+	return h.start(ctx, d, ev)
+}
+
+// start takes the pool lock for the execution and starts it. A busy pool
+// or an execution that already exists turns the decision into an ignore;
+// a failed start gives the lock back.
+func (h *Handler) start(ctx context.Context, d Decision, ev events.AlarmEvent) (Decision, error) {
+	machine := h.machines[d.Direction]
+	if machine == "" {
+		d.Action, d.Reason, d.Execution = ActionIgnore, fmt.Sprintf("no scale-%s workflow is deployed", d.Direction), ""
+		return d, nil
+	}
+	if _, err := h.store.AcquireLock(ctx, d.Pool, d.Execution, lockLease); err != nil {
+		var held *events.LockHeld
+		if errors.As(err, &held) {
+			d.Action, d.Reason, d.Execution = ActionIgnore, "pool busy: "+err.Error(), ""
+			return d, nil
+		}
+		return d, fmt.Errorf("taking the pool lock: %w", err)
+	}
+	input, err := json.Marshal(events.ScaleRequest{
+		Pool: d.Pool, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason, RequestedAt: ev.Detail.State.At,
+	})
+	if err != nil {
+		return d, err
+	}
+	out, err := h.sfn.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(machine), Name: aws.String(d.Execution), Input: aws.String(string(input)),
+	})
+	var exists *sfntypes.ExecutionAlreadyExists
+	if errors.As(err, &exists) {
+		d.Action, d.Reason = ActionIgnore, "execution "+d.Execution+" already started for this state change"
+		return d, nil
+	}
+	if err != nil {
+		if _, rerr := h.store.ReleaseLock(ctx, d.Pool, d.Execution); rerr != nil {
+			h.log.ErrorContext(ctx, "releasing the lock after a failed start", "pool", d.Pool, "error", rerr.Error())
+		}
+		return d, fmt.Errorf("starting execution %s: %w", d.Execution, err)
+	}
+	d.ExecutionARN = aws.ToString(out.ExecutionArn)
+	return d, nil
 }

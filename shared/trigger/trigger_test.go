@@ -13,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
@@ -26,13 +31,54 @@ const eventsDir = "../../testevents/trigger"
 type fakeStore struct {
 	seen       map[string]bool
 	lastScaled map[string]time.Time
+	locks      map[string]string
 	calls      []string
 	err        error
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}}
+	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}}
 }
+
+func (f *fakeStore) AcquireLock(_ context.Context, p, owner string, _ time.Duration) (fleet.Lease, error) {
+	f.calls = append(f.calls, "AcquireLock "+p+" "+owner)
+	if holder, ok := f.locks[p]; ok && holder != owner {
+		return fleet.Lease{}, events.Held("pool %s is locked by %s", p, holder)
+	}
+	f.locks[p] = owner
+	return fleet.Lease{Pool: p, Owner: owner}, nil
+}
+
+func (f *fakeStore) ReleaseLock(_ context.Context, p, owner string) (bool, error) {
+	f.calls = append(f.calls, "ReleaseLock "+p+" "+owner)
+	if f.locks[p] != owner {
+		return false, nil
+	}
+	delete(f.locks, p)
+	return true, nil
+}
+
+// fakeSFN is a hand-written Step Functions that records started executions
+// and refuses a name it has seen, as the service does.
+type fakeSFN struct {
+	started []*sfn.StartExecutionInput
+	err     error
+}
+
+func (f *fakeSFN) StartExecution(_ context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	for _, s := range f.started {
+		if aws.ToString(s.Name) == aws.ToString(in.Name) {
+			return nil, &sfntypes.ExecutionAlreadyExists{Message: aws.String("Execution Already Exists")}
+		}
+	}
+	f.started = append(f.started, in)
+	return &sfn.StartExecutionOutput{ExecutionArn: aws.String("arn:aws:states:us-east-1:123456789012:execution:scale-out:" + aws.ToString(in.Name))}, nil
+}
+
+var machines = map[pool.Direction]string{pool.ScaleOut: "arn:aws:states:us-east-1:123456789012:stateMachine:scale-out"}
 
 func (f *fakeStore) MarkOnce(_ context.Context, key string, _ time.Duration) (bool, error) {
 	f.calls = append(f.calls, "MarkOnce "+key)
@@ -73,7 +119,11 @@ func readEvent(t *testing.T, name string) []byte {
 }
 
 func newTestHandler(t *testing.T, store Store, now time.Time) *Handler {
-	return NewHandler(devConfig(t), store, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+	return newTestHandlerWith(t, store, &fakeSFN{}, now)
+}
+
+func newTestHandlerWith(t *testing.T, store Store, sf Executions, now time.Time) *Handler {
+	return NewHandler(devConfig(t), store, sf, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
 }
 
 func TestSampleEventsMatchGoldenDecisions(t *testing.T) {
@@ -217,5 +267,64 @@ func TestExecutionNameIsStableValidAndShort(t *testing.T) {
 	}
 	if len(a) > 80 || strings.ContainsAny(a, " .:<>{}[]?*\"#%\\^|~`$&,;/") {
 		t.Fatalf("name %q is not a valid execution name", a)
+	}
+}
+
+func TestScaleDecisionStartsOneExecutionUnderTheLock(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	h := newTestHandlerWith(t, store, sf, eventTime)
+	d, err := h.Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionScale || d.ExecutionARN == "" {
+		t.Fatalf("decision = %+v, %v", d, err)
+	}
+	if len(sf.started) != 1 || aws.ToString(sf.started[0].Name) != d.Execution || aws.ToString(sf.started[0].StateMachineArn) != machines[pool.ScaleOut] {
+		t.Fatalf("started %+v", sf.started)
+	}
+	var req events.ScaleRequest
+	if err := json.Unmarshal([]byte(aws.ToString(sf.started[0].Input)), &req); err != nil || req.Pool != "live-rtmp-use1" || req.Direction != "out" || req.Execution != d.Execution {
+		t.Fatalf("execution input = %+v, %v", req, err)
+	}
+	if store.locks["live-rtmp-use1"] != d.Execution {
+		t.Fatalf("lock owner = %q, want the execution", store.locks["live-rtmp-use1"])
+	}
+}
+
+func TestABusyPoolIgnoresTheAlarm(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.locks["live-rtmp-use1"] = "another-execution"
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionIgnore || !strings.Contains(d.Reason, "pool busy: pool live-rtmp-use1 is locked by another-execution") {
+		t.Fatalf("decision = %+v, %v", d, err)
+	}
+	if len(sf.started) != 0 {
+		t.Fatal("an execution started on a locked pool")
+	}
+}
+
+func TestAFailedStartGivesTheLockBack(t *testing.T) {
+	store := newFakeStore()
+	sf := &fakeSFN{err: &sfntypes.StateMachineDoesNotExist{Message: aws.String("no such machine")}}
+	_, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	var internal *events.Internal
+	if !errors.As(err, &internal) || !strings.Contains(err.Error(), "no such machine") {
+		t.Fatalf("err = %T %v", err, err)
+	}
+	if len(store.locks) != 0 {
+		t.Fatalf("lock kept after a failed start: %v", store.locks)
+	}
+}
+
+func TestAnExistingExecutionIsNotStartedTwice(t *testing.T) {
+	sf := &fakeSFN{}
+	raw := readEvent(t, "alarm-connections-high.json")
+	// Two triggers with separate dedupe memories (a mark lost, say) still
+	// start one execution: the name is derived from the state change.
+	first, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw)
+	if err != nil || first.Action != ActionScale {
+		t.Fatalf("first = %+v, %v", first, err)
+	}
+	second, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw)
+	if err != nil || second.Action != ActionIgnore || !strings.Contains(second.Reason, "already started") || len(sf.started) != 1 {
+		t.Fatalf("second = %+v, %v, started %d", second, err, len(sf.started))
 	}
 }

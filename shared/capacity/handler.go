@@ -1,0 +1,103 @@
+package capacity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/invocation"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// Store is what planning needs from the node table.
+type Store interface {
+	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
+	CreateNode(ctx context.Context, n fleet.Node) (fleet.Node, error)
+	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
+}
+
+// Handler is the plan function.
+type Handler struct {
+	store Store
+	pools pool.File
+	newID func() string
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewHandler builds the plan handler.
+func NewHandler(store Store, pools pool.File, newID func() string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{store: store, pools: pools, newID: newID, now: now, log: log}
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle() func(context.Context, json.RawMessage) (events.Plan, error) {
+	return invocation.Handler("plan", h.log, h.now, h.plan)
+}
+
+// plan computes the plan and writes its nodes: new ones as PENDING, warm
+// ones claimed for this execution. A retried plan returns the nodes the
+// first attempt already wrote instead of planning more.
+func (h *Handler) plan(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
+	if req.Direction != events.DirectionOut {
+		return events.Plan{}, events.Invalid("plan: direction %q is not supported by the scale-out workflow", req.Direction)
+	}
+	if req.Execution == "" {
+		return events.Plan{}, events.Invalid("plan: execution is required")
+	}
+	p, ok := h.pools.Find(req.Pool)
+	if !ok {
+		return events.Plan{}, events.Invalid("plan: pool %q is not configured", req.Pool)
+	}
+	nodes, err := h.store.ListNodes(ctx, p.Name)
+	if err != nil {
+		return events.Plan{}, err
+	}
+	if again := alreadyPlanned(req, p, nodes); again != nil {
+		return *again, nil
+	}
+	plan := ScaleOut(req, p, nodes, h.newID)
+	byID := map[string]fleet.Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	for _, t := range plan.Nodes {
+		if t.Warm {
+			w := byID[t.Node]
+			if _, err := h.store.Update(ctx, p.Name, w.ID, fleet.Warm, w.Version, fleet.Change{Execution: req.Execution}); err != nil {
+				return events.Plan{}, fmt.Errorf("claiming warm node %s: %w", w.ID, err)
+			}
+			continue
+		}
+		if _, err := h.store.CreateNode(ctx, fleet.Node{
+			Pool: p.Name, ID: t.Node, AZ: t.AZ, Subnet: t.Subnet, InstanceType: t.InstanceTypes[0], Execution: req.Execution,
+		}); err != nil {
+			return events.Plan{}, fmt.Errorf("recording planned node %s: %w", t.Node, err)
+		}
+	}
+	return plan, nil
+}
+
+// alreadyPlanned rebuilds the plan of an execution whose nodes exist.
+func alreadyPlanned(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) *events.Plan {
+	var plan *events.Plan
+	for _, n := range nodes {
+		if n.Execution != req.Execution {
+			continue
+		}
+		if plan == nil {
+			plan = &events.Plan{Pool: req.Pool, Direction: req.Direction, Execution: req.Execution, Reasons: []string{"plan already written by an earlier attempt"}}
+		}
+		task := events.NodeTask{Pool: n.Pool, Node: n.ID, Execution: n.Execution, AZ: n.AZ, Subnet: n.Subnet,
+			InstanceTypes: p.InstanceTypes, Warm: n.State == fleet.Warm, InstanceID: n.InstanceID}
+		if task.Warm {
+			task.InstanceTypes = []string{n.InstanceType}
+		}
+		plan.Nodes = append(plan.Nodes, task)
+	}
+	return plan
+}

@@ -1,0 +1,134 @@
+// Package release ends every scaling execution, whatever happened: it
+// frees the pool lock, starts the cooldown when the pool changed, and
+// summarises what became of each node the execution planned.
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/invocation"
+)
+
+// Outcomes of an execution.
+const (
+	Succeeded = "SUCCEEDED" // every planned node made it (or nothing was needed)
+	Partial   = "PARTIAL"   // some made it, some were rolled back
+	Failed    = "FAILED"    // none made it, or planning itself failed
+)
+
+// Store is what release needs from the node table.
+type Store interface {
+	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
+	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
+	MarkScaled(ctx context.Context, pool, direction string, at time.Time, execution string) error
+}
+
+// Request is the release function's input. Failure is set when the
+// execution failed before or outside the per-node work (planning, say).
+type Request struct {
+	Pool      string          `json:"pool"`
+	Direction string          `json:"direction"`
+	Execution string          `json:"execution"`
+	Failure   *events.Failure `json:"failure,omitempty"`
+}
+
+// NodeSummary is one node's end state.
+type NodeSummary struct {
+	Node         string `json:"node"`
+	State        string `json:"state"`
+	InstanceID   string `json:"instanceId,omitempty"`
+	InstanceType string `json:"instanceType,omitempty"`
+	AZ           string `json:"az,omitempty"`
+	Weight       int    `json:"weight"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+// Summary is the execution's final word.
+type Summary struct {
+	Status    string        `json:"status"`
+	Pool      string        `json:"pool"`
+	Execution string        `json:"execution"`
+	Released  bool          `json:"released"`
+	Nodes     []NodeSummary `json:"nodes"`
+	Reason    string        `json:"reason,omitempty"`
+}
+
+// LogAttrs names the execution in the invocation's log line.
+func (r Request) LogAttrs() []any {
+	return []any{"pool", r.Pool, "execution", r.Execution, "direction", r.Direction}
+}
+
+// LogAttrs adds the outcome.
+func (s Summary) LogAttrs() []any {
+	return []any{"status", s.Status, "released", s.Released, "nodes", len(s.Nodes), "reason", s.Reason}
+}
+
+// Handler is the release function.
+type Handler struct {
+	store Store
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewHandler builds the release handler.
+func NewHandler(store Store, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{store: store, now: now, log: log}
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle() func(context.Context, json.RawMessage) (Summary, error) {
+	return invocation.Handler("release", h.log, h.now, h.handle)
+}
+
+func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
+	if req.Pool == "" || req.Execution == "" {
+		return Summary{}, events.Invalid("release needs pool and execution")
+	}
+	s := Summary{Pool: req.Pool, Execution: req.Execution, Nodes: []NodeSummary{}}
+	nodes, err := h.store.ListNodes(ctx, req.Pool)
+	if err != nil {
+		return Summary{}, err
+	}
+	good, bad := 0, 0
+	for _, n := range nodes {
+		if n.Execution != req.Execution {
+			continue
+		}
+		s.Nodes = append(s.Nodes, NodeSummary{Node: n.ID, State: string(n.State), InstanceID: n.InstanceID,
+			InstanceType: n.InstanceType, AZ: n.AZ, Weight: n.Weight, Reason: n.Reason})
+		switch n.State {
+		case fleet.Active, fleet.Terminated:
+			good++
+		default:
+			bad++
+		}
+	}
+	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Node < s.Nodes[j].Node })
+	switch {
+	case req.Failure != nil:
+		s.Status, s.Reason = Failed, req.Failure.Reason()
+	case bad == 0:
+		s.Status = Succeeded
+	case good > 0:
+		s.Status, s.Reason = Partial, "some nodes were rolled back"
+	default:
+		s.Status, s.Reason = Failed, "every node was rolled back"
+	}
+	if good > 0 {
+		if err := h.store.MarkScaled(ctx, req.Pool, req.Direction, h.now(), req.Execution); err != nil {
+			return Summary{}, err
+		}
+	}
+	// The lock goes last: the cooldown mark must be in place before the
+	// next alarm can take the pool.
+	if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
+		return Summary{}, err
+	}
+	return s, nil
+}

@@ -1,0 +1,129 @@
+// Package rollback undoes a node that failed anywhere on its way into
+// service: traffic off, instance terminated, record FAILED with the reason.
+// Every step is safe to repeat, so a retried rollback finishes the job.
+package rollback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/compute"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/invocation"
+	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/traffic"
+)
+
+// Store is what rollback needs from the node table.
+type Store interface {
+	GetNode(ctx context.Context, pool, id string) (fleet.Node, error)
+	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
+}
+
+// Instances is what rollback needs from EC2.
+type Instances interface {
+	FindByNode(ctx context.Context, node string) (compute.Launched, bool, error)
+	Terminate(ctx context.Context, id string) error
+}
+
+// Request is the rollback function's input.
+type Request struct {
+	Task    events.NodeTask `json:"task"`
+	Failure events.Failure  `json:"failure"`
+}
+
+// Result reports how the node ended.
+type Result struct {
+	Node       string `json:"node"`
+	State      string `json:"state"`
+	Terminated string `json:"terminated,omitempty"`
+	Reason     string `json:"reason"`
+}
+
+// LogAttrs names the node in the invocation's log line.
+func (r Request) LogAttrs() []any {
+	return []any{"pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution, "cause", r.Failure.Error}
+}
+
+// LogAttrs adds what rollback did.
+func (r Result) LogAttrs() []any {
+	return []any{"state", r.State, "terminated", r.Terminated, "reason", r.Reason}
+}
+
+// Handler is the rollback function.
+type Handler struct {
+	weights   func(mode string) (traffic.Weights, error)
+	instances Instances
+	store     Store
+	pools     pool.File
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+// NewHandler builds the rollback handler.
+func NewHandler(weights func(mode string) (traffic.Weights, error), instances Instances, store Store, pools pool.File, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{weights: weights, instances: instances, store: store, pools: pools, now: now, log: log}
+}
+
+// Handle is the Lambda entry point.
+func (h *Handler) Handle() func(context.Context, json.RawMessage) (Result, error) {
+	return invocation.Handler("rollback", h.log, h.now, h.handle)
+}
+
+func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
+	p, ok := h.pools.Find(req.Task.Pool)
+	if !ok {
+		return Result{}, events.Invalid("pool %q is not configured", req.Task.Pool)
+	}
+	n, err := h.store.GetNode(ctx, req.Task.Pool, req.Task.Node)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := n.Owner(req.Task.Execution); err != nil {
+		return Result{}, err
+	}
+	res := Result{Node: n.ID, Reason: req.Failure.Reason()}
+	if n.State.Terminal() {
+		res.State, res.Reason = string(n.State), n.Reason
+		return res, nil
+	}
+	if n.State != fleet.RollingBack {
+		if n, err = h.store.Transition(ctx, n.Pool, n.ID, n.State, n.Version, fleet.RollingBack, fleet.Change{Reason: res.Reason}); err != nil {
+			return Result{}, err
+		}
+	}
+	// A mode without weights has nothing to take off; terminating the
+	// instance below still ends its traffic.
+	if w, err := h.weights(p.Traffic.Mode); err == nil {
+		if err := w.Remove(ctx, p, n.ID); err != nil {
+			return Result{}, fmt.Errorf("taking traffic off node %s: %w", n.ID, err)
+		}
+	}
+	// The recorded instance, and any instance tagged for the node that an
+	// interrupted launch never recorded.
+	ids := map[string]bool{}
+	if n.InstanceID != "" {
+		ids[n.InstanceID] = true
+	}
+	if l, found, err := h.instances.FindByNode(ctx, n.ID); err != nil {
+		return Result{}, err
+	} else if found {
+		ids[l.InstanceID] = true
+	}
+	for id := range ids {
+		if err := h.instances.Terminate(ctx, id); err != nil {
+			return Result{}, err
+		}
+		res.Terminated = id
+	}
+	zero := 0
+	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.RollingBack, n.Version, fleet.Failed, fleet.Change{Weight: &zero}); err != nil {
+		return Result{}, err
+	}
+	res.State = string(fleet.Failed)
+	return res, nil
+}
