@@ -54,7 +54,7 @@ test-go: build deps
 	go test -count=1 ./...
 
 shellcheck:
-	shellcheck scripts/localcloud scripts/deps scripts/demo .ci/run
+	shellcheck scripts/localcloud scripts/deps scripts/demo .ci/run infra/media/*.sh
 
 # The Lambda binaries must stay small and start fast: the CDK (and its
 # jsii runtime) never enters a function's import graph.

@@ -50,6 +50,6 @@ func build(app awscdk.App) error {
 			return fmt.Errorf("function %s is not built (%v): run make build first", fn, err)
 		}
 	}
-	_, err = stack.New(app, stack.Props{Env: env, Settings: settings, Pools: pools, AssetRoot: assets})
+	_, err = stack.New(app, stack.Props{Env: env, Settings: settings, Pools: pools, AssetRoot: assets, RepoRoot: "."})
 	return err
 }

@@ -13,15 +13,61 @@ type functionSpec struct {
 	TableActions   []string
 }
 
-// functionSpecs lists every function of the stack.
+// specNamed returns the spec of a function by name.
+func specNamed(name string) functionSpec {
+	for _, s := range functionSpecs {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("no function spec named " + name)
+}
+
+// functionSpecs lists every function of the stack. Timeouts are short:
+// every step does one small piece of work and waiting happens in Wait
+// states, not in functions.
 var functionSpecs = []functionSpec{
 	{
-		Name:           "trigger",
-		Description:    "Turns CloudWatch alarm state changes into pool scaling decisions",
-		MemoryMB:       256,
-		TimeoutSeconds: 10,
-		// PutItem: dedupe marks. GetItem: cooldown marks.
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem"},
+		Name: "trigger", Description: "Turns CloudWatch alarm state changes into pool scaling executions",
+		MemoryMB: 256, TimeoutSeconds: 10,
+		// PutItem: dedupe marks and the pool lock. GetItem: cooldown
+		// marks. DeleteItem: giving the lock back after a failed start.
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+	},
+	{
+		Name: "plan", Description: "Plans which nodes a scale-out adds and records them",
+		MemoryMB: 256, TimeoutSeconds: 15,
+		TableActions: []string{"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name: "provision", Description: "Launches or starts a node's instance and reports when it runs",
+		MemoryMB: 256, TimeoutSeconds: 30,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name: "deploy", Description: "Deploys the media server on a node through SSM Run Command",
+		MemoryMB: 256, TimeoutSeconds: 15,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name: "probe", Description: "Probes a node's health endpoint and media port",
+		MemoryMB: 256, TimeoutSeconds: 15,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name: "shift", Description: "Moves traffic onto a node in guarded steps",
+		MemoryMB: 256, TimeoutSeconds: 15,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name: "rollback", Description: "Takes a failed node out: traffic off, instance terminated, record FAILED",
+		MemoryMB: 256, TimeoutSeconds: 30,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name: "release", Description: "Releases the pool lock, starts the cooldown and summarises the execution",
+		MemoryMB: 256, TimeoutSeconds: 15,
+		TableActions: []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
 	},
 }
 

@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -26,6 +28,8 @@ type Props struct {
 	// AssetRoot holds one folder per function with its prebuilt bootstrap
 	// (build/ in the repository).
 	AssetRoot string
+	// RepoRoot is the repository, where the media install script lives.
+	RepoRoot string
 }
 
 // Stack is the built stack with the resources tests and callers look at.
@@ -34,6 +38,7 @@ type Stack struct {
 	Table          awsdynamodb.Table
 	PoolsParameter awsssm.StringParameter
 	Functions      map[string]awslambda.Function
+	ScaleOut       awsstepfunctions.StateMachine
 	network        *network
 }
 
@@ -79,10 +84,17 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	})
 
 	s.network = s.newNetwork(p)
+	zones := s.newHostedZones(p)
 	published := p.Pools
 	published.Pools = make([]pool.Pool, len(p.Pools.Pools))
 	for i, pl := range p.Pools.Pools {
 		published.Pools[i] = s.network.resolve(pl)
+		if r := pl.Traffic.Route53; r != nil && r.HostedZoneID == pool.Managed {
+			_, domain, _ := strings.Cut(r.RecordName, ".")
+			resolved := *r
+			resolved.HostedZoneID = *zones[domain].AttrId()
+			published.Pools[i].Traffic.Route53 = &resolved
+		}
 	}
 	poolsJSON, err := published.JSON()
 	if err != nil {
@@ -102,6 +114,18 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	for _, spec := range functionSpecs {
 		s.Functions[spec.Name] = s.function(p, spec, removal)
 	}
+	if err := s.newMediaDocument(p); err != nil {
+		return nil, err
+	}
+	sm, err := s.newScaleOut(p, removal)
+	if err != nil {
+		return nil, err
+	}
+	s.ScaleOut = sm
+	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), sm.StateMachineArn(), nil)
+	s.newAlarms(p)
+	s.grant(p, sm)
+	awscdk.NewCfnOutput(st, jsii.String("ScaleOutMachine"), &awscdk.CfnOutputProps{Value: sm.StateMachineArn()})
 	awscdk.NewCfnOutput(st, jsii.String("NodeTableName"), &awscdk.CfnOutputProps{Value: s.Table.TableName()})
 	awscdk.NewCfnOutput(st, jsii.String("PoolsParameterName"), &awscdk.CfnOutputProps{Value: s.PoolsParameter.ParameterName()})
 	return s, nil

@@ -46,7 +46,12 @@ type Result struct {
 	State        string   `json:"state,omitempty"`
 	PrivateIP    string   `json:"privateIp,omitempty"`
 	Skipped      []string `json:"skipped,omitempty"`
+	// WaitSeconds is how long the workflow waits before checking again.
+	WaitSeconds int `json:"waitSeconds"`
 }
+
+// pollEvery is how often the workflow asks whether an instance runs.
+const pollEvery = 15 * time.Second
 
 // Handler is the provision function.
 type Handler struct {
@@ -78,6 +83,12 @@ func (r Result) LogAttrs() []any {
 }
 
 func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
+	res, err := h.act(ctx, req)
+	res.WaitSeconds = invocation.WaitSeconds(pollEvery)
+	return res, err
+}
+
+func (h *Handler) act(ctx context.Context, req Request) (Result, error) {
 	p, ok := h.pools.Find(req.Task.Pool)
 	if !ok {
 		return Result{}, events.Invalid("pool %q is not configured", req.Task.Pool)

@@ -58,7 +58,12 @@ type Result struct {
 	Ready     bool   `json:"ready"`
 	CommandID string `json:"commandId"`
 	Status    string `json:"status"`
+	// WaitSeconds is how long the workflow waits before checking again.
+	WaitSeconds int `json:"waitSeconds"`
 }
+
+// pollEvery is how often the workflow asks whether the deployment ended.
+const pollEvery = 10 * time.Second
 
 // LogAttrs names the node in the invocation's log line.
 func (r Request) LogAttrs() []any {
@@ -90,6 +95,12 @@ func (h *Handler) Handle() func(context.Context, json.RawMessage) (Result, error
 }
 
 func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
+	res, err := h.act(ctx, req)
+	res.WaitSeconds = invocation.WaitSeconds(pollEvery)
+	return res, err
+}
+
+func (h *Handler) act(ctx context.Context, req Request) (Result, error) {
 	p, ok := h.pools.Find(req.Task.Pool)
 	if !ok {
 		return Result{}, events.Invalid("pool %q is not configured", req.Task.Pool)

@@ -15,7 +15,7 @@ var (
 	launchTemplateID    = regexp.MustCompile(`^lt-[0-9a-f]{8,17}$`)
 	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	versionPattern      = regexp.MustCompile(`^[1-9][0-9]*$`)
-	hostedZonePattern   = regexp.MustCompile(`^Z[0-9A-Z]{1,31}$`)
+	hostedZonePattern   = regexp.MustCompile(`^[0-9A-Z]{1,32}$`)
 	targetGroupPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$`)
 	documentPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,128}$`)
 )
@@ -220,8 +220,8 @@ func (v *validator) traffic(at string, t Traffic) {
 		v.add(at+".mode", "must be one of route53, alb, nlb, got %q", t.Mode)
 	}
 	if r := t.Route53; r != nil {
-		if !hostedZonePattern.MatchString(r.HostedZoneID) {
-			v.add(at+".route53.hostedZoneId", "must be a hosted zone id such as Z0123456789ABCDEFGHIJ, got %q", r.HostedZoneID)
+		if r.HostedZoneID != Managed && !hostedZonePattern.MatchString(r.HostedZoneID) {
+			v.add(at+".route53.hostedZoneId", "must be a hosted zone id such as Z0123456789ABCDEFGHIJ or \"managed\", got %q", r.HostedZoneID)
 		}
 		if r.RecordName == "" || strings.ContainsAny(r.RecordName, " /") {
 			v.add(at+".route53.recordName", "must be a DNS name, got %q", r.RecordName)

@@ -1,0 +1,226 @@
+package stack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/mediascale/mediascale/shared/compute"
+	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/traffic"
+)
+
+// MediaScript is the install script of the RTMP media server, relative to
+// the repository root; the SSM document runs it on every new RTMP node.
+const MediaScript = "infra/media/install-nginx-rtmp.sh"
+
+// mediaDocumentName is the SSM document an environment's RTMP pools deploy.
+func mediaDocumentName(env string) string { return "mediascale-" + env + "-media-rtmp" }
+
+// newMediaDocument defines the SSM Command document that installs
+// nginx-rtmp; its parameters are checked by pattern before the script runs.
+func (s *Stack) newMediaDocument(p Props) error {
+	script, err := os.ReadFile(filepath.Join(p.RepoRoot, MediaScript))
+	if err != nil {
+		return fmt.Errorf("reading the media install script: %w", err)
+	}
+	lines := []string{
+		"export RTMP_PORT='{{rtmpPort}}'",
+		"export HEALTH_PORT='{{healthPort}}'",
+		"export MAX_CONNECTIONS='{{maxConnections}}'",
+	}
+	lines = append(lines, strings.Split(strings.TrimRight(string(script), "\n"), "\n")...)
+	number := func(desc, def string) map[string]any {
+		return map[string]any{"type": "String", "description": desc, "default": def, "allowedPattern": "^[0-9]{1,5}$"}
+	}
+	awsssm.NewCfnDocument(s.Stack, jsii.String("MediaRtmpDocument"), &awsssm.CfnDocumentProps{
+		Name:           jsii.String(mediaDocumentName(p.Env)),
+		DocumentType:   jsii.String("Command"),
+		DocumentFormat: jsii.String("JSON"),
+		UpdateMethod:   jsii.String("NewVersion"),
+		Content: map[string]any{
+			"schemaVersion": "2.2",
+			"description":   "mediascale: install and configure nginx with the RTMP module and its health endpoint",
+			"parameters": map[string]any{
+				"rtmpPort":       number("RTMP listen port", "1935"),
+				"healthPort":     number("port of /healthz and /stat", "8080"),
+				"maxConnections": number("worker connection cap", "2000"),
+			},
+			"mainSteps": []any{map[string]any{
+				"action": "aws:runShellScript", "name": "installNginxRtmp",
+				"inputs": map[string]any{"runCommand": lines, "timeoutSeconds": "900"},
+			}},
+		},
+	})
+	return nil
+}
+
+// newHostedZones creates the zones of pools whose hostedZoneId is
+// "managed", one per record's parent domain.
+func (s *Stack) newHostedZones(p Props) map[string]awsroute53.CfnHostedZone {
+	zones := map[string]awsroute53.CfnHostedZone{}
+	for _, pl := range p.Pools.Pools {
+		r := pl.Traffic.Route53
+		if r == nil || r.HostedZoneID != pool.Managed {
+			continue
+		}
+		_, domain, _ := strings.Cut(r.RecordName, ".")
+		if _, ok := zones[domain]; ok {
+			continue
+		}
+		zones[domain] = awsroute53.NewCfnHostedZone(s.Stack, jsii.String("Zone"+pascal(strings.ReplaceAll(domain, ".", "-"))), &awsroute53.CfnHostedZoneProps{
+			Name:             jsii.String(domain),
+			HostedZoneConfig: &awsroute53.CfnHostedZone_HostedZoneConfigProperty{Comment: jsii.String("mediascale " + p.Env + " media records")},
+		})
+	}
+	return zones
+}
+
+// newScaleOut defines the scale-out state machine with its log group and
+// the invoke permissions it needs.
+func (s *Stack) newScaleOut(p Props, removal awscdk.RemovalPolicy) (awsstepfunctions.StateMachine, error) {
+	def, err := ScaleOutDefinition()
+	if err != nil {
+		return nil, err
+	}
+	subs := map[string]*string{}
+	for _, name := range []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"} {
+		subs[pascal(name)+"Arn"] = s.Functions[name].FunctionArn()
+	}
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String("ScaleOutLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(fmt.Sprintf("/aws/vendedlogs/states/mediascale-%s-scale-out", p.Env)),
+		Retention:     logRetentions[p.Settings.LogRetentionDays],
+		RemovalPolicy: removal,
+	})
+	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String("ScaleOut"), &awsstepfunctions.StateMachineProps{
+		StateMachineName:        jsii.String(fmt.Sprintf("mediascale-%s-scale-out", p.Env)),
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(def)),
+		DefinitionSubstitutions: &subs,
+		TracingEnabled:          jsii.Bool(true),
+		Logs: &awsstepfunctions.LogOptions{
+			Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(true),
+		},
+	})
+	for _, name := range []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"} {
+		s.Functions[name].GrantInvoke(sm)
+	}
+	return sm, nil
+}
+
+// newAlarms creates each pool's scale-out alarms on the per-node metrics
+// nodes publish in the Mediascale namespace (dimension Pool), and one
+// EventBridge rule that sends every state change of the environment's
+// scaling alarms to the trigger.
+func (s *Stack) newAlarms(p Props) {
+	for _, pl := range p.Pools.Pools {
+		t := pl.Alarms.ScaleOut
+		thresholds := map[pool.Metric]struct {
+			metric string
+			value  float64
+			what   string
+		}{
+			pool.MetricCPU:         {"CPUPercent", t.CPUPercent, "CPU % per node"},
+			pool.MetricConnections: {"Connections", t.ConnectionsPerNode, "connections per node"},
+			pool.MetricBandwidth:   {"BandwidthMbps", t.BandwidthMbpsPerNode, "Mbit/s per node"},
+		}
+		for _, m := range pool.Metrics {
+			th := thresholds[m]
+			name := pool.AlarmName(p.Env, pl.Name, pool.ScaleOut, m)
+			awscloudwatch.NewCfnAlarm(s.Stack, jsii.String(pascal(pl.Name)+"ScaleOut"+pascal(string(m))), &awscloudwatch.CfnAlarmProps{
+				AlarmName:          jsii.String(name),
+				AlarmDescription:   jsii.String(fmt.Sprintf("Scale out %s: average %s above %g", pl.Name, th.what, th.value)),
+				Namespace:          jsii.String(traffic.Namespace),
+				MetricName:         jsii.String(th.metric),
+				Dimensions:         &[]interface{}{&awscloudwatch.CfnAlarm_DimensionProperty{Name: jsii.String("Pool"), Value: jsii.String(pl.Name)}},
+				Statistic:          jsii.String("Average"),
+				Period:             jsii.Number(t.Period.D().Seconds()),
+				EvaluationPeriods:  jsii.Number(float64(t.EvaluationPeriods)),
+				Threshold:          jsii.Number(th.value),
+				ComparisonOperator: jsii.String("GreaterThanThreshold"),
+				// Missing data never scales: the pool holds its capacity.
+				TreatMissingData: jsii.String("notBreaching"),
+			})
+		}
+	}
+	rule := awsevents.NewRule(s.Stack, jsii.String("AlarmRule"), &awsevents.RuleProps{
+		RuleName:    jsii.String("mediascale-" + p.Env + "-alarms"),
+		Description: jsii.String("State changes of mediascale " + p.Env + " scaling alarms, to the trigger"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.cloudwatch"),
+			DetailType: jsii.Strings("CloudWatch Alarm State Change"),
+			Detail: &map[string]interface{}{
+				"alarmName": []interface{}{map[string]interface{}{"prefix": "mediascale-" + p.Env + "-"}},
+			},
+		},
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["trigger"], &awseventstargets.LambdaFunctionProps{
+		RetryAttempts: jsii.Number(8),
+		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(2)),
+	}))
+}
+
+// grant adds the non-table permissions of each function.
+func (s *Stack) grant(p Props, sm awsstepfunctions.StateMachine) {
+	stmt := func(fn, sid string, actions []string, resources []string, conditions map[string]any) {
+		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
+		if conditions != nil {
+			props.Conditions = &conditions
+		}
+		s.Functions[fn].AddToRolePolicy(awsiam.NewPolicyStatement(props))
+	}
+	region, account, partition := *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), *awscdk.Aws_PARTITION()
+	ec2Arn := func(kind string) string {
+		return fmt.Sprintf("arn:%s:ec2:%s:%s:%s/*", partition, region, account, kind)
+	}
+	envTag := map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/" + compute.TagEnv: p.Env}}
+
+	stmt("trigger", "StartScaling", []string{"states:StartExecution"}, []string{*sm.StateMachineArn()}, nil)
+
+	// Launching: the new instance and volume must carry the environment
+	// tag; the other resources RunInstances touches are named by type.
+	stmt("provision", "LaunchTaggedNodes", []string{"ec2:RunInstances"}, []string{ec2Arn("instance"), ec2Arn("volume")},
+		map[string]any{"StringEquals": map[string]any{"aws:RequestTag/" + compute.TagEnv: p.Env}})
+	stmt("provision", "LaunchFrom", []string{"ec2:RunInstances"}, []string{
+		ec2Arn("subnet"), ec2Arn("security-group"), ec2Arn("network-interface"), ec2Arn("launch-template"),
+		fmt.Sprintf("arn:%s:ec2:%s::image/*", partition, region),
+	}, nil)
+	stmt("provision", "TagOnLaunch", []string{"ec2:CreateTags"}, []string{ec2Arn("instance"), ec2Arn("volume")},
+		map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}})
+	stmt("provision", "StartWarmNodes", []string{"ec2:StartInstances"}, []string{ec2Arn("instance")}, envTag)
+	// DescribeInstances supports no resource-level permissions: AWS
+	// requires "*" here.
+	stmt("provision", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
+	stmt("provision", "PassNodeRole", []string{"iam:PassRole"}, []string{fmt.Sprintf("arn:%s:iam::%s:role/*", partition, account)},
+		map[string]any{"StringEquals": map[string]any{"iam:PassedToService": "ec2.amazonaws.com"}})
+
+	stmt("deploy", "RunMediaDocument", []string{"ssm:SendCommand"}, []string{
+		fmt.Sprintf("arn:%s:ssm:%s:%s:document/mediascale-%s-*", partition, region, account, p.Env),
+	}, nil)
+	stmt("deploy", "OnTaggedNodes", []string{"ssm:SendCommand"}, []string{ec2Arn("instance")}, envTag)
+	// GetCommandInvocation supports no resource-level permissions.
+	stmt("deploy", "ReadCommands", []string{"ssm:GetCommandInvocation"}, []string{"*"}, nil)
+
+	zones := []string{fmt.Sprintf("arn:%s:route53:::hostedzone/*", partition)}
+	for _, fn := range []string{"shift", "rollback"} {
+		stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
+	}
+	// GetMetricData and DescribeAlarms support no resource-level
+	// permissions for these calls.
+	stmt("shift", "ReadGuard", []string{"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}, []string{"*"}, nil)
+
+	stmt("rollback", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
+	stmt("rollback", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
+}

@@ -1,0 +1,150 @@
+package stack
+
+import (
+	"encoding/json"
+
+	"github.com/mediascale/mediascale/events"
+)
+
+// state is one Amazon States Language state, written as a map so the
+// definition reads like the JSON it becomes.
+type state = map[string]any
+
+// Placeholders for function ARNs; the CDK substitutes the real ones.
+const (
+	arnPlan      = "${PlanArn}"
+	arnProvision = "${ProvisionArn}"
+	arnDeploy    = "${DeployArn}"
+	arnProbe     = "${ProbeArn}"
+	arnShift     = "${ShiftArn}"
+	arnRollback  = "${RollbackArn}"
+	arnRelease   = "${ReleaseArn}"
+)
+
+// MaxNodesInParallel bounds the Map state: how many nodes of one execution
+// move through launch, deploy, probe and shift at once.
+const MaxNodesInParallel = 10
+
+// lambdaTransient are the Lambda service's own transient errors; AWS
+// recommends retrying them on every Lambda task.
+var lambdaTransient = []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+
+// retries is the Retry block of every workflow task: throttling and
+// Lambda's transient errors back off and try again; an Internal error
+// (an unexpected AWS failure) gets two more tries. Named business errors
+// (ProbeFailed, GuardTripped, ...) are never retried here: the Catch sends
+// the node to rollback.
+func retries() []any {
+	return []any{
+		state{"ErrorEquals": append([]string{events.ErrThrottled}, lambdaTransient...), "IntervalSeconds": 2, "MaxAttempts": 5, "BackoffRate": 2, "JitterStrategy": "FULL"},
+		state{"ErrorEquals": []string{events.ErrInternal}, "IntervalSeconds": 3, "MaxAttempts": 2, "BackoffRate": 2},
+	}
+}
+
+// task is a Lambda task whose result lands at resultPath.
+func task(arn string, params state, resultPath, next string, catchTo string) state {
+	s := state{"Type": "Task", "Resource": arn, "ResultPath": resultPath, "Retry": retries(), "Next": next}
+	// Without Parameters the task gets the whole state as its input.
+	if params != nil {
+		s["Parameters"] = params
+	}
+	if catchTo != "" {
+		s["Catch"] = []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.failure", "Next": catchTo}}
+	}
+	return s
+}
+
+// wait sleeps for the seconds a function asked for.
+func wait(secondsPath, next string) state {
+	return state{"Type": "Wait", "SecondsPath": secondsPath, "Next": next}
+}
+
+// until loops: when the boolean at path is true go to done, else to again.
+func until(path, done, again string) state {
+	return state{"Type": "Choice", "Choices": []any{state{"Variable": path, "BooleanEquals": true, "Next": done}}, "Default": again}
+}
+
+// nodeStates is the per-node part of scale-out: launch, deploy, probe,
+// shift in guarded steps, and on any failure rollback of that node only.
+func nodeStates() state {
+	with := func(extra state) state {
+		out := state{"task.$": "$.task"}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	return state{
+		"Launch":          task(arnProvision, with(state{"action": "launch"}), "$.instance", "WaitForInstance", "Rollback"),
+		"WaitForInstance": wait("$.instance.waitSeconds", "CheckInstance"),
+		"CheckInstance":   task(arnProvision, with(state{"action": "check"}), "$.instance", "InstanceRunning", "Rollback"),
+		"InstanceRunning": until("$.instance.ready", "Deploy", "WaitForInstance"),
+		"Deploy":          task(arnDeploy, with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "Rollback"),
+		"WaitForDeploy":   wait("$.deploy.waitSeconds", "CheckDeploy"),
+		"CheckDeploy":     task(arnDeploy, with(state{"action": "check"}), "$.deploy", "Deployed", "Rollback"),
+		"Deployed":        until("$.deploy.ready", "Probe", "WaitForDeploy"),
+		"Probe":           task(arnProbe, with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "Rollback"),
+		"Healthy":         until("$.probe.healthy", "Shift", "WaitToProbe"),
+		"WaitToProbe":     wait("$.probe.intervalSeconds", "Probe"),
+		"Shift":           task(arnShift, with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "Rollback"),
+		"Shifted":         until("$.shift.done", "Active", "Bake"),
+		"Bake":            wait("$.shift.bakeSeconds", "Shift"),
+		"Active":          state{"Type": "Succeed"},
+		"Rollback": state{
+			"Type": "Task", "Resource": arnRollback, "Parameters": state{"task.$": "$.task", "failure.$": "$.failure"},
+			"ResultPath": "$.rollback", "Next": "RolledBack",
+			// Rollback is idempotent, so any failure of it is retried; one
+			// that still fails is left to the reconciler, and the other
+			// nodes go on.
+			"Retry": append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}),
+			"Catch": []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.rollbackFailure", "Next": "RollbackFailed"}},
+		},
+		"RolledBack":     state{"Type": "Succeed"},
+		"RollbackFailed": state{"Type": "Succeed", "Comment": "left for the reconciler; the node record says ROLLING_BACK"},
+	}
+}
+
+// ScaleOutDefinition is the scale-out state machine: plan, a bounded Map
+// over the planned nodes, and a release of the pool lock on every path.
+func ScaleOutDefinition() (string, error) {
+	nodes := nodeStates()
+	release := func(withFailure bool) state {
+		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution"}
+		if withFailure {
+			params["failure.$"] = "$.failure"
+		}
+		s := task(arnRelease, params, "$.summary", "Outcome", "")
+		// Releasing the lock matters more than anything else here: retry
+		// whatever goes wrong for longer.
+		s["Retry"] = append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2})
+		return s
+	}
+	def := state{
+		"Comment": "mediascale scale-out: plan, then per node launch, deploy, probe and shift in guarded steps; rollback per node; release the pool lock on every path",
+		"StartAt": "Plan",
+		"States": state{
+			"Plan": task(arnPlan, nil, "$.plan", "Nodes", "ReleaseAfterFailure"),
+			"Nodes": state{
+				"Type": "Map", "ItemsPath": "$.plan.nodes", "MaxConcurrency": MaxNodesInParallel,
+				"ItemSelector": state{"task.$": "$$.Map.Item.Value", "probe": state{"attempt": 0}, "shift": state{"step": 0}},
+				"ItemProcessor": state{
+					"ProcessorConfig": state{"Mode": "INLINE"},
+					"StartAt":         "Launch",
+					"States":          nodes,
+				},
+				"ResultPath": nil,
+				"Next":       "Release",
+				"Catch":      []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.failure", "Next": "ReleaseAfterFailure"}},
+			},
+			"Release":             release(false),
+			"ReleaseAfterFailure": release(true),
+			"Outcome": state{"Type": "Choice", "Choices": []any{
+				state{"Variable": "$.summary.status", "StringEquals": "FAILED", "Next": "ScaleOutFailed"},
+			}, "Default": "ScaleOutDone", "OutputPath": "$.summary"},
+			"ScaleOutDone":   state{"Type": "Succeed"},
+			"ScaleOutFailed": state{"Type": "Fail", "Error": "ScaleOutFailed", "Cause": "no planned node reached service; see the release step's summary"},
+		},
+	}
+	b, err := json.MarshalIndent(def, "", "  ")
+	return string(b), err
+}
