@@ -91,13 +91,13 @@ func (s *Stack) newHostedZones(p Props) map[string]awsroute53.CfnHostedZone {
 // newScaleOut defines the scale-out state machine with its log group and
 // the invoke permissions it needs.
 func (s *Stack) newScaleOut(p Props, removal awscdk.RemovalPolicy) (awsstepfunctions.StateMachine, error) {
-	def, err := ScaleOutDefinition()
+	arns := map[string]string{}
+	for _, name := range WorkflowFunctions {
+		arns[name] = *s.Functions[name].FunctionArn()
+	}
+	def, err := ScaleOutDefinition(arns)
 	if err != nil {
 		return nil, err
-	}
-	subs := map[string]*string{}
-	for _, name := range []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"} {
-		subs[pascal(name)+"Arn"] = s.Functions[name].FunctionArn()
 	}
 	logs := awslogs.NewLogGroup(s.Stack, jsii.String("ScaleOutLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String(fmt.Sprintf("/aws/vendedlogs/states/mediascale-%s-scale-out", p.Env)),
@@ -105,16 +105,15 @@ func (s *Stack) newScaleOut(p Props, removal awscdk.RemovalPolicy) (awsstepfunct
 		RemovalPolicy: removal,
 	})
 	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String("ScaleOut"), &awsstepfunctions.StateMachineProps{
-		StateMachineName:        jsii.String(fmt.Sprintf("mediascale-%s-scale-out", p.Env)),
-		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(def)),
-		DefinitionSubstitutions: &subs,
-		TracingEnabled:          jsii.Bool(true),
+		StateMachineName: jsii.String(fmt.Sprintf("mediascale-%s-scale-out", p.Env)),
+		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromString(jsii.String(def)),
+		TracingEnabled:   jsii.Bool(true),
 		Logs: &awsstepfunctions.LogOptions{
 			Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(true),
 		},
 	})
-	for _, name := range []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"} {
+	for _, name := range WorkflowFunctions {
 		s.Functions[name].GrantInvoke(sm)
 	}
 	return sm, nil

@@ -92,7 +92,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		if r := pl.Traffic.Route53; r != nil && r.HostedZoneID == pool.Managed {
 			_, domain, _ := strings.Cut(r.RecordName, ".")
 			resolved := *r
-			resolved.HostedZoneID = *zones[domain].AttrId()
+			resolved.HostedZoneID = *zones[domain].Ref()
 			published.Pools[i].Traffic.Route53 = &resolved
 		}
 	}

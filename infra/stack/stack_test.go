@@ -159,7 +159,7 @@ func TestPoolConfigIsPublishedAsValidatedJSON(t *testing.T) {
 	// Managed subnets and launch templates are references CloudFormation
 	// fills in; stand in for it with ids of the right shape.
 	value := resolveJoin(t, param["Value"], map[string]string{
-		"AWS::EC2::Subnet": "subnet-0123456789abcde", "AWS::EC2::LaunchTemplate": "lt-0123456789abcde",
+		"AWS::EC2::Subnet": "subnet-0123456789abcde", "AWS::EC2::LaunchTemplate": "lt-0123456789abcde", "AWS::Route53::HostedZone": "z0123456789abcde",
 	}, doc)
 	f, err := pool.ParseJSON([]byte(value))
 	if err != nil {
@@ -191,14 +191,16 @@ func resolveJoin(t *testing.T, v any, standIns map[string]string, doc map[string
 				ids = append(ids, id)
 			}
 			sort.Strings(ids)
-			return standIns[typ] + fmt.Sprintf("%02x", sort.SearchStrings(ids, ref))
+			id := standIns[typ] + fmt.Sprintf("%02x", sort.SearchStrings(ids, ref))
+			if typ == "AWS::Route53::HostedZone" {
+				id = strings.ToUpper(id)
+			}
+			return id
 		}
 		if ga, ok := x["Fn::GetAtt"].([]any); ok && ga[1] == "LatestVersionNumber" {
 			return "1"
 		}
-		if ga, ok := x["Fn::GetAtt"].([]any); ok && ga[1] == "Id" {
-			return "ZMANAGED" + strings.ToUpper(fmt.Sprint(len(ga[0].(string))))
-		}
+
 		if j, ok := x["Fn::Join"].([]any); ok {
 			var parts []string
 			for _, p := range j[1].([]any) {

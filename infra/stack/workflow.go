@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/mediascale/mediascale/events"
 )
@@ -10,16 +11,8 @@ import (
 // definition reads like the JSON it becomes.
 type state = map[string]any
 
-// Placeholders for function ARNs; the CDK substitutes the real ones.
-const (
-	arnPlan      = "${PlanArn}"
-	arnProvision = "${ProvisionArn}"
-	arnDeploy    = "${DeployArn}"
-	arnProbe     = "${ProbeArn}"
-	arnShift     = "${ShiftArn}"
-	arnRollback  = "${RollbackArn}"
-	arnRelease   = "${ReleaseArn}"
-)
+// WorkflowFunctions are the functions the scale-out definition calls.
+var WorkflowFunctions = []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"}
 
 // MaxNodesInParallel bounds the Map state: how many nodes of one execution
 // move through launch, deploy, probe and shift at once.
@@ -66,7 +59,7 @@ func until(path, done, again string) state {
 
 // nodeStates is the per-node part of scale-out: launch, deploy, probe,
 // shift in guarded steps, and on any failure rollback of that node only.
-func nodeStates() state {
+func nodeStates(arn map[string]string) state {
 	with := func(extra state) state {
 		out := state{"task.$": "$.task"}
 		for k, v := range extra {
@@ -75,23 +68,23 @@ func nodeStates() state {
 		return out
 	}
 	return state{
-		"Launch":          task(arnProvision, with(state{"action": "launch"}), "$.instance", "WaitForInstance", "Rollback"),
+		"Launch":          task(arn["provision"], with(state{"action": "launch"}), "$.instance", "WaitForInstance", "Rollback"),
 		"WaitForInstance": wait("$.instance.waitSeconds", "CheckInstance"),
-		"CheckInstance":   task(arnProvision, with(state{"action": "check"}), "$.instance", "InstanceRunning", "Rollback"),
+		"CheckInstance":   task(arn["provision"], with(state{"action": "check"}), "$.instance", "InstanceRunning", "Rollback"),
 		"InstanceRunning": until("$.instance.ready", "Deploy", "WaitForInstance"),
-		"Deploy":          task(arnDeploy, with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "Rollback"),
+		"Deploy":          task(arn["deploy"], with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "Rollback"),
 		"WaitForDeploy":   wait("$.deploy.waitSeconds", "CheckDeploy"),
-		"CheckDeploy":     task(arnDeploy, with(state{"action": "check"}), "$.deploy", "Deployed", "Rollback"),
+		"CheckDeploy":     task(arn["deploy"], with(state{"action": "check"}), "$.deploy", "Deployed", "Rollback"),
 		"Deployed":        until("$.deploy.ready", "Probe", "WaitForDeploy"),
-		"Probe":           task(arnProbe, with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "Rollback"),
+		"Probe":           task(arn["probe"], with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "Rollback"),
 		"Healthy":         until("$.probe.healthy", "Shift", "WaitToProbe"),
 		"WaitToProbe":     wait("$.probe.intervalSeconds", "Probe"),
-		"Shift":           task(arnShift, with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "Rollback"),
+		"Shift":           task(arn["shift"], with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "Rollback"),
 		"Shifted":         until("$.shift.done", "Active", "Bake"),
 		"Bake":            wait("$.shift.bakeSeconds", "Shift"),
 		"Active":          state{"Type": "Succeed"},
 		"Rollback": state{
-			"Type": "Task", "Resource": arnRollback, "Parameters": state{"task.$": "$.task", "failure.$": "$.failure"},
+			"Type": "Task", "Resource": arn["rollback"], "Parameters": state{"task.$": "$.task", "failure.$": "$.failure"},
 			"ResultPath": "$.rollback", "Next": "RolledBack",
 			// Rollback is idempotent, so any failure of it is retried; one
 			// that still fails is left to the reconciler, and the other
@@ -106,14 +99,21 @@ func nodeStates() state {
 
 // ScaleOutDefinition is the scale-out state machine: plan, a bounded Map
 // over the planned nodes, and a release of the pool lock on every path.
-func ScaleOutDefinition() (string, error) {
-	nodes := nodeStates()
+// arn maps each of WorkflowFunctions to its ARN (a CDK token in the stack,
+// which CloudFormation resolves with Fn::Join).
+func ScaleOutDefinition(arn map[string]string) (string, error) {
+	for _, fn := range WorkflowFunctions {
+		if arn[fn] == "" {
+			return "", fmt.Errorf("scale-out definition: no ARN for function %s", fn)
+		}
+	}
+	nodes := nodeStates(arn)
 	release := func(withFailure bool) state {
 		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution"}
 		if withFailure {
 			params["failure.$"] = "$.failure"
 		}
-		s := task(arnRelease, params, "$.summary", "Outcome", "")
+		s := task(arn["release"], params, "$.summary", "Outcome", "")
 		// Releasing the lock matters more than anything else here: retry
 		// whatever goes wrong for longer.
 		s["Retry"] = append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2})
@@ -123,7 +123,7 @@ func ScaleOutDefinition() (string, error) {
 		"Comment": "mediascale scale-out: plan, then per node launch, deploy, probe and shift in guarded steps; rollback per node; release the pool lock on every path",
 		"StartAt": "Plan",
 		"States": state{
-			"Plan": task(arnPlan, nil, "$.plan", "Nodes", "ReleaseAfterFailure"),
+			"Plan": task(arn["plan"], nil, "$.plan", "Nodes", "ReleaseAfterFailure"),
 			"Nodes": state{
 				"Type": "Map", "ItemsPath": "$.plan.nodes", "MaxConcurrency": MaxNodesInParallel,
 				"ItemSelector": state{"task.$": "$$.Map.Item.Value", "probe": state{"attempt": 0}, "shift": state{"step": 0}},

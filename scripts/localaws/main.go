@@ -5,6 +5,8 @@
 //	localaws router --listen 127.0.0.1:PORT --moto http://127.0.0.1:PORT --assembly cdk.out
 //	localaws invoke [--env dev] FUNCTION EVENT_FILE
 //	localaws verify --stack NAME --template FILE
+//	localaws activate --motoapi URL
+//	localaws medianode --dir DIR --endpoints FILE
 //	localaws account
 //	localaws freeport
 package main
@@ -29,13 +31,18 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/mediascale/mediascale/scripts/internal/lambdarouter"
 	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
+	"github.com/mediascale/mediascale/shared/health"
 	"github.com/mediascale/mediascale/shared/loopback"
+	"github.com/mediascale/mediascale/shared/medianode"
 	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
@@ -57,6 +64,10 @@ func main() {
 		err = verify(os.Args[2:])
 	case "account":
 		err = account()
+	case "activate":
+		err = activate(os.Args[2:])
+	case "medianode":
+		err = mediaNode(os.Args[2:])
 	case "freeport":
 		var port int
 		if port, err = loopback.FreePort(); err == nil {
@@ -72,7 +83,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|verify|account|freeport ...")
+	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|verify|activate|medianode|account|freeport ...")
 	os.Exit(2)
 }
 
@@ -108,7 +119,7 @@ func router(args []string) error {
 		"AWS_ACCESS_KEY_ID":     "testing",
 		"AWS_SECRET_ACCESS_KEY": "testing",
 	}
-	for _, k := range []string{"MEDIASCALE_LOG_LEVEL"} {
+	for _, k := range []string{"MEDIASCALE_LOG_LEVEL", "MEDIASCALE_MAX_WAIT_SECONDS", "MEDIASCALE_LOCAL_ENDPOINTS"} {
 		if v := os.Getenv(k); v != "" {
 			baseEnv[k] = v
 		}
@@ -239,11 +250,25 @@ func verify(args []string) error {
 	}
 	var tmpl struct {
 		Resources map[string]struct {
-			Type string `json:"Type"`
+			Type       string          `json:"Type"`
+			Properties json.RawMessage `json:"Properties"`
 		} `json:"Resources"`
 	}
 	if err := json.Unmarshal(raw, &tmpl); err != nil {
 		return fmt.Errorf("reading %s: %w", *template, err)
+	}
+	// moto's CloudFormation does not know AWS::CloudWatch::Alarm and skips
+	// it: create those alarms through the CloudWatch API from the
+	// template's own properties, and count them as created.
+	alarms := 0
+	for id, r := range tmpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		if err := putAlarm(ctx, cloudwatch.NewFromConfig(cfg), r.Properties); err != nil {
+			return fmt.Errorf("creating alarm %s outside CloudFormation: %w", id, err)
+		}
+		alarms++
 	}
 	created := map[string]string{}
 	p := cloudformation.NewListStackResourcesPaginator(cloudformation.NewFromConfig(cfg), &cloudformation.ListStackResourcesInput{StackName: stackName})
@@ -258,7 +283,7 @@ func verify(args []string) error {
 	}
 	var missing []string
 	for id, r := range tmpl.Resources {
-		if r.Type == "AWS::CDK::Metadata" {
+		if r.Type == "AWS::CDK::Metadata" || r.Type == "AWS::CloudWatch::Alarm" {
 			continue
 		}
 		if st := created[id]; !strings.HasSuffix(st, "_COMPLETE") || strings.Contains(st, "ROLLBACK") || strings.Contains(st, "DELETE") {
@@ -268,6 +293,114 @@ func verify(args []string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("stack %s lacks %d of its resources:\n  %s", *stackName, len(missing), strings.Join(missing, "\n  "))
 	}
-	fmt.Printf("stack %s: all %d resources created\n", *stackName, len(created))
+	fmt.Printf("stack %s: all %d resources created (%d alarms through the CloudWatch API)\n", *stackName, len(created)+alarms, alarms)
+	return nil
+}
+
+// putAlarm creates a metric alarm from AWS::CloudWatch::Alarm properties
+// that hold literal values, as mediascale's alarms do.
+func putAlarm(ctx context.Context, cw *cloudwatch.Client, props json.RawMessage) error {
+	var p struct {
+		AlarmName          string
+		AlarmDescription   string
+		Namespace          string
+		MetricName         string
+		Statistic          string
+		Period             int32
+		EvaluationPeriods  int32
+		Threshold          float64
+		ComparisonOperator string
+		TreatMissingData   string
+		Dimensions         []struct{ Name, Value string }
+	}
+	if err := json.Unmarshal(props, &p); err != nil {
+		return fmt.Errorf("alarm properties are not literal values: %w", err)
+	}
+	in := &cloudwatch.PutMetricAlarmInput{
+		AlarmName: aws.String(p.AlarmName), AlarmDescription: aws.String(p.AlarmDescription),
+		Namespace: aws.String(p.Namespace), MetricName: aws.String(p.MetricName),
+		Statistic: cwtypes.Statistic(p.Statistic), Period: aws.Int32(p.Period), EvaluationPeriods: aws.Int32(p.EvaluationPeriods),
+		Threshold: aws.Float64(p.Threshold), ComparisonOperator: cwtypes.ComparisonOperator(p.ComparisonOperator),
+		TreatMissingData: aws.String(p.TreatMissingData),
+	}
+	for _, d := range p.Dimensions {
+		in.Dimensions = append(in.Dimensions, cwtypes.Dimension{Name: aws.String(d.Name), Value: aws.String(d.Value)})
+	}
+	_, err := cw.PutMetricAlarm(ctx, in)
+	return err
+}
+
+// activate makes the deployed state machines executable. moto keeps state
+// machines created by CloudFormation apart from the ones its interpreter
+// runs: read each deployed definition, switch execution on, and create the
+// machine again under the same name, so its ARN stays the one the stack's
+// outputs and the trigger's environment name.
+func activate(args []string) error {
+	fs := flag.NewFlagSet("activate", flag.ExitOnError)
+	motoAPI := fs.String("motoapi", "", "moto server URL (for /moto-api/config)")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return err
+	}
+	client := sfn.NewFromConfig(cfg)
+	list, err := client.ListStateMachines(ctx, &sfn.ListStateMachinesInput{})
+	if err != nil {
+		return err
+	}
+	var machines []*sfn.DescribeStateMachineOutput
+	for _, m := range list.StateMachines {
+		d, err := client.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: m.StateMachineArn})
+		if err != nil {
+			return err
+		}
+		machines = append(machines, d)
+	}
+	resp, err := http.Post(strings.TrimRight(*motoAPI, "/")+"/moto-api/config", "application/json",
+		strings.NewReader(`{"stepfunctions":{"execute_state_machine":true}}`))
+	if err != nil {
+		return fmt.Errorf("switching moto's state machine execution on: %w", err)
+	}
+	resp.Body.Close()
+	for _, d := range machines {
+		out, err := client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
+			Name: d.Name, Definition: d.Definition, RoleArn: d.RoleArn, Type: d.Type,
+			TracingConfiguration: d.TracingConfiguration, LoggingConfiguration: d.LoggingConfiguration,
+		})
+		if err != nil {
+			return fmt.Errorf("creating %s in the executing backend: %w", aws.ToString(d.Name), err)
+		}
+		if aws.ToString(out.StateMachineArn) != aws.ToString(d.StateMachineArn) {
+			return fmt.Errorf("state machine %s came back as %s", aws.ToString(d.StateMachineArn), aws.ToString(out.StateMachineArn))
+		}
+		fmt.Printf("state machine %s is executable\n", aws.ToString(d.Name))
+	}
+	return nil
+}
+
+// mediaNode runs a real nginx-rtmp media node on loopback for the local
+// cloud, records it as every node's endpoint, and stops with a signal.
+func mediaNode(args []string) error {
+	fs := flag.NewFlagSet("medianode", flag.ExitOnError)
+	dir := fs.String("dir", "", "folder for the node's files")
+	endpoints := fs.String("endpoints", "", "endpoint file the functions read")
+	_ = fs.Parse(args)
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	n, err := medianode.Start(*dir)
+	if err != nil {
+		return err
+	}
+	defer n.Stop()
+	doc, _ := json.Marshal(map[string]any{"default": health.Endpoint{Host: n.Host, HealthPort: n.HealthPort, MediaPort: n.MediaPort}})
+	if err := os.WriteFile(*endpoints, doc, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("nginx-rtmp media node: rtmp %s, health %s:%d\n", n.MediaAddr(), n.Host, n.HealthPort)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	<-stop
 	return nil
 }
