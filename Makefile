@@ -9,7 +9,7 @@ CDK := node_modules/.bin/cdk
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke up down bench clean
+.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay up down bench clean
 
 all: build
 
@@ -80,6 +80,12 @@ down:
 invoke:
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=<file>"; exit 2; }
 	scripts/localcloud invoke $(FN) $(EVENT)
+
+# Replays an alarm through the deployed rule's target on the running local
+# cloud and follows the real state machine: make replay EVENT=testevents/trigger/alarm-connections-high.json
+replay:
+	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=<file>"; exit 2; }
+	scripts/localcloud replay $(EVENT)
 
 demo: build deps
 	scripts/demo

@@ -4,6 +4,7 @@
 //
 //	localaws router --listen 127.0.0.1:PORT --moto http://127.0.0.1:PORT --assembly cdk.out
 //	localaws invoke [--env dev] FUNCTION EVENT_FILE
+//	localaws replay [--env dev] EVENT_FILE
 //	localaws verify --stack NAME --template FILE
 //	localaws activate --motoapi URL
 //	localaws medianode --dir DIR --endpoints FILE
@@ -60,6 +61,12 @@ func main() {
 		if err == nil {
 			os.Exit(code)
 		}
+	case "replay":
+		var code int
+		code, err = replay(os.Args[2:])
+		if err == nil {
+			os.Exit(code)
+		}
 	case "verify":
 		err = verify(os.Args[2:])
 	case "account":
@@ -83,7 +90,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|verify|activate|medianode|account|freeport ...")
+	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|replay|verify|activate|medianode|account|freeport ...")
 	os.Exit(2)
 }
 
