@@ -22,7 +22,7 @@ const repoRoot = "../.."
 
 // localCloud brings up a private local cloud for one test with the real
 // scripts/localcloud, and tears it down after.
-func localCloud(t *testing.T) map[string]string {
+func localCloud(t *testing.T) (env map[string]string, state string) {
 	t.Helper()
 	motoserver.Require(t, "moto_server")
 	motoserver.Require(t, "node")
@@ -37,7 +37,7 @@ func localCloud(t *testing.T) map[string]string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
-	state := t.TempDir()
+	state = t.TempDir()
 	script := filepath.Join(repoRoot, "scripts/localcloud")
 	run := func(args ...string) ([]byte, error) {
 		cmd := exec.Command(script, args...)
@@ -56,7 +56,7 @@ func localCloud(t *testing.T) map[string]string {
 		}
 		t.Fatalf("localcloud up: %v\n%s", err, out)
 	}
-	return readEnvFile(t, filepath.Join(state, "env"))
+	return readEnvFile(t, filepath.Join(state, "env")), state
 }
 
 func readEnvFile(t *testing.T, path string) map[string]string {
@@ -88,7 +88,7 @@ func tableItems(t *testing.T, db *dynamodb.Client, table string) int {
 }
 
 func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
-	env := localCloud(t)
+	env, _ := localCloud(t)
 	ctx := context.Background()
 	cfg := motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])
 	fn := lambda.NewFromConfig(cfg)

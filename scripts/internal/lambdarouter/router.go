@@ -51,8 +51,9 @@ type Router struct {
 	proxy   *httputil.ReverseProxy
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	stats Stats
+	mu     sync.Mutex
+	stats  Stats
+	faults faults
 }
 
 // New returns a router in front of the moto server at motoURL.
@@ -75,12 +76,21 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.serveStats(w, r)
 		return
 	}
+	if r.URL.Path == "/_localcloud/faults" {
+		rt.faults.serveFaults(w, r)
+		return
+	}
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, invokePrefix) && strings.HasSuffix(r.URL.Path, "/invocations") {
 		name := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, invokePrefix), "/invocations")
 		if unescaped, err := url.PathUnescape(name); err == nil {
 			name = unescaped
 		}
 		rt.invoke(w, r, name)
+		return
+	}
+	if fl, ok := rt.faults.match(r); ok {
+		rt.log.Info("fault injected", "target", fl.Target, "action", fl.Action, "status", fl.Status)
+		fl.write(w)
 		return
 	}
 	rt.proxy.ServeHTTP(w, r)

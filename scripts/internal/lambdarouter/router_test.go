@@ -98,3 +98,58 @@ func TestRouterAnswersTheInvokeAPILikeLambda(t *testing.T) {
 		})
 	}
 }
+
+func TestFaultsAnswerMatchingCallsAndPassTheRest(t *testing.T) {
+	var proxied []string
+	moto := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		proxied = append(proxied, string(body))
+		_, _ = io.WriteString(w, "moto")
+	}))
+	defer moto.Close()
+	motoURL, _ := url.Parse(moto.URL)
+	rt := lambdaruntime.New(nil, io.Discard)
+	defer rt.Close()
+	r := New(motoURL, fakeCatalog{}, rt, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	set := httptest.NewRequest("POST", "/_localcloud/faults", strings.NewReader(`[
+		{"target":"AmazonSSM.GetCommandInvocation","status":200,"body":"{\"Status\":\"Failed\"}"},
+		{"action":"RunInstances","params":{"InstanceType":"c7gn.xlarge"},"status":500,"body":"<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code></Error></Errors></Response>"}]`))
+	r.ServeHTTP(httptest.NewRecorder(), set)
+	cases := []struct {
+		name   string
+		target string
+		body   string
+		status int
+		answer string
+	}{
+		{"a JSON call with the fault's target gets the fault", "AmazonSSM.GetCommandInvocation", "{}", 200, `"Status":"Failed"`},
+		{"an EC2 call with the fault's parameters gets the fault", "", "Action=RunInstances&InstanceType=c7gn.xlarge&MinCount=1", 500, "InsufficientInstanceCapacity"},
+		{"an EC2 call with other parameters goes to moto with its body", "", "Action=RunInstances&InstanceType=c7g.xlarge&MinCount=1", 200, "moto"},
+		{"another JSON call goes to moto", "AmazonSSM.SendCommand", "{}", 200, "moto"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "http://localhost/", strings.NewReader(tc.body))
+			if tc.target != "" {
+				req.Header.Set("X-Amz-Target", tc.target)
+			}
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, req)
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.answer) {
+				t.Fatalf("status %d body %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	if len(proxied) != 2 || proxied[0] != "Action=RunInstances&InstanceType=c7g.xlarge&MinCount=1" {
+		t.Fatalf("moto received %q", proxied)
+	}
+	clear := httptest.NewRequest("DELETE", "/_localcloud/faults", nil)
+	r.ServeHTTP(httptest.NewRecorder(), clear)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "http://localhost/", strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "AmazonSSM.GetCommandInvocation")
+	r.ServeHTTP(rec, req)
+	if rec.Body.String() != "moto" {
+		t.Fatalf("a cleared fault still answered: %s", rec.Body)
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/mediascale/mediascale/shared/compute"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/loopback"
+	"github.com/mediascale/mediascale/shared/motoserver"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// cloud is a running local cloud with the clients the assertions need.
+type cloud struct {
+	t         *testing.T
+	env       map[string]string
+	state     string
+	cfg       aws.Config
+	table     string
+	pools     pool.File
+	store     *fleet.Store
+	endpoints []byte
+	seq       int
+}
+
+func newCloud(t *testing.T) *cloud {
+	env, state := localCloud(t)
+	ctx := context.Background()
+	c := &cloud{t: t, env: env, state: state, cfg: motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])}
+	conf, err := lambda.NewFromConfig(c.cfg).GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-dev-plan")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.table = conf.Environment.Variables["MEDIASCALE_TABLE"]
+	param, err := ssm.NewFromConfig(c.cfg).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/mediascale/dev/pools")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.pools, err = pool.ParseJSON([]byte(aws.ToString(param.Parameter.Value))); err != nil {
+		t.Fatal(err)
+	}
+	c.store = fleet.NewStore(dynamodb.NewFromConfig(c.cfg), c.table, time.Now)
+	if c.endpoints, err = os.ReadFile(filepath.Join(state, "endpoints.json")); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// alarm returns the sample scale-out alarm with a fresh state-change time,
+// so each scenario is a new state change.
+func (c *cloud) alarm() []byte {
+	c.seq++
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger/alarm-connections-high.json"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 21, 12, c.seq, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000-0700")
+	return bytes.ReplaceAll(raw, []byte("2026-11-21T10:00:00.123+0000"), []byte(at))
+}
+
+// fresh readies the pool for a scenario: no faults, the real media node as
+// every endpoint, and no cooldown left from the scenario before.
+func (c *cloud) fresh() {
+	c.t.Helper()
+	c.faults("[]")
+	if err := os.WriteFile(filepath.Join(c.state, "endpoints.json"), c.endpoints, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	_, err := dynamodb.NewFromConfig(c.cfg).DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(c.table),
+		Key: map[string]ddbtypes.AttributeValue{
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "POOL#live-rtmp-use1"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "SCALED#out"},
+		},
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cloud) faults(doc string) {
+	c.t.Helper()
+	resp, err := http.Post(c.env["MEDIASCALE_ROUTER_URL"]+"/_localcloud/faults", "application/json", strings.NewReader(doc))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func (c *cloud) replay(event []byte) ReplaySummary {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	rs, err := RunReplay(ctx, c.cfg, "dev", event, &log)
+	if err != nil {
+		c.t.Fatalf("replay: %v\n%s", err, log.String())
+	}
+	c.t.Logf("replay:\n%s", log.String())
+	return rs
+}
+
+// nodesOf returns the nodes an execution planned.
+func (c *cloud) nodesOf(execution string) []fleet.Node {
+	c.t.Helper()
+	all, err := c.store.ListNodes(context.Background(), "live-rtmp-use1")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []fleet.Node
+	for _, n := range all {
+		if strings.HasSuffix(execution, ":"+n.Execution) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (c *cloud) instance(id string) (state string, tags map[string]string) {
+	c.t.Helper()
+	out, err := ec2.NewFromConfig(c.cfg).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	inst := out.Reservations[0].Instances[0]
+	tags = map[string]string{}
+	for _, tg := range inst.Tags {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return string(inst.State.Name), tags
+}
+
+// recordWeight reads a node's weighted record; -1 when it has none.
+func (c *cloud) recordWeight(node string) int {
+	c.t.Helper()
+	p, _ := c.pools.Find("live-rtmp-use1")
+	out, err := route53.NewFromConfig(c.cfg).ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(p.Traffic.Route53.HostedZoneID)})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, r := range out.ResourceRecordSets {
+		if aws.ToString(r.SetIdentifier) == node {
+			return int(aws.ToInt64(r.Weight))
+		}
+	}
+	return -1
+}
+
+func (c *cloud) lockHeld() bool {
+	c.t.Helper()
+	_, held, err := c.store.GetLock(context.Background(), "live-rtmp-use1")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return held
+}
+
+func TestScaleOutOnTheLocalCloud(t *testing.T) {
+	c := newCloud(t)
+	var first []fleet.Node
+
+	t.Run("an alarm adds nodes that end ACTIVE at full weight, tagged, with the lock released", func(t *testing.T) {
+		c.fresh()
+		event := c.alarm()
+		rs := c.replay(event)
+		if rs.Status != "SUCCEEDED" {
+			t.Fatalf("status %s", rs.Status)
+		}
+		first = c.nodesOf(rs.Execution)
+		if len(first) != 2 {
+			t.Fatalf("%d nodes, want the pool's step of 2", len(first))
+		}
+		for _, n := range first {
+			st, tags := c.instance(n.InstanceID)
+			if n.State != fleet.Active || n.Weight != 100 || st != "running" {
+				t.Fatalf("node %s: %s weight %d instance %s", n.ID, n.State, n.Weight, st)
+			}
+			if tags[compute.TagPool] != "live-rtmp-use1" || tags[compute.TagEnv] != "dev" || tags[compute.TagNode] != n.ID {
+				t.Fatalf("instance tags %v", tags)
+			}
+			if w := c.recordWeight(n.ID); w != 100 {
+				t.Fatalf("record weight of %s = %d", n.ID, w)
+			}
+		}
+		if c.lockHeld() {
+			t.Fatal("the pool lock is still held")
+		}
+		if per := (rs.Transitions - 5) / 2; per > 30 {
+			t.Fatalf("%d state transitions per node, budget 30", per)
+		}
+
+		t.Run("the same alarm event again starts no second execution", func(t *testing.T) {
+			again := c.replay(event)
+			if again.Status != "NOT_STARTED" || !strings.Contains(string(again.Decision), "duplicate") {
+				t.Fatalf("second delivery: %+v", again)
+			}
+			list, err := sfn.NewFromConfig(c.cfg).ListExecutions(context.Background(), &sfn.ListExecutionsInput{
+				StateMachineArn: aws.String("arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-scale-out"),
+			})
+			if err != nil || len(list.Executions) != 1 {
+				t.Fatalf("executions: %d, %v", len(list.Executions), err)
+			}
+		})
+	})
+
+	t.Run("a node that fails its probe is rolled back and nothing else is touched", func(t *testing.T) {
+		c.fresh()
+		closed, _ := loopback.FreePort()
+		doc, _ := json.Marshal(map[string]any{"default": map[string]any{"host": "127.0.0.1", "healthPort": closed, "mediaPort": closed}})
+		if err := os.WriteFile(filepath.Join(c.state, "endpoints.json"), doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rs := c.replay(c.alarm())
+		if rs.Status != "FAILED" {
+			t.Fatalf("status %s, want FAILED", rs.Status)
+		}
+		c.assertRolledBack(t, rs, "ProbeFailed", "connection refused")
+		for _, n := range first {
+			now, _ := c.store.GetNode(context.Background(), n.Pool, n.ID)
+			if st, _ := c.instance(n.InstanceID); now.State != fleet.Active || now.Version != n.Version || st != "running" || c.recordWeight(n.ID) != 100 {
+				t.Fatalf("node %s of the first scale-out was touched: %s v%d (was v%d), instance %s", n.ID, now.State, now.Version, n.Version, st)
+			}
+		}
+	})
+
+	t.Run("a failed deployment is rolled back with the command's output", func(t *testing.T) {
+		c.fresh()
+		c.faults(`[{"target":"AmazonSSM.GetCommandInvocation","status":200,"contentType":"application/x-amz-json-1.1",
+			"body":"{\"CommandId\":\"c\",\"InstanceId\":\"i\",\"Status\":\"Failed\",\"StatusDetails\":\"Failed\",\"ResponseCode\":1,\"StandardErrorContent\":\"nginx: [emerg] unknown directive rtmp\"}"}]`)
+		rs := c.replay(c.alarm())
+		if rs.Status != "FAILED" {
+			t.Fatalf("status %s, want FAILED", rs.Status)
+		}
+		c.assertRolledBack(t, rs, "DeployFailed", "unknown directive rtmp")
+	})
+
+	t.Run("no capacity for the first instance type launches the second", func(t *testing.T) {
+		c.fresh()
+		c.faults(`[{"action":"RunInstances","params":{"InstanceType":"c7gn.xlarge"},"status":500,"contentType":"text/xml",
+			"body":"<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code><Message>We currently do not have sufficient c7gn.xlarge capacity.</Message></Error></Errors><RequestID>r</RequestID></Response>"}]`)
+		rs := c.replay(c.alarm())
+		if rs.Status != "SUCCEEDED" {
+			t.Fatalf("status %s", rs.Status)
+		}
+		for _, n := range c.nodesOf(rs.Execution) {
+			if n.State != fleet.Active || n.InstanceType != "c7g.xlarge" {
+				t.Fatalf("node %s: %s as %s, want ACTIVE as c7g.xlarge", n.ID, n.State, n.InstanceType)
+			}
+		}
+	})
+}
+
+// assertRolledBack checks every node of the execution ended FAILED with its
+// instance terminated, its record gone, the reason kept, and the lock free.
+func (c *cloud) assertRolledBack(t *testing.T, rs ReplaySummary, errorName, detail string) {
+	t.Helper()
+	nodes := c.nodesOf(rs.Execution)
+	if len(nodes) == 0 {
+		t.Fatal("the execution planned no nodes")
+	}
+	for _, n := range nodes {
+		st, _ := c.instance(n.InstanceID)
+		if n.State != fleet.Failed || st != "terminated" || c.recordWeight(n.ID) != -1 {
+			t.Fatalf("node %s: %s, instance %s, record weight %d", n.ID, n.State, st, c.recordWeight(n.ID))
+		}
+		if !strings.HasPrefix(n.Reason, errorName+": ") || !strings.Contains(n.Reason, detail) {
+			t.Fatalf("node %s reason %q, want %s with %q", n.ID, n.Reason, errorName, detail)
+		}
+	}
+	if c.lockHeld() {
+		t.Fatal("the pool lock is still held after the failure")
+	}
+}
