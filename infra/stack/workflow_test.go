@@ -1,0 +1,134 @@
+package stack
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mediascale/mediascale/events"
+)
+
+func definition(t *testing.T) map[string]any {
+	t.Helper()
+	arns := map[string]string{}
+	for _, fn := range WorkflowFunctions {
+		arns[fn] = "arn:aws:lambda:us-east-1:123456789012:function:" + fn
+	}
+	raw, err := ScaleOutDefinition(arns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def map[string]any
+	if err := json.Unmarshal([]byte(raw), &def); err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+func states(def map[string]any) map[string]any { return def["States"].(map[string]any) }
+
+func nodeStatesOf(def map[string]any) map[string]any {
+	return states(def)["Nodes"].(map[string]any)["ItemProcessor"].(map[string]any)["States"].(map[string]any)
+}
+
+func TestEveryRetriedErrorIsANamedErrorOrLambdas(t *testing.T) {
+	known := map[string]bool{"States.ALL": true}
+	for _, n := range events.AllErrorNames() {
+		known[n] = true
+	}
+	for _, n := range lambdaTransient {
+		known[n] = true
+	}
+	var check func(name string, s map[string]any)
+	check = func(name string, s map[string]any) {
+		for _, key := range []string{"Retry", "Catch"} {
+			list, _ := s[key].([]any)
+			for _, r := range list {
+				for _, e := range r.(map[string]any)["ErrorEquals"].([]any) {
+					if !known[e.(string)] {
+						t.Errorf("state %s: %s on %q, which no handler returns", name, key, e)
+					}
+				}
+			}
+		}
+	}
+	def := definition(t)
+	for name, s := range states(def) {
+		check(name, s.(map[string]any))
+	}
+	for name, s := range nodeStatesOf(def) {
+		check(name, s.(map[string]any))
+	}
+}
+
+func TestEveryNodeTaskRollsBackAndEveryPathReleasesTheLock(t *testing.T) {
+	def := definition(t)
+	for name, raw := range nodeStatesOf(def) {
+		s := raw.(map[string]any)
+		if s["Type"] != "Task" || name == "Rollback" {
+			continue
+		}
+		catch := s["Catch"].([]any)[0].(map[string]any)
+		if catch["Next"] != "Rollback" || catch["ErrorEquals"].([]any)[0] != "States.ALL" {
+			t.Errorf("node task %s does not roll back on every error: %v", name, catch)
+		}
+	}
+	for _, name := range []string{"Plan", "Nodes"} {
+		catch := states(def)[name].(map[string]any)["Catch"].([]any)[0].(map[string]any)
+		if catch["Next"] != "ReleaseAfterFailure" {
+			t.Errorf("%s does not release the lock on failure: %v", name, catch)
+		}
+	}
+	if states(def)["Nodes"].(map[string]any)["Next"] != "Release" {
+		t.Error("the Map does not end in Release")
+	}
+}
+
+// happyPath walks the node states from Launch taking the "ready" branch of
+// every Choice and the given number of shift steps, and counts the states
+// entered: the transitions Step Functions bills per node.
+func happyPath(t *testing.T, nodes map[string]any, steps int) int {
+	t.Helper()
+	count, shifts := 0, 0
+	name := "Launch"
+	for i := 0; i < 200; i++ {
+		count++
+		s := nodes[name].(map[string]any)
+		switch s["Type"] {
+		case "Succeed":
+			return count
+		case "Choice":
+			choice := s["Choices"].([]any)[0].(map[string]any)
+			ready := true
+			if name == "Shifted" {
+				shifts++
+				ready = shifts > steps
+			}
+			if ready {
+				name = choice["Next"].(string)
+			} else {
+				name = s["Default"].(string)
+			}
+		default:
+			name = s["Next"].(string)
+		}
+	}
+	t.Fatal("no end reached")
+	return 0
+}
+
+func TestAFiveStepScaleOutStaysWithinThirtyTransitionsPerNode(t *testing.T) {
+	got := happyPath(t, nodeStatesOf(definition(t)), 5)
+	if got > 30 {
+		t.Fatalf("%d transitions per node, budget 30", got)
+	}
+	if got != 28 {
+		t.Fatalf("%d transitions per node; the budget in the notes says 28, update both", got)
+	}
+}
+
+func TestTheDefinitionNeedsEveryFunction(t *testing.T) {
+	if _, err := ScaleOutDefinition(map[string]string{"plan": "x"}); err == nil || !strings.Contains(err.Error(), "no ARN for function") {
+		t.Fatalf("err = %v", err)
+	}
+}

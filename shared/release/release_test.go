@@ -1,0 +1,82 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/telemetry"
+)
+
+// fakeStore holds nodes, the lock owner and the cooldown marks.
+type fakeStore struct {
+	nodes  []fleet.Node
+	owner  string
+	marked []string
+}
+
+func (f *fakeStore) ListNodes(context.Context, string) ([]fleet.Node, error) { return f.nodes, nil }
+func (f *fakeStore) ReleaseLock(_ context.Context, _, owner string) (bool, error) {
+	if f.owner != owner {
+		return false, nil
+	}
+	f.owner = ""
+	return true, nil
+}
+func (f *fakeStore) MarkScaled(_ context.Context, p, dir string, _ time.Time, _ string) error {
+	f.marked = append(f.marked, p+"/"+dir)
+	return nil
+}
+
+func TestRelease(t *testing.T) {
+	node := func(id string, st fleet.State, exec string) fleet.Node {
+		return fleet.Node{Pool: "live", ID: id, State: st, Execution: exec}
+	}
+	failure := &events.Failure{Error: "InvalidInput", Cause: `{"errorMessage":"plan: pool \"x\" is not configured"}`}
+	cases := []struct {
+		name    string
+		nodes   []fleet.Node
+		failure *events.Failure
+		status  string
+		counted int
+		marked  bool
+	}{
+		{"every node active is a success and starts the cooldown", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Active, "e1"), node("old", fleet.Active, "e0")}, nil, Succeeded, 2, true},
+		{"some nodes rolled back is partial and still starts the cooldown", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Failed, "e1")}, nil, Partial, 2, true},
+		{"every node rolled back is a failure without cooldown", []fleet.Node{node("a", fleet.Failed, "e1"), node("b", fleet.Failed, "e1")}, nil, Failed, 2, false},
+		{"a failure before any node is a failure with its reason", nil, failure, Failed, 0, false},
+		{"nothing to add is a success", nil, nil, Succeeded, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &fakeStore{nodes: tc.nodes, owner: "e1"}
+			raw, _ := json.Marshal(Request{Pool: "live", Direction: "out", Execution: "e1", Failure: tc.failure})
+			s, err := NewHandler(store, time.Now, telemetry.NewLogger(io.Discard, "release")).Handle()(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Status != tc.status || len(s.Nodes) != tc.counted || !s.Released || store.owner != "" {
+				t.Fatalf("summary %+v, lock owner %q", s, store.owner)
+			}
+			if (len(store.marked) == 1) != tc.marked {
+				t.Fatalf("cooldown marks %v, want marked=%v", store.marked, tc.marked)
+			}
+			if tc.failure != nil && s.Reason != `InvalidInput: plan: pool "x" is not configured` {
+				t.Fatalf("reason %q", s.Reason)
+			}
+		})
+	}
+}
+
+func TestReleasingALockTakenOverIsHarmless(t *testing.T) {
+	store := &fakeStore{owner: "someone-else"}
+	raw, _ := json.Marshal(Request{Pool: "live", Direction: "out", Execution: "e1"})
+	s, err := NewHandler(store, time.Now, telemetry.NewLogger(io.Discard, "release")).Handle()(context.Background(), raw)
+	if err != nil || s.Released || store.owner != "someone-else" {
+		t.Fatalf("summary %+v, err %v, owner %q", s, err, store.owner)
+	}
+}
