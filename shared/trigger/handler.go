@@ -14,6 +14,7 @@ import (
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/invocation"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -61,18 +62,12 @@ func NewHandler(cfg pool.File, store Store, sfn Executions, machines map[pool.Di
 // error with a readable message rather than the runtime's decode error. It
 // writes nothing before the event has been validated and routed.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Decision, error) {
-	start := h.now()
-	d, err := h.handle(ctx, raw)
-	err = events.ForStateMachine(err)
-	attrs := []any{"step", "trigger", "pool", d.Pool, "alarm", d.Alarm, "direction", d.Direction,
-		"durationMs", h.now().Sub(start).Milliseconds()}
-	if err != nil {
-		h.log.ErrorContext(ctx, "alarm refused", append(attrs, "result", "error", "error", err.Error(),
-			"errorType", err.(events.Named).ErrorName())...)
-		return Decision{}, err
-	}
-	h.log.InfoContext(ctx, "alarm decided", append(attrs, "result", d.Action, "reason", d.Reason, "execution", d.Execution)...)
-	return d, nil
+	return invocation.Handler("trigger", h.log, h.now, h.handle)(ctx, raw)
+}
+
+// LogAttrs puts the decision in the invocation's log line.
+func (d Decision) LogAttrs() []any {
+	return []any{"pool", d.Pool, "alarm", d.Alarm, "direction", d.Direction, "action", d.Action, "reason", d.Reason, "execution", d.Execution}
 }
 
 func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, error) {

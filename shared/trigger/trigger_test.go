@@ -166,7 +166,7 @@ func TestInvalidEventsAreRefusedWithoutWrites(t *testing.T) {
 		file string
 		want string
 	}{
-		{"a truncated event is refused", "invalid/truncated.json", "not a valid EventBridge event"},
+		{"a truncated event is refused", "invalid/truncated.json", "input does not decode: unexpected end of JSON input"},
 		{"an event without an alarm name is refused", "invalid/missing-alarm-name.json", "detail.alarmName is missing"},
 		{"an event from another source is refused", "invalid/wrong-source.json", `source is "aws.ec2"`},
 		{"an event with an unreadable timestamp is refused", "invalid/bad-timestamp.json", "detail.state.timestamp"},
