@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -145,13 +146,17 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 			t.Fatalf("body=%v items=%d", body, tableItems(t, db, table))
 		}
 	})
-	t.Run("an ALARM decides to scale and marks the state change", func(t *testing.T) {
+	t.Run("an ALARM starts an execution and marks the state change", func(t *testing.T) {
 		out, body := invoke("alarm-connections-high.json")
-		if out.FunctionError != nil || body["action"] != "scale" || body["pool"] != "live-rtmp-use1" {
+		if out.FunctionError != nil || body["action"] != "scale" || body["pool"] != "live-rtmp-use1" || body["executionArn"] == nil {
 			t.Fatalf("body=%v", body)
 		}
-		if n := tableItems(t, db, table); n != 1 {
-			t.Fatalf("table has %d items, want the one dedupe mark", n)
+		mark, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "DEDUPE#mediascale-dev-live-rtmp-use1-scale-out-connections@2026-11-21T10:00:00.123+0000"},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "DEDUPE#"},
+		}})
+		if err != nil || mark.Item == nil {
+			t.Fatalf("no dedupe mark for the state change: %v", err)
 		}
 		_, again := invoke("alarm-connections-high.json")
 		if again["action"] != "ignore" || !strings.HasPrefix(again["reason"].(string), "duplicate") {
