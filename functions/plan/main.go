@@ -2,13 +2,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/mediascale/mediascale/shared/capacity"
 	"github.com/mediascale/mediascale/shared/coldstart"
@@ -16,11 +12,7 @@ import (
 )
 
 func main() {
-	env, err := coldstart.Load(context.Background(), "plan")
-	if err != nil {
-		slog.Error("cold start failed", "function", "plan", "error", err.Error())
-		os.Exit(1)
-	}
-	store := fleet.NewStore(dynamodb.NewFromConfig(env.AWS), env.Table, time.Now)
+	env := coldstart.MustLoad("plan")
+	store := env.Store()
 	lambda.Start(capacity.NewHandler(store, env.Pools, fleet.NewNodeID, time.Now, env.Log).Handle())
 }

@@ -3,28 +3,19 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 
 	"github.com/mediascale/mediascale/shared/coldstart"
-	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/traffic"
 )
 
 func main() {
-	env, err := coldstart.Load(context.Background(), "shift")
-	if err != nil {
-		slog.Error("cold start failed", "function", "shift", "error", err.Error())
-		os.Exit(1)
-	}
-	store := fleet.NewStore(dynamodb.NewFromConfig(env.AWS), env.Table, time.Now)
+	env := coldstart.MustLoad("shift")
+	store := env.Store()
 	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)))
 	guard := traffic.NewGuard(cloudwatch.NewFromConfig(env.AWS), time.Now)
 	lambda.Start(traffic.NewHandler(weights, guard, store, env.Pools, time.Now, env.Log).Handle())

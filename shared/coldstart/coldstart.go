@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
@@ -88,4 +91,20 @@ func require(name string) (string, error) {
 		return "", fmt.Errorf("environment variable %s is not set", name)
 	}
 	return v, nil
+}
+
+// MustLoad is Load for a function's main: on failure it logs the reason
+// and exits, which Lambda reports as an init error.
+func MustLoad(function string) *Env {
+	env, err := Load(context.Background(), function)
+	if err != nil {
+		slog.Error("cold start failed", "function", function, "error", err.Error())
+		os.Exit(1)
+	}
+	return env
+}
+
+// Store is the node table of the environment.
+func (e *Env) Store() *fleet.Store {
+	return fleet.NewStore(dynamodb.NewFromConfig(e.AWS), e.Table, time.Now)
 }

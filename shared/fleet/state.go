@@ -4,9 +4,12 @@
 package fleet
 
 import (
+	"context"
+
 	"github.com/google/uuid"
 
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/pool"
 )
 
 // State is where a node is in its life.
@@ -94,4 +97,27 @@ func (n Node) Owner(execution string) error {
 		return events.Conflict(nil, "node %s/%s belongs to execution %q, not %q", n.Pool, n.ID, n.Execution, execution)
 	}
 	return nil
+}
+
+// NodeReader reads one node.
+type NodeReader interface {
+	GetNode(ctx context.Context, pool, id string) (Node, error)
+}
+
+// OwnedNode is how every per-node step starts: the pool's configuration,
+// the node as stored, and proof that the node belongs to the execution
+// acting on it.
+func OwnedNode(ctx context.Context, r NodeReader, pools pool.File, task events.NodeTask) (pool.Pool, Node, error) {
+	p, ok := pools.Find(task.Pool)
+	if !ok {
+		return pool.Pool{}, Node{}, events.Invalid("pool %q is not configured", task.Pool)
+	}
+	n, err := r.GetNode(ctx, task.Pool, task.Node)
+	if err != nil {
+		return pool.Pool{}, Node{}, err
+	}
+	if err := n.Owner(task.Execution); err != nil {
+		return pool.Pool{}, Node{}, err
+	}
+	return p, n, nil
 }

@@ -150,18 +150,7 @@ func Start(dir string) (*Nginx, error) {
 
 // Stop ends nginx and its workers.
 func (n *Nginx) Stop() {
-	if n.cmd == nil || n.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
+	loopback.StopGroup(n.cmd, 5*time.Second)
 	n.cmd = nil
 }
 

@@ -92,20 +92,7 @@ func Launch(bin string, env []string, logTo *os.File) (*Server, error) {
 }
 
 // Stop ends the server and its process group.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
+func (s *Server) Stop() { loopback.StopGroup(s.cmd, 5*time.Second) }
 
 // Config returns an AWS SDK configuration for the server with dummy
 // credentials.

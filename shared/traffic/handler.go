@@ -78,15 +78,8 @@ func (h *Handler) Handle() func(context.Context, json.RawMessage) (Result, error
 }
 
 func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
-	p, ok := h.pools.Find(req.Task.Pool)
-	if !ok {
-		return Result{}, events.Invalid("pool %q is not configured", req.Task.Pool)
-	}
-	n, err := h.store.GetNode(ctx, req.Task.Pool, req.Task.Node)
+	p, n, err := fleet.OwnedNode(ctx, h.store, h.pools, req.Task)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := n.Owner(req.Task.Execution); err != nil {
 		return Result{}, err
 	}
 	steps := p.ShiftSteps()
