@@ -65,9 +65,11 @@ check-imports:
 test: deps fmt-check vet check-imports shellcheck test-go lint-templates
 
 # Benchmarks (never timed assertions): cold start of the trigger in the
-# local runtime, native and as deployed.
-bench: deps
-	go test -run '^$$' -bench . -benchtime 10x ./...
+# local runtime, native and as deployed; what one node of a replayed
+# scale-out costs in transitions, invocations and Lambda milliseconds.
+bench: build deps
+	go test -run '^$$' -bench TriggerColdStart -benchtime 10x ./scripts/internal/lambdaruntime/
+	go test -run '^$$' -bench ScaleOutReplay -benchtime 3x ./scripts/localaws/
 
 up: build deps
 	scripts/localcloud up

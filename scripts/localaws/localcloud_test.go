@@ -23,7 +23,7 @@ const repoRoot = "../.."
 
 // localCloud brings up a private local cloud for one test with the real
 // scripts/localcloud, and tears it down after.
-func localCloud(t *testing.T) (env map[string]string, state string) {
+func localCloud(t testing.TB) (env map[string]string, state string) {
 	t.Helper()
 	motoserver.Require(t, "moto_server")
 	motoserver.Require(t, "node")
@@ -60,7 +60,7 @@ func localCloud(t *testing.T) (env map[string]string, state string) {
 	return readEnvFile(t, filepath.Join(state, "env")), state
 }
 
-func readEnvFile(t *testing.T, path string) map[string]string {
+func readEnvFile(t testing.TB, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -52,7 +52,7 @@ func replay(args []string) (int, error) {
 		return 2, err
 	}
 	out := os.Stdout
-	rs, err := RunReplay(ctx, cfg, *env, event, out)
+	rs, err := RunReplay(ctx, cfg, *env, os.Getenv("MEDIASCALE_ROUTER_URL"), event, out)
 	if err != nil {
 		return 1, err
 	}
@@ -64,15 +64,16 @@ func replay(args []string) (int, error) {
 	return 0, nil
 }
 
-// RunReplay does the work of replay, printing progress to w.
-func RunReplay(ctx context.Context, cfg aws.Config, env string, event []byte, w io.Writer) (ReplaySummary, error) {
+// RunReplay does the work of replay, printing progress to w. routerURL,
+// when known, lets it count the Lambda milliseconds the replay cost.
+func RunReplay(ctx context.Context, cfg aws.Config, env, routerURL string, event []byte, w io.Writer) (ReplaySummary, error) {
 	var rs ReplaySummary
 	target, err := ruleTarget(ctx, eventbridge.NewFromConfig(cfg), "mediascale-"+env+"-alarms")
 	if err != nil {
 		return rs, err
 	}
 	fmt.Fprintf(w, "replay: sending the event to %s, the target of rule mediascale-%s-alarms\n", target, env)
-	before := routerStats(ctx)
+	before := routerStats(ctx, routerURL)
 	started := time.Now()
 	inv, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(target), Payload: event})
 	if err != nil {
@@ -98,14 +99,13 @@ func RunReplay(ctx context.Context, cfg aws.Config, env string, event []byte, w 
 	}
 	rs.Execution = d.ExecutionARN
 	rs, err = follow(ctx, sfn.NewFromConfig(cfg), rs, started, w)
-	rs.LambdaMs = billedSince(before, routerStats(ctx))
+	rs.LambdaMs = billedSince(before, routerStats(ctx, routerURL))
 	return rs, err
 }
 
 // routerStats reads the local runtime's counters; nil when the router is
 // not known (a replay against something other than the local cloud).
-func routerStats(ctx context.Context) map[string]map[string]int {
-	url := os.Getenv("MEDIASCALE_ROUTER_URL")
+func routerStats(ctx context.Context, url string) map[string]map[string]int {
 	if url == "" {
 		return nil
 	}

@@ -29,7 +29,7 @@ import (
 
 // cloud is a running local cloud with the clients the assertions need.
 type cloud struct {
-	t         *testing.T
+	t         testing.TB
 	env       map[string]string
 	state     string
 	cfg       aws.Config
@@ -40,7 +40,7 @@ type cloud struct {
 	seq       int
 }
 
-func newCloud(t *testing.T) *cloud {
+func newCloud(t testing.TB) *cloud {
 	env, state := localCloud(t)
 	ctx := context.Background()
 	c := &cloud{t: t, env: env, state: state, cfg: motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])}
@@ -108,7 +108,7 @@ func (c *cloud) replay(event []byte) ReplaySummary {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	rs, err := RunReplay(ctx, c.cfg, "dev", event, &log)
+	rs, err := RunReplay(ctx, c.cfg, "dev", c.env["MEDIASCALE_ROUTER_URL"], event, &log)
 	if err != nil {
 		c.t.Fatalf("replay: %v\n%s", err, log.String())
 	}
