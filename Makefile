@@ -6,6 +6,9 @@ ENV ?= dev
 FUNCTIONS := $(notdir $(wildcard functions/*))
 GO_DIRS := events functions infra scripts shared
 CDK := node_modules/.bin/cdk
+# Synth needs no AWS account: keep the SDKs from probing the EC2 instance
+# metadata address for credentials (the network rule: loopback only).
+export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
