@@ -1,17 +1,21 @@
-"""moto_server for the local cloud, with one fix to moto 5.2.1.
+"""moto_server for the local cloud, with two fixes to moto 5.2.1.
 
-moto's Step Functions interpreter deep-copies a state machine at every
-StartExecution, and the copy includes the machine's earlier executions,
-whose worker threads hold locks that cannot be copied. The first execution
-of a machine therefore runs and the second fails with "cannot pickle
-'_thread.RLock' object". The copy only freezes the machine's definition
-for the new execution, so it is made without the execution list.
+1. moto's Step Functions interpreter deep-copies a state machine at every
+   StartExecution, and the copy includes the machine's earlier executions,
+   whose worker threads hold locks that cannot be copied. The first
+   execution of a machine therefore runs and the second fails with "cannot
+   pickle '_thread.RLock' object". The copy only freezes the machine's
+   definition for the new execution, so it is made without the list.
+2. moto's CloudFormation creates every AWS::ElasticLoadBalancingV2::
+   LoadBalancer as an application load balancer, ignoring Type, so a
+   network load balancer's TCP listener is refused. The fix passes Type on.
 
 Usage is moto_server's: python3 scripts/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import copy
 
+from moto.elbv2.models import FakeLoadBalancer, elbv2_backends
 from moto.server import main
 from moto.stepfunctions.models import StateMachineInstance
 
@@ -26,6 +30,20 @@ def _deepcopy_without_executions(self, memo):
 
 
 StateMachineInstance.__deepcopy__ = _deepcopy_without_executions
+
+
+def _load_balancer_from_cloudformation(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    properties = cloudformation_json["Properties"]
+    return elbv2_backends[account_id][region_name].create_load_balancer(
+        properties.get("Name", resource_name),
+        properties.get("SecurityGroups"),
+        properties.get("Subnets"),
+        scheme=properties.get("Scheme", "internet-facing"),
+        loadbalancer_type=properties.get("Type", "application"),
+    )
+
+
+FakeLoadBalancer.create_from_cloudformation_json = classmethod(_load_balancer_from_cloudformation)
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 
 	"github.com/mediascale/mediascale/shared/coldstart"
@@ -18,7 +19,7 @@ import (
 func main() {
 	env := coldstart.MustLoad("rollback")
 	store := env.Store()
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)))
+	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
 	instances := compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment)
 	lambda.Start(rollback.NewHandler(weights, instances, store, env.Pools, time.Now, env.Log).Handle())
 }

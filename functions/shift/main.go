@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 
 	"github.com/mediascale/mediascale/shared/coldstart"
@@ -16,7 +17,7 @@ import (
 func main() {
 	env := coldstart.MustLoad("shift")
 	store := env.Store()
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)))
+	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
 	guard := traffic.NewGuard(cloudwatch.NewFromConfig(env.AWS), time.Now)
 	lambda.Start(traffic.NewHandler(weights, guard, store, env.Pools, time.Now, env.Log).Handle())
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
@@ -23,6 +24,7 @@ type network struct {
 	// launchTemplates and nodeGroups are by pool name.
 	launchTemplates map[string]awsec2.CfnLaunchTemplate
 	nodeGroups      map[string]awsec2.CfnSecurityGroup
+	balancers       map[string]balancer
 }
 
 // managedZones lists the zones whose subnet the stack must create.
@@ -48,7 +50,8 @@ func managedZones(f pool.File) []string {
 // the media and health ports only, an instance role for SSM, and a launch
 // template that enforces IMDSv2, encrypted volumes and no SSH key.
 func (s *Stack) newNetwork(p Props) *network {
-	n := &network{subnets: map[string]awsec2.CfnSubnet{}, launchTemplates: map[string]awsec2.CfnLaunchTemplate{}, nodeGroups: map[string]awsec2.CfnSecurityGroup{}}
+	n := &network{subnets: map[string]awsec2.CfnSubnet{}, launchTemplates: map[string]awsec2.CfnLaunchTemplate{},
+		nodeGroups: map[string]awsec2.CfnSecurityGroup{}, balancers: map[string]balancer{}}
 	zones := managedZones(p.Pools)
 	needLT := false
 	for _, pl := range p.Pools.Pools {
@@ -144,6 +147,59 @@ func (s *Stack) newNetwork(p Props) *network {
 	return n
 }
 
+// balancer is a stack-made load balancer: its listener and the stable and
+// canary target groups the shift moves nodes through.
+type balancer struct {
+	listener, stable, canary string
+}
+
+// newBalancers creates, for each pool whose loadBalancer says "managed", a
+// load balancer of the pool's mode in the pool's subnets, an IP target
+// group for serving nodes and one for nodes being shifted in, and a
+// listener on the pool's port forwarding everything to the stable group.
+// (moto's CloudFormation also knows only this plain form of forward.)
+func (s *Stack) newBalancers(p Props) {
+	for _, pl := range p.Pools.Pools {
+		lb := pl.Traffic.LoadBalancer
+		if lb == nil || lb.ListenerArn != pool.Managed {
+			continue
+		}
+		id := pascal(pl.Name)
+		var subnets []interface{}
+		for _, z := range pl.Placement {
+			subnets = append(subnets, s.network.subnets[z.AZ].Ref())
+		}
+		typ, proto := "network", "TCP"
+		if pl.Traffic.Mode == pool.TrafficALB {
+			typ, proto = "application", "HTTP"
+		}
+		balancerName := fmt.Sprintf("ms-%s-%s", p.Env, pl.Name)
+		if len(balancerName) > 32 {
+			balancerName = balancerName[:32]
+		}
+		nlb := awselasticloadbalancingv2.NewCfnLoadBalancer(s.Stack, jsii.String(id+"Balancer"), &awselasticloadbalancingv2.CfnLoadBalancerProps{
+			Name: jsii.String(balancerName), Type: jsii.String(typ), Scheme: jsii.String("internet-facing"), Subnets: &subnets,
+		})
+		group := func(suffix string) awselasticloadbalancingv2.CfnTargetGroup {
+			return awselasticloadbalancingv2.NewCfnTargetGroup(s.Stack, jsii.String(id+pascal(suffix)+"Targets"), &awselasticloadbalancingv2.CfnTargetGroupProps{
+				VpcId: s.network.vpc.Ref(), TargetType: jsii.String("ip"), Protocol: jsii.String(proto), Port: jsii.Number(lb.Port),
+				HealthCheckProtocol: jsii.String("TCP"), HealthCheckPort: jsii.String(fmt.Sprint(lb.Port)),
+				HealthCheckIntervalSeconds: jsii.Number(10), HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(2),
+			})
+		}
+		stable, canary := group("stable"), group("canary")
+		listener := awselasticloadbalancingv2.NewCfnListener(s.Stack, jsii.String(id+"Listener"), &awselasticloadbalancingv2.CfnListenerProps{
+			LoadBalancerArn: nlb.Ref(), Protocol: jsii.String(proto), Port: jsii.Number(lb.Port),
+			// Everything to the stable group; the shift step writes the
+			// weighted split between stable and canary when a node joins.
+			DefaultActions: &[]interface{}{&awselasticloadbalancingv2.CfnListener_ActionProperty{
+				Type: jsii.String("forward"), TargetGroupArn: stable.Ref(),
+			}},
+		})
+		s.network.balancers[pl.Name] = balancer{listener: *listener.Ref(), stable: *stable.Ref(), canary: *canary.Ref()}
+	}
+}
+
 // resolve replaces "managed" ids in a pool with references to what the
 // stack created; CloudFormation fills them in when it publishes the config.
 func (n *network) resolve(p pool.Pool) pool.Pool {
@@ -158,6 +214,11 @@ func (n *network) resolve(p pool.Pool) pool.Pool {
 	if lt, ok := n.launchTemplates[p.Name]; ok {
 		out.LaunchTemplate.ID = *lt.Ref()
 		out.LaunchTemplate.Version = *lt.AttrLatestVersionNumber()
+	}
+	if b, ok := n.balancers[p.Name]; ok {
+		lb := *p.Traffic.LoadBalancer
+		lb.ListenerArn, lb.TargetGroupArn, lb.CanaryTargetGroupArn = b.listener, b.stable, b.canary
+		out.Traffic.LoadBalancer = &lb
 	}
 	return out
 }

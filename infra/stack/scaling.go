@@ -216,6 +216,14 @@ func (s *Stack) grant(p Props, sm awsstepfunctions.StateMachine) {
 	for _, fn := range []string{"shift", "rollback"} {
 		stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
 	}
+	for _, fn := range []string{"shift", "rollback"} {
+		stmt(fn, "NodeTargets", []string{"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"},
+			[]string{fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:targetgroup/*", partition, region, account)}, nil)
+		stmt(fn, "SplitListener", []string{"elasticloadbalancing:ModifyListener"},
+			[]string{fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:listener/*", partition, region, account)}, nil)
+		// DescribeTargetHealth supports no resource-level permissions.
+		stmt(fn, "ReadTargets", []string{"elasticloadbalancing:DescribeTargetHealth"}, []string{"*"}, nil)
+	}
 	// GetMetricData and DescribeAlarms support no resource-level
 	// permissions for these calls.
 	stmt("shift", "ReadGuard", []string{"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}, []string{"*"}, nil)

@@ -84,6 +84,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	})
 
 	s.network = s.newNetwork(p)
+	s.newBalancers(p)
 	zones := s.newHostedZones(p)
 	published := p.Pools
 	published.Pools = make([]pool.Pool, len(p.Pools.Pools))

@@ -160,6 +160,8 @@ func TestPoolConfigIsPublishedAsValidatedJSON(t *testing.T) {
 	// fills in; stand in for it with ids of the right shape.
 	value := resolveJoin(t, param["Value"], map[string]string{
 		"AWS::EC2::Subnet": "subnet-0123456789abcde", "AWS::EC2::LaunchTemplate": "lt-0123456789abcde", "AWS::Route53::HostedZone": "z0123456789abcde",
+		"AWS::ElasticLoadBalancingV2::Listener":    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/net/voice/0123456789abcdef/",
+		"AWS::ElasticLoadBalancingV2::TargetGroup": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/voice/0123456789abcdef",
 	}, doc)
 	f, err := pool.ParseJSON([]byte(value))
 	if err != nil {
@@ -286,14 +288,15 @@ func policyActions(doc map[string]any) map[string][]string {
 func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 	doc, _ := synth(t, "dev")
 	base := "logs:CreateLogStream logs:PutLogEvents ssm:GetParameter xray:PutTelemetryRecords xray:PutTraceSegments"
+	const elbActions = "elasticloadbalancing:DeregisterTargets elasticloadbalancing:DescribeTargetHealth elasticloadbalancing:ModifyListener elasticloadbalancing:RegisterTargets"
 	want := map[string]string{
 		"Trigger":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem states:StartExecution",
 		"Plan":      "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
 		"Provision": "dynamodb:GetItem dynamodb:UpdateItem ec2:CreateTags ec2:DescribeInstances ec2:RunInstances ec2:StartInstances iam:PassRole",
 		"Deploy":    "dynamodb:GetItem dynamodb:UpdateItem ssm:GetCommandInvocation ssm:SendCommand",
 		"Probe":     "dynamodb:GetItem dynamodb:UpdateItem",
-		"Shift":     "cloudwatch:DescribeAlarms cloudwatch:GetMetricData dynamodb:GetItem dynamodb:UpdateItem route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
-		"Rollback":  "dynamodb:GetItem dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
+		"Shift":     "cloudwatch:DescribeAlarms cloudwatch:GetMetricData dynamodb:GetItem dynamodb:UpdateItem " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
+		"Rollback":  "dynamodb:GetItem dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
 		"Release":   "dynamodb:DeleteItem dynamodb:Query dynamodb:UpdateItem",
 	}
 	actions := policyActions(doc)

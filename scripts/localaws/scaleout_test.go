@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -248,6 +249,56 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 			t.Fatalf("status %s, want FAILED", rs.Status)
 		}
 		c.assertRolledBack(t, rs, "DeployFailed", "unknown directive rtmp")
+	})
+
+	t.Run("a load-balancer pool shifts its nodes through the canary group into the stable group", func(t *testing.T) {
+		c.fresh()
+		raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger/alarm-voice-cpu-high.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := c.replay(raw)
+		if rs.Status != "SUCCEEDED" {
+			t.Fatalf("status %s", rs.Status)
+		}
+		voice, _ := c.pools.Find("voice-sfu-use1")
+		all, _ := c.store.ListNodes(context.Background(), "voice-sfu-use1")
+		if len(all) != 3 {
+			t.Fatalf("%d voice nodes, want the step of 3", len(all))
+		}
+		zones := map[string]bool{}
+		for _, n := range all {
+			if n.State != fleet.Active || n.Weight != 100 {
+				t.Fatalf("node %s: %s weight %d", n.ID, n.State, n.Weight)
+			}
+			zones[n.AZ] = true
+		}
+		if len(zones) != 3 {
+			t.Fatalf("nodes in zones %v, want one in each of three", zones)
+		}
+		lb := voice.Traffic.LoadBalancer
+		e := elasticloadbalancingv2.NewFromConfig(c.cfg)
+		count := func(tg string) int {
+			out, err := e.DescribeTargetHealth(context.Background(), &elasticloadbalancingv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(out.TargetHealthDescriptions)
+		}
+		// Locally every node is the one media node on 127.0.0.1, so the
+		// stable group holds that one address.
+		if count(lb.TargetGroupArn) != 1 || count(lb.CanaryTargetGroupArn) != 0 {
+			t.Fatalf("stable group %d targets, canary %d", count(lb.TargetGroupArn), count(lb.CanaryTargetGroupArn))
+		}
+		ls, err := e.DescribeListeners(context.Background(), &elasticloadbalancingv2.DescribeListenersInput{ListenerArns: []string{lb.ListenerArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range ls.Listeners[0].DefaultActions[0].ForwardConfig.TargetGroups {
+			if aws.ToString(g.TargetGroupArn) == lb.CanaryTargetGroupArn && aws.ToInt32(g.Weight) != 0 {
+				t.Fatalf("the canary group keeps weight %d after the shift", aws.ToInt32(g.Weight))
+			}
+		}
 	})
 
 	t.Run("no capacity for the first instance type launches the second", func(t *testing.T) {

@@ -124,10 +124,16 @@ type Route53 struct {
 	TTL          int    `yaml:"ttl" json:"ttl" required:"true"`
 }
 
-// LoadBalancer locates the target group that fronts the pool.
+// LoadBalancer locates the listener that fronts the pool and its two
+// target groups: serving nodes sit in the stable group; nodes being shifted
+// in sit in the canary group, whose weight on the listener's forward action
+// gives them their share. ELBv2 has no per-target weight, so this is how a
+// node takes 10 %, then 30 %... of a full node's traffic.
 type LoadBalancer struct {
-	TargetGroupArn string `yaml:"targetGroupArn" json:"targetGroupArn" required:"true"`
-	Port           int    `yaml:"port" json:"port" required:"true"`
+	ListenerArn          string `yaml:"listenerArn" json:"listenerArn" required:"true"`
+	TargetGroupArn       string `yaml:"targetGroupArn" json:"targetGroupArn" required:"true"`
+	CanaryTargetGroupArn string `yaml:"canaryTargetGroupArn" json:"canaryTargetGroupArn" required:"true"`
+	Port                 int    `yaml:"port" json:"port" required:"true"`
 }
 
 // Step is one traffic share with its own bake time and guard; a zero bake or

@@ -17,6 +17,7 @@ var (
 	versionPattern      = regexp.MustCompile(`^[1-9][0-9]*$`)
 	hostedZonePattern   = regexp.MustCompile(`^[0-9A-Z]{1,32}$`)
 	targetGroupPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$`)
+	listenerPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/(app|net)/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$`)
 	documentPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,128}$`)
 )
 
@@ -231,8 +232,20 @@ func (v *validator) traffic(at string, t Traffic) {
 		}
 	}
 	if lb := t.LoadBalancer; lb != nil {
-		if !targetGroupPattern.MatchString(lb.TargetGroupArn) {
-			v.add(at+".loadBalancer.targetGroupArn", "must be a target group ARN, got %q", lb.TargetGroupArn)
+		if lb.ListenerArn != Managed && !listenerPattern.MatchString(lb.ListenerArn) {
+			v.add(at+".loadBalancer.listenerArn", "must be a listener ARN or \"managed\", got %q", lb.ListenerArn)
+		}
+		if lb.TargetGroupArn != Managed && !targetGroupPattern.MatchString(lb.TargetGroupArn) {
+			v.add(at+".loadBalancer.targetGroupArn", "must be a target group ARN or \"managed\", got %q", lb.TargetGroupArn)
+		}
+		if lb.CanaryTargetGroupArn != Managed && !targetGroupPattern.MatchString(lb.CanaryTargetGroupArn) {
+			v.add(at+".loadBalancer.canaryTargetGroupArn", "must be a target group ARN or \"managed\", got %q", lb.CanaryTargetGroupArn)
+		}
+		if lb.CanaryTargetGroupArn == lb.TargetGroupArn && lb.TargetGroupArn != Managed {
+			v.add(at+".loadBalancer.canaryTargetGroupArn", "must differ from targetGroupArn: shifted-in nodes need their own group")
+		}
+		if (lb.ListenerArn == Managed) != (lb.TargetGroupArn == Managed) || (lb.TargetGroupArn == Managed) != (lb.CanaryTargetGroupArn == Managed) {
+			v.add(at+".loadBalancer", "listenerArn, targetGroupArn and canaryTargetGroupArn are either all \"managed\" or all ARNs")
 		}
 		v.port(at+".loadBalancer.port", lb.Port)
 	}

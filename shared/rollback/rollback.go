@@ -89,12 +89,12 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 			return Result{}, err
 		}
 	}
-	// A mode without weights has nothing to take off; terminating the
-	// instance below still ends its traffic.
-	if w, err := h.weights(p.Traffic.Mode); err == nil {
-		if err := w.Remove(ctx, p, n.ID); err != nil {
-			return Result{}, fmt.Errorf("taking traffic off node %s: %w", n.ID, err)
-		}
+	w, err := h.weights(p.Traffic.Mode)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
+		return Result{}, fmt.Errorf("taking traffic off node %s: %w", n.ID, err)
 	}
 	// The recorded instance, and any instance tagged for the node that an
 	// interrupted launch never recorded.

@@ -42,7 +42,7 @@ func (f *fakeInstances) Terminate(_ context.Context, id string) error {
 type fakeWeights struct{ removed []string }
 
 func (f *fakeWeights) SetWeight(context.Context, pool.Pool, string, string, int) error { return nil }
-func (f *fakeWeights) Remove(_ context.Context, _ pool.Pool, node string) error {
+func (f *fakeWeights) Remove(_ context.Context, _ pool.Pool, node, _ string) error {
 	f.removed = append(f.removed, node)
 	return nil
 }

@@ -24,7 +24,8 @@ type Store interface {
 // traffic mode.
 type Weights interface {
 	SetWeight(ctx context.Context, p pool.Pool, node, ip string, weight int) error
-	Remove(ctx context.Context, p pool.Pool, node string) error
+	// Remove takes the node out; ip is where it was registered.
+	Remove(ctx context.Context, p pool.Pool, node, ip string) error
 }
 
 // Request is the shift function's input: the index of the step to take.

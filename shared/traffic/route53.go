@@ -86,7 +86,7 @@ func (r *Records) Weight(ctx context.Context, p pool.Pool, node string) (weight 
 
 // Remove deletes the node's record. A missing record is not an error, so
 // rollback and drain can repeat it safely.
-func (r *Records) Remove(ctx context.Context, p pool.Pool, node string) error {
+func (r *Records) Remove(ctx context.Context, p pool.Pool, node, _ string) error {
 	rec, err := r.find(ctx, p, node)
 	if err != nil || rec == nil {
 		return err
@@ -132,11 +132,14 @@ func (r *Records) find(ctx context.Context, p pool.Pool, node string) (*types.Re
 }
 
 // ByMode returns the weight setter for a pool's traffic mode.
-func ByMode(records *Records) func(mode string) (Weights, error) {
+func ByMode(records *Records, targets *Targets) func(mode string) (Weights, error) {
 	return func(mode string) (Weights, error) {
-		if mode == pool.TrafficRoute53 {
+		switch mode {
+		case pool.TrafficRoute53:
 			return records, nil
+		case pool.TrafficALB, pool.TrafficNLB:
+			return targets, nil
 		}
-		return nil, events.Invalid("traffic mode %s: weighted shifting through a load balancer is not supported by this version; use route53", mode)
+		return nil, events.Invalid("traffic mode %q is not route53, alb or nlb", mode)
 	}
 }

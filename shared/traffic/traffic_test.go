@@ -116,10 +116,10 @@ func TestRecordsOnMoto(t *testing.T) {
 	if err != nil || !found || w != 30 || ip != "127.0.0.1" {
 		t.Fatalf("n-1 record = weight %d ip %q found %v err %v", w, ip, found, err)
 	}
-	if err := rec.Remove(ctx, p, "n-1"); err != nil {
+	if err := rec.Remove(ctx, p, "n-1", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := rec.Remove(ctx, p, "n-1"); err != nil {
+	if err := rec.Remove(ctx, p, "n-1", ""); err != nil {
 		t.Fatalf("removing twice: %v", err)
 	}
 	if _, _, found, _ := rec.Weight(ctx, p, "n-1"); found {

@@ -1,0 +1,144 @@
+package traffic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// maxGroupWeight is the largest target-group weight ELBv2 accepts.
+const maxGroupWeight = 999
+
+// ELB is the part of the ELBv2 client traffic uses.
+type ELB interface {
+	RegisterTargets(ctx context.Context, in *elb.RegisterTargetsInput, opts ...func(*elb.Options)) (*elb.RegisterTargetsOutput, error)
+	DeregisterTargets(ctx context.Context, in *elb.DeregisterTargetsInput, opts ...func(*elb.Options)) (*elb.DeregisterTargetsOutput, error)
+	DescribeTargetHealth(ctx context.Context, in *elb.DescribeTargetHealthInput, opts ...func(*elb.Options)) (*elb.DescribeTargetHealthOutput, error)
+	ModifyListener(ctx context.Context, in *elb.ModifyListenerInput, opts ...func(*elb.Options)) (*elb.ModifyListenerOutput, error)
+}
+
+// Targets shifts traffic for load-balancer pools. ELBv2 weighs target
+// groups, not targets, so a node being shifted in sits in the pool's
+// canary group and the listener's forward action splits traffic between
+// the stable and canary groups in proportion to what the nodes in each
+// should carry: a full share per stable node, weight/100 of one per canary
+// node. At full weight the node moves to the stable group.
+type Targets struct{ elb ELB }
+
+// NewTargets returns a Targets.
+func NewTargets(c ELB) *Targets { return &Targets{elb: c} }
+
+// GroupWeights splits the listener's traffic between the stable group
+// (stable nodes at full share each) and the canary group (nodes at the
+// given weight, out of FullWeight). With no stable node the canary takes
+// everything; with no canary node it takes nothing.
+func GroupWeights(stable, canary, weight int) (stableWeight, canaryWeight int) {
+	if canary == 0 || weight == 0 {
+		return maxGroupWeight, 0
+	}
+	if stable == 0 {
+		return 0, maxGroupWeight
+	}
+	s := float64(stable * FullWeight)
+	c := float64(canary * weight)
+	stableWeight = int(s/(s+c)*maxGroupWeight + 0.5)
+	canaryWeight = maxGroupWeight - stableWeight
+	if canaryWeight == 0 {
+		canaryWeight, stableWeight = 1, maxGroupWeight-1
+	}
+	return stableWeight, canaryWeight
+}
+
+func target(ip string, port int) []types.TargetDescription {
+	return []types.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(int32(port))}}
+}
+
+// SetWeight puts the node in the canary group below full weight, or in the
+// stable group at full weight, and rebalances the listener.
+func (t *Targets) SetWeight(ctx context.Context, p pool.Pool, node, ip string, weight int) error {
+	lb := p.Traffic.LoadBalancer
+	join, leave := lb.CanaryTargetGroupArn, lb.TargetGroupArn
+	if weight >= FullWeight {
+		join, leave = lb.TargetGroupArn, lb.CanaryTargetGroupArn
+	}
+	if _, err := t.elb.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(join), Targets: target(ip, lb.Port)}); err != nil {
+		return fmt.Errorf("registering node %s (%s) in %s: %w", node, ip, join, err)
+	}
+	if err := t.deregister(ctx, leave, ip, lb.Port); err != nil {
+		return fmt.Errorf("moving node %s out of %s: %w", node, leave, err)
+	}
+	return t.balance(ctx, lb, weight)
+}
+
+// Remove takes the node out of both groups. A node in neither is not an
+// error, so rollback and drain can repeat it.
+func (t *Targets) Remove(ctx context.Context, p pool.Pool, node, ip string) error {
+	lb := p.Traffic.LoadBalancer
+	if ip == "" {
+		return nil
+	}
+	for _, tg := range []string{lb.CanaryTargetGroupArn, lb.TargetGroupArn} {
+		if err := t.deregister(ctx, tg, ip, lb.Port); err != nil {
+			return fmt.Errorf("removing node %s from %s: %w", node, tg, err)
+		}
+	}
+	return t.balance(ctx, lb, FullWeight)
+}
+
+func (t *Targets) deregister(ctx context.Context, tg, ip string, port int) error {
+	_, err := t.elb.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(tg), Targets: target(ip, port)})
+	var notThere *types.InvalidTargetException
+	if errors.As(err, &notThere) {
+		return nil
+	}
+	return err
+}
+
+// balance sets the listener's split from the groups' current members.
+// Nodes in one execution move through the steps together, so the canary
+// group's members share the weight of the step being taken.
+func (t *Targets) balance(ctx context.Context, lb *pool.LoadBalancer, weight int) error {
+	stable, err := t.members(ctx, lb.TargetGroupArn)
+	if err != nil {
+		return err
+	}
+	canary, err := t.members(ctx, lb.CanaryTargetGroupArn)
+	if err != nil {
+		return err
+	}
+	sw, cw := GroupWeights(stable, canary, weight)
+	_, err = t.elb.ModifyListener(ctx, &elb.ModifyListenerInput{
+		ListenerArn: aws.String(lb.ListenerArn),
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{
+			TargetGroups: []types.TargetGroupTuple{
+				{TargetGroupArn: aws.String(lb.TargetGroupArn), Weight: aws.Int32(int32(sw))},
+				{TargetGroupArn: aws.String(lb.CanaryTargetGroupArn), Weight: aws.Int32(int32(cw))},
+			},
+		}}},
+	})
+	if err != nil {
+		return fmt.Errorf("splitting listener %s %d/%d: %w", lb.ListenerArn, sw, cw, err)
+	}
+	return nil
+}
+
+// members counts the targets registered in a group, draining ones aside.
+func (t *Targets) members(ctx context.Context, tg string) (int, error) {
+	out, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
+	if err != nil {
+		return 0, fmt.Errorf("reading the targets of %s: %w", tg, err)
+	}
+	n := 0
+	for _, d := range out.TargetHealthDescriptions {
+		if d.TargetHealth == nil || d.TargetHealth.State != types.TargetHealthStateEnumDraining {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,132 @@
+package traffic
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/mediascale/mediascale/shared/motoserver"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+func TestGroupWeights(t *testing.T) {
+	cases := []struct {
+		name                   string
+		stable, canary, weight int
+		wantStable, wantCanary int
+	}{
+		{"one new node at 10% beside four serving nodes gets a tenth of one node's share", 4, 1, 10, 975, 24},
+		{"one new node at 50% beside one serving node gets a third of the traffic", 1, 1, 50, 666, 333},
+		{"three new nodes at 30% beside three serving nodes", 3, 3, 30, 768, 231},
+		{"an empty pool sends everything to the new nodes", 0, 2, 10, 0, 999},
+		{"no node being shifted sends everything to the stable group", 5, 0, 100, 999, 0},
+		{"a tiny share never rounds the canary group to zero", 900, 1, 1, 998, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c := GroupWeights(tc.stable, tc.canary, tc.weight)
+			if s != tc.wantStable || c != tc.wantCanary {
+				t.Fatalf("GroupWeights(%d, %d, %d) = %d/%d, want %d/%d", tc.stable, tc.canary, tc.weight, s, c, tc.wantStable, tc.wantCanary)
+			}
+		})
+	}
+}
+
+// motoNLB creates an NLB with a listener forwarding to a stable and a
+// canary IP target group on moto, and returns a pool using them.
+func motoNLB(t *testing.T) (*elb.Client, pool.Pool) {
+	t.Helper()
+	srv := motoserver.Start(t)
+	ctx := context.Background()
+	cfg := srv.Config(ctx)
+	e := ec2.NewFromConfig(cfg)
+	vpc, err := e.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.40.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := e.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.40.0.0/20"), AvailabilityZone: aws.String("us-east-1a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := elb.NewFromConfig(cfg)
+	lb, err := c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("voice"), Type: elbtypes.LoadBalancerTypeEnumNetwork, Subnets: []string{aws.ToString(sub.Subnet.SubnetId)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := func(name string) string {
+		tg, err := c.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(name), Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(1935),
+			VpcId: vpc.Vpc.VpcId, TargetType: elbtypes.TargetTypeEnumIp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	}
+	stable, canary := group("voice-stable"), group("voice-canary")
+	l, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lb.LoadBalancers[0].LoadBalancerArn, Protocol: elbtypes.ProtocolEnumTcp, Port: aws.Int32(1935),
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(stable)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, pool.Pool{Name: "voice", Traffic: pool.Traffic{Mode: pool.TrafficNLB, LoadBalancer: &pool.LoadBalancer{
+		ListenerArn: aws.ToString(l.Listeners[0].ListenerArn), TargetGroupArn: stable, CanaryTargetGroupArn: canary, Port: 1935,
+	}}}
+}
+
+func listenerSplit(t *testing.T, c *elb.Client, p pool.Pool) (stable, canary int32) {
+	t.Helper()
+	out, err := c.DescribeListeners(context.Background(), &elb.DescribeListenersInput{ListenerArns: []string{p.Traffic.LoadBalancer.ListenerArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range out.Listeners[0].DefaultActions[0].ForwardConfig.TargetGroups {
+		switch aws.ToString(g.TargetGroupArn) {
+		case p.Traffic.LoadBalancer.TargetGroupArn:
+			stable = aws.ToInt32(g.Weight)
+		case p.Traffic.LoadBalancer.CanaryTargetGroupArn:
+			canary = aws.ToInt32(g.Weight)
+		}
+	}
+	return stable, canary
+}
+
+func TestTargetsShiftANodeThroughTheCanaryGroupOnMoto(t *testing.T) {
+	c, p := motoNLB(t)
+	ctx := context.Background()
+	tg := NewTargets(c)
+	if err := tg.SetWeight(ctx, p, "old", "127.0.0.10", FullWeight); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][2]int32{10: {908, 91}, 30: {768, 231}, 50: {666, 333}, 80: {555, 444}, 100: {999, 0}}
+	for _, w := range []int{10, 30, 50, 80, 100} {
+		if err := tg.SetWeight(ctx, p, "new", "127.0.0.11", w); err != nil {
+			t.Fatalf("weight %d: %v", w, err)
+		}
+		s, cw := listenerSplit(t, c, p)
+		if s != want[w][0] || cw != want[w][1] {
+			t.Fatalf("at %d%% the listener splits %d/%d, want %d/%d", w, s, cw, want[w][0], want[w][1])
+		}
+	}
+	members := func(arn string) int {
+		out, err := c.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.TargetHealthDescriptions)
+	}
+	if members(p.Traffic.LoadBalancer.TargetGroupArn) != 2 || members(p.Traffic.LoadBalancer.CanaryTargetGroupArn) != 0 {
+		t.Fatal("at full weight the node should sit in the stable group only")
+	}
+	if err := tg.Remove(ctx, p, "new", "127.0.0.11"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Remove(ctx, p, "new", "127.0.0.11"); err != nil {
+		t.Fatalf("removing twice: %v", err)
+	}
+	if members(p.Traffic.LoadBalancer.TargetGroupArn) != 1 {
+		t.Fatal("the removed node is still registered")
+	}
+}
