@@ -79,3 +79,50 @@ func (s *Store) MarkOnce(ctx context.Context, dedupeKey string, ttl time.Duratio
 	}
 	return true, nil
 }
+
+// statusKey holds operator settings of a pool.
+const statusKey = "STATUS"
+
+// PoolStatus is what operators set on a pool.
+type PoolStatus struct {
+	Paused   bool
+	Reason   string
+	Operator string
+	Since    time.Time
+}
+
+// SetPaused pauses or resumes a pool. While paused, alarms are recorded
+// and ignored.
+func (s *Store) SetPaused(ctx context.Context, pool string, paused bool, reason, operator string) error {
+	item := key(poolKey(pool), statusKey)
+	item["paused"] = &types.AttributeValueMemberBOOL{Value: paused}
+	item["reason"] = str(reason)
+	item["operator"] = str(operator)
+	item["since"] = str(s.now().UTC().Format(time.RFC3339Nano))
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("setting pool %s paused=%v: %w", pool, paused, err)
+	}
+	return nil
+}
+
+// Status reads a pool's operator settings; a pool never touched is running.
+func (s *Store) Status(ctx context.Context, pool string) (PoolStatus, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(poolKey(pool), statusKey), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return PoolStatus{}, fmt.Errorf("reading status of pool %s: %w", pool, err)
+	}
+	var st PoolStatus
+	if v, ok := out.Item["paused"].(*types.AttributeValueMemberBOOL); ok {
+		st.Paused = v.Value
+	}
+	if v, ok := out.Item["reason"].(*types.AttributeValueMemberS); ok {
+		st.Reason = v.Value
+	}
+	if v, ok := out.Item["operator"].(*types.AttributeValueMemberS); ok {
+		st.Operator = v.Value
+	}
+	if v, ok := out.Item["since"].(*types.AttributeValueMemberS); ok {
+		st.Since, _ = time.Parse(time.RFC3339Nano, v.Value)
+	}
+	return st, nil
+}

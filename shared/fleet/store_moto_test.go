@@ -302,3 +302,27 @@ func TestDedupeMarksExpire(t *testing.T) {
 		t.Fatalf("mark past its TTL: first=%v err=%v, want true", again, err)
 	}
 }
+
+func TestPauseAndResumeOnMoto(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	if st, err := s.Status(ctx, "live"); err != nil || st.Paused {
+		t.Fatalf("a fresh pool: %+v, %v", st, err)
+	}
+	if err := s.SetPaused(ctx, "live", true, "maintenance window", "sre-alice"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Status(ctx, "live")
+	if err != nil || !st.Paused || st.Reason != "maintenance window" || st.Operator != "sre-alice" || st.Since.IsZero() {
+		t.Fatalf("paused pool: %+v, %v", st, err)
+	}
+	if other, _ := s.Status(ctx, "voice"); other.Paused {
+		t.Fatal("pausing one pool paused another")
+	}
+	if err := s.SetPaused(ctx, "live", false, "done", "sre-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Status(ctx, "live"); st.Paused {
+		t.Fatal("resume did not take")
+	}
+}

@@ -32,6 +32,7 @@ const lockLease = 6 * time.Hour
 type Store interface {
 	MarkOnce(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	LastScaled(ctx context.Context, pool, direction string) (time.Time, bool, error)
+	Status(ctx context.Context, pool string) (fleet.PoolStatus, error)
 	AcquireLock(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
 }
@@ -90,6 +91,16 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 		return Decision{
 			Action: ActionIgnore, Alarm: ev.Detail.AlarmName, Pool: p.Name, Direction: ref.Direction,
 			Reason: fmt.Sprintf("duplicate: state change of %s at %s was already handled", ev.Detail.AlarmName, ev.Detail.State.Timestamp),
+		}, nil
+	}
+	status, err := h.store.Status(ctx, p.Name)
+	if err != nil {
+		return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading pool status: %w", err)
+	}
+	if status.Paused {
+		return Decision{
+			Action: ActionIgnore, Alarm: ev.Detail.AlarmName, Pool: p.Name, Direction: ref.Direction,
+			Reason: fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason),
 		}, nil
 	}
 	last, known, err := h.store.LastScaled(ctx, p.Name, string(ref.Direction))

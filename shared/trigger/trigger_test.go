@@ -32,12 +32,18 @@ type fakeStore struct {
 	seen       map[string]bool
 	lastScaled map[string]time.Time
 	locks      map[string]string
+	paused     map[string]bool
 	calls      []string
 	err        error
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}}
+	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{}}
+}
+
+func (f *fakeStore) Status(_ context.Context, p string) (fleet.PoolStatus, error) {
+	f.calls = append(f.calls, "Status "+p)
+	return fleet.PoolStatus{Paused: f.paused[p], Reason: "maintenance", Operator: "sre"}, nil
 }
 
 func (f *fakeStore) AcquireLock(_ context.Context, p, owner string, _ time.Duration) (fleet.Lease, error) {
@@ -326,5 +332,20 @@ func TestAnExistingExecutionIsNotStartedTwice(t *testing.T) {
 	second, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw)
 	if err != nil || second.Action != ActionIgnore || !strings.Contains(second.Reason, "already started") || len(sf.started) != 1 {
 		t.Fatalf("second = %+v, %v, started %d", second, err, len(sf.started))
+	}
+}
+
+func TestAPausedPoolRecordsAndIgnoresTheAlarm(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.paused["live-rtmp-use1"] = true
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionIgnore || !strings.Contains(d.Reason, "pool paused by sre") {
+		t.Fatalf("decision = %+v, %v", d, err)
+	}
+	if len(sf.started) != 0 || len(store.locks) != 0 {
+		t.Fatal("a paused pool started an execution or took its lock")
+	}
+	if !store.seen["mediascale-dev-live-rtmp-use1-scale-out-connections@2026-11-21T10:00:00.123+0000"] {
+		t.Fatal("the alarm was not recorded")
 	}
 }
