@@ -24,7 +24,6 @@ const (
 	ErrDeployFailed         = "DeployFailed"
 	ErrProbeFailed          = "ProbeFailed"
 	ErrGuardTripped         = "GuardTripped"
-	ErrNotReady             = "NotReady"
 	ErrInternal             = "Internal"
 )
 
@@ -78,11 +77,6 @@ type ProbeFailed struct{ failure }
 // GuardTripped reports a guard check that failed between two traffic steps.
 type GuardTripped struct{ failure }
 
-// NotReady reports a step whose awaited condition has not happened yet (an
-// instance still pending, a command still running); the state machine waits
-// and asks again.
-type NotReady struct{ failure }
-
 // Internal reports any failure that has no more specific name.
 type Internal struct{ failure }
 
@@ -95,7 +89,6 @@ func (e *ProvisionFailed) ErrorName() string      { return ErrProvisionFailed }
 func (e *DeployFailed) ErrorName() string         { return ErrDeployFailed }
 func (e *ProbeFailed) ErrorName() string          { return ErrProbeFailed }
 func (e *GuardTripped) ErrorName() string         { return ErrGuardTripped }
-func (e *NotReady) ErrorName() string             { return ErrNotReady }
 func (e *Internal) ErrorName() string             { return ErrInternal }
 
 func (e *InvalidInput) rename(m string) Named  { return &InvalidInput{failure{m, e.Cause}} }
@@ -109,7 +102,6 @@ func (e *ProvisionFailed) rename(m string) Named { return &ProvisionFailed{failu
 func (e *DeployFailed) rename(m string) Named    { return &DeployFailed{failure{m, e.Cause}} }
 func (e *ProbeFailed) rename(m string) Named     { return &ProbeFailed{failure{m, e.Cause}} }
 func (e *GuardTripped) rename(m string) Named    { return &GuardTripped{failure{m, e.Cause}} }
-func (e *NotReady) rename(m string) Named        { return &NotReady{failure{m, e.Cause}} }
 func (e *Internal) rename(m string) Named        { return &Internal{failure{m, e.Cause}} }
 
 // Invalid returns an InvalidInput error with a formatted message.
@@ -125,11 +117,6 @@ func Conflict(cause error, format string, args ...any) error {
 // Held returns a LockHeld error with a formatted message.
 func Held(format string, args ...any) error {
 	return &LockHeld{failure{Msg: fmt.Sprintf(format, args...)}}
-}
-
-// Pending returns a NotReady error with a formatted message.
-func Pending(format string, args ...any) error {
-	return &NotReady{failure{Msg: fmt.Sprintf(format, args...)}}
 }
 
 // CapacityExhausted returns an InsufficientCapacity error.
@@ -198,6 +185,6 @@ func AllErrorNames() []string {
 	return []string{
 		ErrInvalidInput, ErrStateConflict, ErrLockHeld, ErrThrottled,
 		ErrInsufficientCapacity, ErrProvisionFailed, ErrDeployFailed, ErrProbeFailed,
-		ErrGuardTripped, ErrNotReady, ErrInternal,
+		ErrGuardTripped, ErrInternal,
 	}
 }

@@ -23,7 +23,7 @@ func TestEveryNamedErrorReachesTheStateMachineByItsName(t *testing.T) {
 	named := []Named{
 		&InvalidInput{}, &StateConflict{}, &LockHeld{}, &Throttled{},
 		&InsufficientCapacity{}, &ProvisionFailed{}, &DeployFailed{}, &ProbeFailed{},
-		&GuardTripped{}, &NotReady{}, &Internal{},
+		&GuardTripped{}, &Internal{},
 	}
 	if len(named) != len(AllErrorNames()) {
 		t.Fatalf("%d error types but %d names", len(named), len(AllErrorNames()))
