@@ -156,3 +156,26 @@ func (n *Nginx) Stop() {
 
 // MediaAddr is the RTMP address.
 func (n *Nginx) MediaAddr() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.MediaPort)) }
+
+// Publish pushes a generated test stream to the node with ffmpeg for at
+// most the given seconds: one real RTMP session that ends by itself. The
+// returned command is running; Wait for it or kill it.
+func (n *Nginx) Publish(tb testing.TB, stream string, seconds int) *exec.Cmd {
+	tb.Helper()
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("CI=%s requires ffmpeg: %v", os.Getenv("CI"), err)
+		}
+		tb.Skip("ffmpeg is not installed")
+	}
+	cmd := exec.Command(bin, "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", strconv.Itoa(seconds),
+		"-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", "rtmp://"+n.MediaAddr()+"/live/"+stream)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("starting ffmpeg: %v", err)
+	}
+	tb.Cleanup(func() { loopback.StopGroup(cmd, 2*time.Second) })
+	return cmd
+}

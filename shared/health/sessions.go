@@ -1,0 +1,103 @@
+package health
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// rtmpStat is the part of nginx-rtmp's /stat document that counts
+// sessions: per application, its streams and client count.
+type rtmpStat struct {
+	Servers []struct {
+		Applications []struct {
+			Name string `xml:"name"`
+			Live struct {
+				Streams []struct {
+					Name     string `xml:"name"`
+					NClients int    `xml:"nclients"`
+				} `xml:"stream"`
+				NClients int `xml:"nclients"`
+			} `xml:"live"`
+		} `xml:"application"`
+	} `xml:"server"`
+}
+
+// Session counts are read from the node's statistics page on its health
+// port; the control page closes sessions. Both are served only to the
+// VPC (and to loopback in local runs).
+func statURL(ep Endpoint, path string) string {
+	return "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.HealthPort)) + path
+}
+
+func get(ctx context.Context, c *http.Client, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %d", u, resp.StatusCode)
+	}
+	return body, nil
+}
+
+// Sessions counts the live sessions (publishers and players) on a node and
+// names its streams.
+func Sessions(ctx context.Context, c *http.Client, ep Endpoint) (count int, streams map[string][]string, err error) {
+	body, err := get(ctx, c, statURL(ep, "/stat"))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading sessions: %w", err)
+	}
+	var st rtmpStat
+	if err := xml.Unmarshal(body, &st); err != nil {
+		return 0, nil, fmt.Errorf("reading sessions: /stat is not nginx-rtmp statistics: %w", err)
+	}
+	streams = map[string][]string{}
+	for _, s := range st.Servers {
+		for _, a := range s.Applications {
+			count += a.Live.NClients
+			for _, stream := range a.Live.Streams {
+				streams[a.Name] = append(streams[a.Name], stream.Name)
+			}
+		}
+	}
+	return count, streams, nil
+}
+
+// CloseSessions drops every client of every stream on the node and
+// reports how many were dropped: the last step of a drain that ran out of
+// time.
+func CloseSessions(ctx context.Context, c *http.Client, ep Endpoint) (int, error) {
+	_, streams, err := Sessions(ctx, c, ep)
+	if err != nil {
+		return 0, err
+	}
+	dropped := 0
+	for app, names := range streams {
+		for _, name := range names {
+			q := url.Values{"app": {app}, "name": {name}}
+			body, err := get(ctx, c, statURL(ep, "/control/drop/client?"+q.Encode()))
+			if err != nil {
+				return dropped, fmt.Errorf("closing stream %s/%s: %w", app, name, err)
+			}
+			n, _ := strconv.Atoi(strings.TrimSpace(string(body)))
+			dropped += n
+		}
+	}
+	return dropped, nil
+}
