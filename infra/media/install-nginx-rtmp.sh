@@ -65,7 +65,9 @@ CONF
 
 nginx -t
 systemctl enable nginx
-systemctl restart nginx
+# A reload keeps the sessions a running node already has (old workers
+# serve them until they end); a first deploy starts nginx.
+systemctl reload-or-restart nginx
 
 # The node is deployed only when it answers on both ports.
 for _ in $(seq 1 30); do

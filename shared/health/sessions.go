@@ -101,3 +101,18 @@ func CloseSessions(ctx context.Context, c *http.Client, ep Endpoint) (int, error
 	}
 	return dropped, nil
 }
+
+// Sessioner counts and closes a node's sessions through its statistics and
+// control pages.
+type Sessioner struct{ HTTP *http.Client }
+
+// Count returns the node's live sessions.
+func (s Sessioner) Count(ctx context.Context, ep Endpoint) (int, error) {
+	n, _, err := Sessions(ctx, s.HTTP, ep)
+	return n, err
+}
+
+// Close drops the node's remaining sessions and returns how many.
+func (s Sessioner) Close(ctx context.Context, ep Endpoint) (int, error) {
+	return CloseSessions(ctx, s.HTTP, ep)
+}

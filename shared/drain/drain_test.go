@@ -1,0 +1,190 @@
+package drain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/fleet/fleettest"
+	"github.com/mediascale/mediascale/shared/health"
+	"github.com/mediascale/mediascale/shared/medianode"
+	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
+	"github.com/mediascale/mediascale/shared/traffic"
+)
+
+type fakeWeights struct {
+	mu      sync.Mutex
+	removed []string
+	set     map[string]int
+}
+
+func (f *fakeWeights) SetWeight(_ context.Context, _ pool.Pool, node, _ string, w int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.set[node] = w
+	return nil
+}
+
+func (f *fakeWeights) Remove(_ context.Context, _ pool.Pool, node, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, node)
+	return nil
+}
+
+type fakeCommands struct{ documents []string }
+
+func (f *fakeCommands) SendCommand(_ context.Context, in *ssm.SendCommandInput, _ ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
+	f.documents = append(f.documents, aws.ToString(in.DocumentName))
+	return &ssm.SendCommandOutput{Command: &ssmtypes.Command{CommandId: aws.String(fmt.Sprintf("cmd-%d", len(f.documents)))}}, nil
+}
+
+type fakeInstances struct{ terminated []string }
+
+func (f *fakeInstances) Terminate(_ context.Context, id string) error {
+	f.terminated = append(f.terminated, id)
+	return nil
+}
+
+// clock is a settable clock for deadlines.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time { return c.now }
+
+type rig struct {
+	h     *Handler
+	store *fleettest.Memory
+	w     *fakeWeights
+	cmds  *fakeCommands
+	inst  *fakeInstances
+	clk   *clock
+	node  *medianode.Nginx
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	node := medianode.StartForTest(t)
+	doc, _ := json.Marshal(map[string]any{"default": health.Endpoint{Host: node.Host, HealthPort: node.HealthPort, MediaPort: node.MediaPort}})
+	path := filepath.Join(t.TempDir(), "endpoints.json")
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(health.EnvLocalEndpoints, path)
+	p := pool.Pool{Name: "live", Traffic: pool.Traffic{Mode: pool.TrafficRoute53},
+		Deploy: pool.Deploy{Document: "media-rtmp"}, Drain: pool.Drain{Timeout: pool.Duration(10 * time.Minute)}}
+	r := &rig{
+		store: fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", State: fleet.Active, Execution: "out-1", InstanceID: "i-1", Weight: 100, PrivateIP: "10.40.0.9"}),
+		w:     &fakeWeights{set: map[string]int{}}, cmds: &fakeCommands{}, inst: &fakeInstances{},
+		clk: &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}, node: node,
+	}
+	r.h = NewHandler(func(string) (traffic.Weights, error) { return r.w, nil }, r.cmds, health.Sessioner{HTTP: &http.Client{Timeout: time.Second}},
+		r.inst, r.store, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, r.clk.Now, telemetry.NewLogger(io.Discard, "drain"))
+	return r
+}
+
+func (r *rig) do(t *testing.T, action string) Result {
+	t.Helper()
+	raw, _ := json.Marshal(Request{Action: action, Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "in-1"}})
+	res, err := r.h.Handle()(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("%s: %v", action, err)
+	}
+	return res
+}
+
+// waitForSessions waits, bounded, until the real node reports n sessions.
+func (r *rig) waitForSessions(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		if c, _, err := health.Sessions(context.Background(), &http.Client{Timeout: time.Second}, health.Endpoint{Host: r.node.Host, HealthPort: r.node.HealthPort}); err == nil && c == n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the node never reported %d sessions", n)
+}
+
+func TestANodeWithoutSessionsGoesAtOnce(t *testing.T) {
+	r := newRig(t)
+	r.do(t, ActionStart)
+	if n := r.store.Node("live", "n-1"); n.State != fleet.Draining || n.Weight != 0 || n.Execution != "in-1" || len(r.w.removed) != 1 {
+		t.Fatalf("after start: %+v, records removed %v", n, r.w.removed)
+	}
+	if len(r.cmds.documents) != 1 || r.cmds.documents[0] != "media-rtmp-drain" {
+		t.Fatalf("commands sent %v, want the drain document", r.cmds.documents)
+	}
+	if res := r.do(t, ActionCheck); !res.Drained || res.Sessions != 0 || res.Forced != 0 {
+		t.Fatalf("check on an idle node: %+v", res)
+	}
+	res := r.do(t, ActionFinish)
+	n := r.store.Node("live", "n-1")
+	if res.State != "TERMINATED" || n.State != fleet.Terminated || n.ForcedSessions == nil || *n.ForcedSessions != 0 || len(r.inst.terminated) != 1 {
+		t.Fatalf("after finish: %+v, node %+v, terminated %v", res, n, r.inst.terminated)
+	}
+}
+
+func TestANodeWithOpenSessionsIsNotTerminatedBeforeTheyEndOrTheTimeout(t *testing.T) {
+	r := newRig(t)
+	r.node.Publish(t, "show", 60)
+	r.waitForSessions(t, 1)
+	r.do(t, ActionStart)
+	if res := r.do(t, ActionCheck); res.Drained || res.Sessions != 1 {
+		t.Fatalf("a node with a live session drained: %+v", res)
+	}
+	r.clk.now = r.clk.now.Add(9 * time.Minute)
+	if res := r.do(t, ActionCheck); res.Drained {
+		t.Fatalf("drained a minute before the timeout: %+v", res)
+	}
+	if len(r.inst.terminated) != 0 {
+		t.Fatal("an instance was terminated while its session was live")
+	}
+	r.clk.now = r.clk.now.Add(2 * time.Minute)
+	res := r.do(t, ActionCheck)
+	if !res.Drained || res.Forced != 1 || res.Sessions != 1 {
+		t.Fatalf("past the timeout: %+v, want the one session forced", res)
+	}
+	r.waitForSessions(t, 0)
+	r.do(t, ActionFinish)
+	if n := r.store.Node("live", "n-1"); n.State != fleet.Terminated || n.ForcedSessions == nil || *n.ForcedSessions != 1 {
+		t.Fatalf("record after a forced drain: %+v", n)
+	}
+}
+
+func TestASessionThatEndsLetsTheNodeGo(t *testing.T) {
+	r := newRig(t)
+	pub := r.node.Publish(t, "short", 2)
+	r.waitForSessions(t, 1)
+	r.do(t, ActionStart)
+	_ = pub.Wait()
+	r.waitForSessions(t, 0)
+	if res := r.do(t, ActionCheck); !res.Drained || res.Forced != 0 {
+		t.Fatalf("after the session ended: %+v", res)
+	}
+}
+
+func TestACancelledDrainRestoresTheNode(t *testing.T) {
+	r := newRig(t)
+	r.do(t, ActionStart)
+	r.do(t, ActionRestore)
+	n := r.store.Node("live", "n-1")
+	if n.State != fleet.Active || n.Weight != traffic.FullWeight || r.w.set["n-1"] != traffic.FullWeight {
+		t.Fatalf("after restore: %+v, weights %v", n, r.w.set)
+	}
+	if last := r.cmds.documents[len(r.cmds.documents)-1]; last != "media-rtmp" {
+		t.Fatalf("restore sent %s, want the deploy document to accept sessions again", last)
+	}
+}
