@@ -1,18 +1,22 @@
-// Command plan decides which nodes a scale-out adds and records them.
+// Command plan decides which nodes a scale-out adds (and records them) or
+// which nodes a scale-in drains.
 package main
 
 import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 
 	"github.com/mediascale/mediascale/shared/capacity"
 	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/traffic"
 )
 
 func main() {
 	env := coldstart.MustLoad("plan")
 	store := env.Store()
-	lambda.Start(capacity.NewHandler(store, env.Pools, fleet.NewNodeID, time.Now, env.Log).Handle())
+	conns := traffic.NewGuard(cloudwatch.NewFromConfig(env.AWS), time.Now)
+	lambda.Start(capacity.NewHandler(store, conns, env.Pools, fleet.NewNodeID, time.Now, env.Log).Handle())
 }

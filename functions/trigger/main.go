@@ -17,6 +17,9 @@ import (
 func main() {
 	env := coldstart.MustLoad("trigger")
 	store := env.Store()
-	machines := map[pool.Direction]string{pool.ScaleOut: os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE")}
+	machines := map[pool.Direction]string{
+		pool.ScaleOut: os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE"),
+		pool.ScaleIn:  os.Getenv("MEDIASCALE_SCALE_IN_MACHINE"),
+	}
 	lambda.Start(trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), machines, time.Now, env.Log).Handle)
 }

@@ -65,6 +65,11 @@ var functionSpecs = []functionSpec{
 		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
 	},
 	{
+		Name: "drain", Description: "Drains a node: traffic off, new sessions refused, live sessions waited for, then terminated",
+		MemoryMB: 256, TimeoutSeconds: 30,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	},
+	{
 		Name: "release", Description: "Releases the pool lock, starts the cooldown and summarises the execution",
 		MemoryMB: 256, TimeoutSeconds: 15,
 		TableActions: []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},

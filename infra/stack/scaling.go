@@ -26,6 +26,9 @@ import (
 // the repository root; the SSM document runs it on every new RTMP node.
 const MediaScript = "infra/media/install-nginx-rtmp.sh"
 
+// DrainScript makes an RTMP node refuse new sessions; the drain step runs it.
+const DrainScript = "infra/media/drain-nginx-rtmp.sh"
+
 // mediaDocumentName is the SSM document an environment's RTMP pools deploy.
 func mediaDocumentName(env string) string { return "mediascale-" + env + "-media-rtmp" }
 
@@ -67,6 +70,30 @@ func (s *Stack) newMediaDocument(p Props) error {
 	return nil
 }
 
+// newDrainDocument defines the SSM document that makes an RTMP node refuse
+// new sessions while it keeps the ones it has.
+func (s *Stack) newDrainDocument(p Props) error {
+	script, err := os.ReadFile(filepath.Join(p.RepoRoot, DrainScript))
+	if err != nil {
+		return fmt.Errorf("reading the media drain script: %w", err)
+	}
+	awsssm.NewCfnDocument(s.Stack, jsii.String("MediaRtmpDrainDocument"), &awsssm.CfnDocumentProps{
+		Name:           jsii.String(mediaDocumentName(p.Env) + "-drain"),
+		DocumentType:   jsii.String("Command"),
+		DocumentFormat: jsii.String("JSON"),
+		UpdateMethod:   jsii.String("NewVersion"),
+		Content: map[string]any{
+			"schemaVersion": "2.2",
+			"description":   "mediascale: make nginx-rtmp refuse new sessions and keep the live ones",
+			"mainSteps": []any{map[string]any{
+				"action": "aws:runShellScript", "name": "drainNginxRtmp",
+				"inputs": map[string]any{"runCommand": strings.Split(strings.TrimRight(string(script), "\n"), "\n"), "timeoutSeconds": "120"},
+			}},
+		},
+	})
+	return nil
+}
+
 // newHostedZones creates the zones of pools whose hostedZoneId is
 // "managed", one per record's parent domain.
 func (s *Stack) newHostedZones(p Props) map[string]awsroute53.CfnHostedZone {
@@ -88,24 +115,25 @@ func (s *Stack) newHostedZones(p Props) map[string]awsroute53.CfnHostedZone {
 	return zones
 }
 
-// newScaleOut defines the scale-out state machine with its log group and
-// the invoke permissions it needs.
-func (s *Stack) newScaleOut(p Props, removal awscdk.RemovalPolicy) (awsstepfunctions.StateMachine, error) {
+// newWorkflow defines one Standard state machine over the given functions,
+// with its log group and the invoke permissions it needs.
+func (s *Stack) newWorkflow(p Props, removal awscdk.RemovalPolicy, name string, functions []string,
+	build func(arn map[string]string) (string, error)) (awsstepfunctions.StateMachine, error) {
 	arns := map[string]string{}
-	for _, name := range WorkflowFunctions {
-		arns[name] = *s.Functions[name].FunctionArn()
+	for _, fn := range functions {
+		arns[fn] = *s.Functions[fn].FunctionArn()
 	}
-	def, err := ScaleOutDefinition(arns)
+	def, err := build(arns)
 	if err != nil {
 		return nil, err
 	}
-	logs := awslogs.NewLogGroup(s.Stack, jsii.String("ScaleOutLogs"), &awslogs.LogGroupProps{
-		LogGroupName:  jsii.String(fmt.Sprintf("/aws/vendedlogs/states/mediascale-%s-scale-out", p.Env)),
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String(pascal(name)+"Logs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(fmt.Sprintf("/aws/vendedlogs/states/mediascale-%s-%s", p.Env, name)),
 		Retention:     logRetentions[p.Settings.LogRetentionDays],
 		RemovalPolicy: removal,
 	})
-	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String("ScaleOut"), &awsstepfunctions.StateMachineProps{
-		StateMachineName: jsii.String(fmt.Sprintf("mediascale-%s-scale-out", p.Env)),
+	sm := awsstepfunctions.NewStateMachine(s.Stack, jsii.String(pascal(name)), &awsstepfunctions.StateMachineProps{
+		StateMachineName: jsii.String(fmt.Sprintf("mediascale-%s-%s", p.Env, name)),
 		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
 		DefinitionBody:   awsstepfunctions.DefinitionBody_FromString(jsii.String(def)),
 		TracingEnabled:   jsii.Bool(true),
@@ -113,45 +141,53 @@ func (s *Stack) newScaleOut(p Props, removal awscdk.RemovalPolicy) (awsstepfunct
 			Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(true),
 		},
 	})
-	for _, name := range WorkflowFunctions {
-		s.Functions[name].GrantInvoke(sm)
+	for _, fn := range functions {
+		s.Functions[fn].GrantInvoke(sm)
 	}
 	return sm, nil
 }
 
-// newAlarms creates each pool's scale-out alarms on the per-node metrics
-// nodes publish in the Mediascale namespace (dimension Pool), and one
+// newAlarms creates each pool's scale-out and scale-in alarms on the
+// per-node metrics nodes publish in the Mediascale namespace (dimension
+// Pool), scale-in over its longer window, and one
 // EventBridge rule that sends every state change of the environment's
 // scaling alarms to the trigger.
 func (s *Stack) newAlarms(p Props) {
 	for _, pl := range p.Pools.Pools {
-		t := pl.Alarms.ScaleOut
-		thresholds := map[pool.Metric]struct {
-			metric string
-			value  float64
-			what   string
-		}{
-			pool.MetricCPU:         {"CPUPercent", t.CPUPercent, "CPU % per node"},
-			pool.MetricConnections: {"Connections", t.ConnectionsPerNode, "connections per node"},
-			pool.MetricBandwidth:   {"BandwidthMbps", t.BandwidthMbpsPerNode, "Mbit/s per node"},
-		}
-		for _, m := range pool.Metrics {
-			th := thresholds[m]
-			name := pool.AlarmName(p.Env, pl.Name, pool.ScaleOut, m)
-			awscloudwatch.NewCfnAlarm(s.Stack, jsii.String(pascal(pl.Name)+"ScaleOut"+pascal(string(m))), &awscloudwatch.CfnAlarmProps{
-				AlarmName:          jsii.String(name),
-				AlarmDescription:   jsii.String(fmt.Sprintf("Scale out %s: average %s above %g", pl.Name, th.what, th.value)),
-				Namespace:          jsii.String(traffic.Namespace),
-				MetricName:         jsii.String(th.metric),
-				Dimensions:         &[]interface{}{&awscloudwatch.CfnAlarm_DimensionProperty{Name: jsii.String("Pool"), Value: jsii.String(pl.Name)}},
-				Statistic:          jsii.String("Average"),
-				Period:             jsii.Number(t.Period.D().Seconds()),
-				EvaluationPeriods:  jsii.Number(float64(t.EvaluationPeriods)),
-				Threshold:          jsii.Number(th.value),
-				ComparisonOperator: jsii.String("GreaterThanThreshold"),
-				// Missing data never scales: the pool holds its capacity.
-				TreatMissingData: jsii.String("notBreaching"),
-			})
+		for _, dir := range []pool.Direction{pool.ScaleOut, pool.ScaleIn} {
+			t, op, word := pl.Alarms.ScaleOut, "GreaterThanThreshold", "above"
+			// Scale-out treats missing data as not breaching; scale-in
+			// leaves it missing, so the alarm goes INSUFFICIENT_DATA and the
+			// pool holds its capacity rather than shrinking blind.
+			missing := "notBreaching"
+			if dir == pool.ScaleIn {
+				t, op, word, missing = pl.Alarms.ScaleIn, "LessThanThreshold", "below", "missing"
+			}
+			thresholds := map[pool.Metric]struct {
+				metric string
+				value  float64
+				what   string
+			}{
+				pool.MetricCPU:         {"CPUPercent", t.CPUPercent, "CPU % per node"},
+				pool.MetricConnections: {"Connections", t.ConnectionsPerNode, "connections per node"},
+				pool.MetricBandwidth:   {"BandwidthMbps", t.BandwidthMbpsPerNode, "Mbit/s per node"},
+			}
+			for _, m := range pool.Metrics {
+				th := thresholds[m]
+				awscloudwatch.NewCfnAlarm(s.Stack, jsii.String(pascal(pl.Name)+"Scale"+pascal(string(dir))+pascal(string(m))), &awscloudwatch.CfnAlarmProps{
+					AlarmName:          jsii.String(pool.AlarmName(p.Env, pl.Name, dir, m)),
+					AlarmDescription:   jsii.String(fmt.Sprintf("Scale %s %s: average %s %s %g over %d x %s", dir, pl.Name, th.what, word, th.value, t.EvaluationPeriods, t.Period)),
+					Namespace:          jsii.String(traffic.Namespace),
+					MetricName:         jsii.String(th.metric),
+					Dimensions:         &[]interface{}{&awscloudwatch.CfnAlarm_DimensionProperty{Name: jsii.String("Pool"), Value: jsii.String(pl.Name)}},
+					Statistic:          jsii.String("Average"),
+					Period:             jsii.Number(t.Period.D().Seconds()),
+					EvaluationPeriods:  jsii.Number(float64(t.EvaluationPeriods)),
+					Threshold:          jsii.Number(th.value),
+					ComparisonOperator: jsii.String(op),
+					TreatMissingData:   jsii.String(missing),
+				})
+			}
 		}
 	}
 	rule := awsevents.NewRule(s.Stack, jsii.String("AlarmRule"), &awsevents.RuleProps{
@@ -172,7 +208,7 @@ func (s *Stack) newAlarms(p Props) {
 }
 
 // grant adds the non-table permissions of each function.
-func (s *Stack) grant(p Props, sm awsstepfunctions.StateMachine) {
+func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt := func(fn, sid string, actions []string, resources []string, conditions map[string]any) {
 		props := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...)}
 		if conditions != nil {
@@ -186,7 +222,11 @@ func (s *Stack) grant(p Props, sm awsstepfunctions.StateMachine) {
 	}
 	envTag := map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/" + compute.TagEnv: p.Env}}
 
-	stmt("trigger", "StartScaling", []string{"states:StartExecution"}, []string{*sm.StateMachineArn()}, nil)
+	var arns []string
+	for _, sm := range machines {
+		arns = append(arns, *sm.StateMachineArn())
+	}
+	stmt("trigger", "StartScaling", []string{"states:StartExecution"}, arns, nil)
 
 	// Launching: the new instance and volume must carry the environment
 	// tag; the other resources RunInstances touches are named by type.
@@ -213,10 +253,10 @@ func (s *Stack) grant(p Props, sm awsstepfunctions.StateMachine) {
 	stmt("deploy", "ReadCommands", []string{"ssm:GetCommandInvocation"}, []string{"*"}, nil)
 
 	zones := []string{fmt.Sprintf("arn:%s:route53:::hostedzone/*", partition)}
-	for _, fn := range []string{"shift", "rollback"} {
+	for _, fn := range []string{"shift", "rollback", "drain"} {
 		stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
 	}
-	for _, fn := range []string{"shift", "rollback"} {
+	for _, fn := range []string{"shift", "rollback", "drain"} {
 		stmt(fn, "NodeTargets", []string{"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"},
 			[]string{fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:targetgroup/*", partition, region, account)}, nil)
 		stmt(fn, "SplitListener", []string{"elasticloadbalancing:ModifyListener"},
@@ -229,5 +269,13 @@ func (s *Stack) grant(p Props, sm awsstepfunctions.StateMachine) {
 	stmt("shift", "ReadGuard", []string{"cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"}, []string{"*"}, nil)
 
 	stmt("rollback", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
+	stmt("drain", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
+	stmt("drain", "RunMediaDocument", []string{"ssm:SendCommand"}, []string{
+		fmt.Sprintf("arn:%s:ssm:%s:%s:document/mediascale-%s-*", partition, region, account, p.Env),
+	}, nil)
+	stmt("drain", "OnTaggedNodes", []string{"ssm:SendCommand"}, []string{ec2Arn("instance")}, envTag)
+	// The plan reads session counts to choose scale-in victims; like the
+	// guard's reads, GetMetricData has no resource-level permissions.
+	stmt("plan", "ReadSessions", []string{"cloudwatch:GetMetricData"}, []string{"*"}, nil)
 	stmt("rollback", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
 }

@@ -39,6 +39,7 @@ type Stack struct {
 	PoolsParameter awsssm.StringParameter
 	Functions      map[string]awslambda.Function
 	ScaleOut       awsstepfunctions.StateMachine
+	ScaleIn        awsstepfunctions.StateMachine
 	network        *network
 }
 
@@ -118,15 +119,21 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	if err := s.newMediaDocument(p); err != nil {
 		return nil, err
 	}
-	sm, err := s.newScaleOut(p, removal)
-	if err != nil {
+	if err := s.newDrainDocument(p); err != nil {
 		return nil, err
 	}
-	s.ScaleOut = sm
-	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), sm.StateMachineArn(), nil)
+	if s.ScaleOut, err = s.newWorkflow(p, removal, "scale-out", ScaleOutFunctions, ScaleOutDefinition); err != nil {
+		return nil, err
+	}
+	if s.ScaleIn, err = s.newWorkflow(p, removal, "scale-in", ScaleInFunctions, ScaleInDefinition); err != nil {
+		return nil, err
+	}
+	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), s.ScaleOut.StateMachineArn(), nil)
+	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
 	s.newAlarms(p)
-	s.grant(p, sm)
-	awscdk.NewCfnOutput(st, jsii.String("ScaleOutMachine"), &awscdk.CfnOutputProps{Value: sm.StateMachineArn()})
+	s.grant(p, s.ScaleOut, s.ScaleIn)
+	awscdk.NewCfnOutput(st, jsii.String("ScaleOutMachine"), &awscdk.CfnOutputProps{Value: s.ScaleOut.StateMachineArn()})
+	awscdk.NewCfnOutput(st, jsii.String("ScaleInMachine"), &awscdk.CfnOutputProps{Value: s.ScaleIn.StateMachineArn()})
 	awscdk.NewCfnOutput(st, jsii.String("NodeTableName"), &awscdk.CfnOutputProps{Value: s.Table.TableName()})
 	awscdk.NewCfnOutput(st, jsii.String("PoolsParameterName"), &awscdk.CfnOutputProps{Value: s.PoolsParameter.ParameterName()})
 	return s, nil

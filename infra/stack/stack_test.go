@@ -291,7 +291,8 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 	const elbActions = "elasticloadbalancing:DeregisterTargets elasticloadbalancing:DescribeTargetHealth elasticloadbalancing:ModifyListener elasticloadbalancing:RegisterTargets"
 	want := map[string]string{
 		"Trigger":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem states:StartExecution",
-		"Plan":      "dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
+		"Plan":      "cloudwatch:GetMetricData dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
+		"Drain":     "dynamodb:GetItem dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets ssm:SendCommand",
 		"Provision": "dynamodb:GetItem dynamodb:UpdateItem ec2:CreateTags ec2:DescribeInstances ec2:RunInstances ec2:StartInstances iam:PassRole",
 		"Deploy":    "dynamodb:GetItem dynamodb:UpdateItem ssm:GetCommandInvocation ssm:SendCommand",
 		"Probe":     "dynamodb:GetItem dynamodb:UpdateItem",

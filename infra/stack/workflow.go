@@ -11,8 +11,12 @@ import (
 // definition reads like the JSON it becomes.
 type state = map[string]any
 
-// WorkflowFunctions are the functions the scale-out definition calls.
-var WorkflowFunctions = []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"}
+// ScaleOutFunctions and ScaleInFunctions are the functions each definition
+// calls.
+var (
+	ScaleOutFunctions = []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"}
+	ScaleInFunctions  = []string{"plan", "drain", "release"}
+)
 
 // MaxNodesInParallel bounds the Map state: how many nodes of one execution
 // move through launch, deploy, probe and shift at once.
@@ -102,12 +106,51 @@ func nodeStates(arn map[string]string) state {
 // arn maps each of WorkflowFunctions to its ARN (a CDK token in the stack,
 // which CloudFormation resolves with Fn::Join).
 func ScaleOutDefinition(arn map[string]string) (string, error) {
-	for _, fn := range WorkflowFunctions {
+	return definition(arn, ScaleOutFunctions,
+		"mediascale scale-out: plan, then per node launch, deploy, probe and shift in guarded steps; rollback per node; release the pool lock on every path",
+		state{"task.$": "$$.Map.Item.Value", "probe": state{"attempt": 0}, "shift": state{"step": 0}},
+		"Launch", nodeStates(arn), MaxNodesInParallel)
+}
+
+// ScaleInDefinition is the scale-in state machine: plan the victims, drain
+// each (traffic off, new sessions refused, live sessions waited for until
+// the drain timeout, the rest closed), terminate it; a node whose drain
+// fails is put back into service. The pool lock is released on every path.
+func ScaleInDefinition(arn map[string]string) (string, error) {
+	return definition(arn, ScaleInFunctions,
+		"mediascale scale-in: plan the victims, then per node drain and terminate; a failed drain restores the node; release the pool lock on every path",
+		state{"task.$": "$$.Map.Item.Value"},
+		"DrainStart", drainStates(arn), MaxNodesInParallel)
+}
+
+// drainStates is the per-node part of scale-in.
+func drainStates(arn map[string]string) state {
+	act := func(action string) state { return state{"task.$": "$.task", "action": action} }
+	return state{
+		"DrainStart":      task(arn["drain"], act("start"), "$.drain", "WaitForSessions", "Restore"),
+		"WaitForSessions": wait("$.drain.waitSeconds", "CountSessions"),
+		"CountSessions":   task(arn["drain"], act("check"), "$.drain", "Drained", "Restore"),
+		"Drained":         until("$.drain.drained", "Terminate", "WaitForSessions"),
+		"Terminate":       task(arn["drain"], act("finish"), "$.drain", "Gone", "Restore"),
+		"Gone":            state{"Type": "Succeed"},
+		"Restore": state{
+			"Type": "Task", "Resource": arn["drain"], "Parameters": act("restore"), "ResultPath": "$.restore", "Next": "Restored",
+			"Retry": append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}),
+			"Catch": []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.restoreFailure", "Next": "RestoreFailed"}},
+		},
+		"Restored":      state{"Type": "Succeed"},
+		"RestoreFailed": state{"Type": "Succeed", "Comment": "left for the reconciler; the node record says DRAINING"},
+	}
+}
+
+// definition assembles a scaling workflow: Plan, a Map over the planned
+// nodes running nodeStates from startAt, and Release on every path.
+func definition(arn map[string]string, functions []string, comment string, item state, startAt string, nodes state, parallel int) (string, error) {
+	for _, fn := range functions {
 		if arn[fn] == "" {
-			return "", fmt.Errorf("scale-out definition: no ARN for function %s", fn)
+			return "", fmt.Errorf("definition: no ARN for function %s", fn)
 		}
 	}
-	nodes := nodeStates(arn)
 	release := func(withFailure bool) state {
 		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution"}
 		if withFailure {
@@ -120,16 +163,16 @@ func ScaleOutDefinition(arn map[string]string) (string, error) {
 		return s
 	}
 	def := state{
-		"Comment": "mediascale scale-out: plan, then per node launch, deploy, probe and shift in guarded steps; rollback per node; release the pool lock on every path",
+		"Comment": comment,
 		"StartAt": "Plan",
 		"States": state{
 			"Plan": task(arn["plan"], nil, "$.plan", "Nodes", "ReleaseAfterFailure"),
 			"Nodes": state{
-				"Type": "Map", "ItemsPath": "$.plan.nodes", "MaxConcurrency": MaxNodesInParallel,
-				"ItemSelector": state{"task.$": "$$.Map.Item.Value", "probe": state{"attempt": 0}, "shift": state{"step": 0}},
+				"Type": "Map", "ItemsPath": "$.plan.nodes", "MaxConcurrency": parallel,
+				"ItemSelector": item,
 				"ItemProcessor": state{
 					"ProcessorConfig": state{"Mode": "INLINE"},
-					"StartAt":         "Launch",
+					"StartAt":         startAt,
 					"States":          nodes,
 				},
 				"ResultPath": nil,
@@ -139,10 +182,10 @@ func ScaleOutDefinition(arn map[string]string) (string, error) {
 			"Release":             release(false),
 			"ReleaseAfterFailure": release(true),
 			"Outcome": state{"Type": "Choice", "Choices": []any{
-				state{"Variable": "$.summary.status", "StringEquals": "FAILED", "Next": "ScaleOutFailed"},
-			}, "Default": "ScaleOutDone", "OutputPath": "$.summary"},
-			"ScaleOutDone":   state{"Type": "Succeed"},
-			"ScaleOutFailed": state{"Type": "Fail", "Error": "ScaleOutFailed", "Cause": "no planned node reached service; see the release step's summary"},
+				state{"Variable": "$.summary.status", "StringEquals": "FAILED", "Next": "ScalingFailed"},
+			}, "Default": "ScalingDone", "OutputPath": "$.summary"},
+			"ScalingDone":   state{"Type": "Succeed"},
+			"ScalingFailed": state{"Type": "Fail", "Error": "ScalingFailed", "Cause": "no planned node reached its goal; see the release step's summary"},
 		},
 	}
 	b, err := json.MarshalIndent(def, "", "  ")

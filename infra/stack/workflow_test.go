@@ -8,10 +8,10 @@ import (
 	"github.com/mediascale/mediascale/events"
 )
 
-func definition(t *testing.T) map[string]any {
+func parsedDefinition(t *testing.T) map[string]any {
 	t.Helper()
 	arns := map[string]string{}
-	for _, fn := range WorkflowFunctions {
+	for _, fn := range append(ScaleOutFunctions, "drain") {
 		arns[fn] = "arn:aws:lambda:us-east-1:123456789012:function:" + fn
 	}
 	raw, err := ScaleOutDefinition(arns)
@@ -52,7 +52,7 @@ func TestEveryRetriedErrorIsANamedErrorOrLambdas(t *testing.T) {
 			}
 		}
 	}
-	def := definition(t)
+	def := parsedDefinition(t)
 	for name, s := range states(def) {
 		check(name, s.(map[string]any))
 	}
@@ -62,7 +62,7 @@ func TestEveryRetriedErrorIsANamedErrorOrLambdas(t *testing.T) {
 }
 
 func TestEveryNodeTaskRollsBackAndEveryPathReleasesTheLock(t *testing.T) {
-	def := definition(t)
+	def := parsedDefinition(t)
 	for name, raw := range nodeStatesOf(def) {
 		s := raw.(map[string]any)
 		if s["Type"] != "Task" || name == "Rollback" {
@@ -118,7 +118,7 @@ func happyPath(t *testing.T, nodes map[string]any, steps int) int {
 }
 
 func TestAFiveStepScaleOutStaysWithinThirtyTransitionsPerNode(t *testing.T) {
-	got := happyPath(t, nodeStatesOf(definition(t)), 5)
+	got := happyPath(t, nodeStatesOf(parsedDefinition(t)), 5)
 	if got > 30 {
 		t.Fatalf("%d transitions per node, budget 30", got)
 	}
@@ -129,6 +129,9 @@ func TestAFiveStepScaleOutStaysWithinThirtyTransitionsPerNode(t *testing.T) {
 
 func TestTheDefinitionNeedsEveryFunction(t *testing.T) {
 	if _, err := ScaleOutDefinition(map[string]string{"plan": "x"}); err == nil || !strings.Contains(err.Error(), "no ARN for function") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := ScaleInDefinition(map[string]string{"plan": "x", "release": "y"}); err == nil || !strings.Contains(err.Error(), "no ARN for function drain") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -20,9 +20,19 @@ type Store interface {
 	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
 }
 
+// Connections reads each node's live session count; nodes without a
+// reading are left out.
+type Connections interface {
+	Connections(ctx context.Context, pool string, nodes []string, window time.Duration) (map[string]float64, error)
+}
+
+// connectionWindow is how far back a node's session count may come from.
+const connectionWindow = 5 * time.Minute
+
 // Handler is the plan function.
 type Handler struct {
 	store Store
+	conns Connections
 	pools pool.File
 	newID func() string
 	now   func() time.Time
@@ -30,8 +40,8 @@ type Handler struct {
 }
 
 // NewHandler builds the plan handler.
-func NewHandler(store Store, pools pool.File, newID func() string, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{store: store, pools: pools, newID: newID, now: now, log: log}
+func NewHandler(store Store, conns Connections, pools pool.File, newID func() string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{store: store, conns: conns, pools: pools, newID: newID, now: now, log: log}
 }
 
 // Handle is the Lambda entry point.
@@ -39,13 +49,48 @@ func (h *Handler) Handle() func(context.Context, json.RawMessage) (events.Plan, 
 	return invocation.Handler("plan", h.log, h.now, h.plan)
 }
 
-// plan computes the plan and writes its nodes: new ones as PENDING, warm
-// ones claimed for this execution. A retried plan returns the nodes the
-// first attempt already wrote instead of planning more.
+// plan dispatches on the direction.
 func (h *Handler) plan(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
-	if req.Direction != events.DirectionOut {
-		return events.Plan{}, events.Invalid("plan: direction %q is not supported by the scale-out workflow", req.Direction)
+	switch req.Direction {
+	case events.DirectionOut:
+		return h.planOut(ctx, req)
+	case events.DirectionIn:
+		return h.planIn(ctx, req)
 	}
+	return events.Plan{}, events.Invalid("plan: direction %q is not out or in", req.Direction)
+}
+
+// planIn chooses the nodes to drain. It writes nothing: the drain's first
+// step claims each node with a conditional write.
+func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
+	if req.Execution == "" {
+		return events.Plan{}, events.Invalid("plan: execution is required")
+	}
+	p, ok := h.pools.Find(req.Pool)
+	if !ok {
+		return events.Plan{}, events.Invalid("plan: pool %q is not configured", req.Pool)
+	}
+	nodes, err := h.store.ListNodes(ctx, p.Name)
+	if err != nil {
+		return events.Plan{}, err
+	}
+	var active []string
+	for _, n := range nodes {
+		if n.State == fleet.Active {
+			active = append(active, n.ID)
+		}
+	}
+	conns, err := h.conns.Connections(ctx, p.Name, active, connectionWindow)
+	if err != nil {
+		return events.Plan{}, err
+	}
+	return ScaleIn(req, p, nodes, conns), nil
+}
+
+// planOut computes a scale-out plan and writes its nodes: new ones as
+// PENDING, warm ones claimed for this execution. A retried plan returns the
+// nodes the first attempt already wrote instead of planning more.
+func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
 	if req.Execution == "" {
 		return events.Plan{}, events.Invalid("plan: execution is required")
 	}

@@ -18,7 +18,7 @@ import (
 func planWith(t *testing.T, store *fleettest.Memory, req events.ScaleRequest) (events.Plan, error) {
 	t.Helper()
 	p := livePool(t)
-	h := NewHandler(store, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, ids(), time.Now, telemetry.NewLogger(io.Discard, "plan"))
+	h := NewHandler(store, fakeConns{"a": 3, "b": 1}, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, ids(), time.Now, telemetry.NewLogger(io.Discard, "plan"))
 	raw, _ := json.Marshal(req)
 	return h.Handle()(context.Background(), raw)
 }
@@ -66,7 +66,7 @@ func TestPlanRefusesWhatItCannotPlan(t *testing.T) {
 		req  events.ScaleRequest
 	}{
 		{"an unknown pool is refused", events.ScaleRequest{Pool: "nope", Direction: "out", Execution: "e"}},
-		{"a scale-in request is refused by the scale-out plan", events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "in", Execution: "e"}},
+		{"an unknown direction is refused", events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "sideways", Execution: "e"}},
 		{"a request without execution is refused", events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "out"}},
 	}
 	for _, tc := range cases {
@@ -77,5 +77,32 @@ func TestPlanRefusesWhatItCannotPlan(t *testing.T) {
 				t.Fatalf("err = %T %v", err, err)
 			}
 		})
+	}
+}
+
+// fakeConns answers session counts from a map.
+type fakeConns map[string]float64
+
+func (f fakeConns) Connections(_ context.Context, _ string, nodes []string, _ time.Duration) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, n := range nodes {
+		if v, ok := f[n]; ok {
+			out[n] = v
+		}
+	}
+	return out, nil
+}
+
+func TestPlanInChoosesVictimsWithoutWriting(t *testing.T) {
+	store := fleettest.NewMemory(
+		fleet.Node{Pool: "live-rtmp-use1", ID: "a", State: fleet.Active},
+		fleet.Node{Pool: "live-rtmp-use1", ID: "b", State: fleet.Active},
+	)
+	plan, err := planWith(t, store, events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "in", Execution: "in-1"})
+	if err != nil || len(plan.Nodes) != 1 || plan.Nodes[0].Node != "b" {
+		t.Fatalf("plan = %+v, %v; want node b (fewest sessions)", plan, err)
+	}
+	if len(store.Writes) != 0 {
+		t.Fatalf("planning a scale-in wrote %v", store.Writes)
 	}
 }

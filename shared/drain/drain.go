@@ -168,7 +168,7 @@ func (h *Handler) start(ctx context.Context, p pool.Pool, n fleet.Node, executio
 	}
 	zero := 0
 	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Active, n.Version, fleet.Draining, fleet.Change{
-		Execution: execution, Weight: &zero, Deadline: h.now().Add(p.Drain.Timeout.D()), Command: aws.ToString(cmd.Command.CommandId),
+		Execution: execution, Weight: &zero, Deadline: h.now().Add(invocation.DrainTimeout(p.Drain.Timeout.D())), Command: aws.ToString(cmd.Command.CommandId),
 	}); err != nil {
 		return Result{}, err
 	}

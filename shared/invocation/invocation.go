@@ -70,3 +70,15 @@ func WaitSeconds(d time.Duration) int {
 	}
 	return s
 }
+
+// EnvMaxDrainSeconds caps the drain timeout in local runs, so a drain that
+// must force its last sessions ends in seconds; on AWS it is unset.
+const EnvMaxDrainSeconds = "MEDIASCALE_MAX_DRAIN_SECONDS"
+
+// DrainTimeout is the configured drain timeout, capped in local runs.
+func DrainTimeout(d time.Duration) time.Duration {
+	if c, err := strconv.Atoi(os.Getenv(EnvMaxDrainSeconds)); err == nil && c > 0 && d > time.Duration(c)*time.Second {
+		return time.Duration(c) * time.Second
+	}
+	return d
+}

@@ -153,3 +153,37 @@ func newest(res types.MetricDataResult) float64 {
 	}
 	return res.Values[idx[0]]
 }
+
+// Connections reads each node's latest session count from the per-node
+// Connections metric over the last window. A node without datapoints is
+// absent from the map: scale-in treats it as unknown, never as idle.
+func (g *Guard) Connections(ctx context.Context, poolName string, nodes []string, window time.Duration) (map[string]float64, error) {
+	out := map[string]float64{}
+	end := g.now().UTC().Truncate(time.Minute).Add(time.Minute)
+	for start := 0; start < len(nodes); start += 400 {
+		batch := nodes[start:min(start+400, len(nodes))]
+		queries := make([]types.MetricDataQuery, len(batch))
+		for i, n := range batch {
+			queries[i] = types.MetricDataQuery{Id: aws.String(fmt.Sprintf("n%d", i)), MetricStat: &types.MetricStat{
+				Metric: &types.Metric{Namespace: aws.String(Namespace), MetricName: aws.String("Connections"), Dimensions: []types.Dimension{
+					{Name: aws.String("Pool"), Value: aws.String(poolName)}, {Name: aws.String("Node"), Value: aws.String(n)},
+				}},
+				Period: aws.Int32(60), Stat: aws.String("Maximum"),
+			}}
+		}
+		res, err := g.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+			StartTime: aws.Time(end.Add(-window - time.Minute)), EndTime: aws.Time(end), MetricDataQueries: queries,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading connections of pool %s: %w", poolName, err)
+		}
+		for _, r := range res.MetricDataResults {
+			var i int
+			if _, err := fmt.Sscanf(aws.ToString(r.Id), "n%d", &i); err != nil || i >= len(batch) || len(r.Values) == 0 {
+				continue
+			}
+			out[batch[i]] = newest(r)
+		}
+	}
+	return out, nil
+}

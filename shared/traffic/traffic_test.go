@@ -209,3 +209,25 @@ func TestGuardTripsOnAMissingOrFiringAlarm(t *testing.T) {
 		t.Fatalf("busy node: %v", err)
 	}
 }
+
+func TestConnectionsOnMoto(t *testing.T) {
+	_, cw, _ := motoTraffic(t)
+	ctx := context.Background()
+	put := func(node string, v float64) {
+		if _, err := cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(Namespace), MetricData: []cwtypes.MetricDatum{{
+			MetricName: aws.String("Connections"), Value: aws.Float64(v), Timestamp: aws.Time(time.Now()),
+			Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String("live")}, {Name: aws.String("Node"), Value: aws.String(node)}},
+		}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("n-1", 12)
+	put("n-2", 0)
+	got, err := NewGuard(cw, time.Now).Connections(ctx, "live", []string{"n-1", "n-2", "n-3"}, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["n-1"] != 12 || got["n-2"] != 0 {
+		t.Fatalf("connections = %v, want n-1=12 n-2=0 and no reading for n-3", got)
+	}
+}

@@ -81,10 +81,14 @@ func (f *fakeSFN) StartExecution(_ context.Context, in *sfn.StartExecutionInput,
 		}
 	}
 	f.started = append(f.started, in)
-	return &sfn.StartExecutionOutput{ExecutionArn: aws.String("arn:aws:states:us-east-1:123456789012:execution:scale-out:" + aws.ToString(in.Name))}, nil
+	arn := strings.Replace(aws.ToString(in.StateMachineArn), ":stateMachine:", ":execution:", 1) + ":" + aws.ToString(in.Name)
+	return &sfn.StartExecutionOutput{ExecutionArn: aws.String(arn)}, nil
 }
 
-var machines = map[pool.Direction]string{pool.ScaleOut: "arn:aws:states:us-east-1:123456789012:stateMachine:scale-out"}
+var machines = map[pool.Direction]string{
+	pool.ScaleOut: "arn:aws:states:us-east-1:123456789012:stateMachine:scale-out",
+	pool.ScaleIn:  "arn:aws:states:us-east-1:123456789012:stateMachine:scale-in",
+}
 
 func (f *fakeStore) MarkOnce(_ context.Context, key string, _ time.Duration) (bool, error) {
 	f.calls = append(f.calls, "MarkOnce "+key)
