@@ -39,6 +39,8 @@ type cloud struct {
 	store     *fleet.Store
 	endpoints []byte
 	seq       int
+	// metricMinute orders the scenarios' published metrics in time.
+	metricMinute int
 }
 
 func newCloud(t testing.TB) *cloud {

@@ -162,6 +162,13 @@ func (n *Nginx) MediaAddr() string { return net.JoinHostPort(n.Host, strconv.Ito
 // returned command is running; Wait for it or kill it.
 func (n *Nginx) Publish(tb testing.TB, stream string, seconds int) *exec.Cmd {
 	tb.Helper()
+	return PublishTo(tb, n.MediaAddr(), stream, seconds)
+}
+
+// PublishTo is Publish for a media node known only by its RTMP address
+// (host:port on loopback), such as the local cloud's.
+func PublishTo(tb testing.TB, addr, stream string, seconds int) *exec.Cmd {
+	tb.Helper()
 	bin, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -171,7 +178,7 @@ func (n *Nginx) Publish(tb testing.TB, stream string, seconds int) *exec.Cmd {
 	}
 	cmd := exec.Command(bin, "-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", strconv.Itoa(seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", "rtmp://"+n.MediaAddr()+"/live/"+stream)
+		"-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", "rtmp://"+addr+"/live/"+stream)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("starting ffmpeg: %v", err)

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/health"
+	"github.com/mediascale/mediascale/shared/medianode"
+)
+
+// scaleInAlarm returns the sample scale-in alarm with a fresh state-change
+// time.
+func (c *cloud) scaleInAlarm() []byte {
+	c.seq++
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger/alarm-connections-low.json"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 21, 13, c.seq, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000-0700")
+	return bytes.ReplaceAll(raw, []byte("2026-11-21T11:00:00.000+0000"), []byte(at))
+}
+
+// publishConnections plays the nodes' metrics agent: each ACTIVE node's
+// Connections datapoint, as the scale-in plan reads it. Every call writes
+// into a later minute than the one before (counting up to the present), so
+// a node's newest one-minute period carries this call's value alone and
+// not the maximum of several scenarios' values.
+func (c *cloud) publishConnections(counts map[string]float64) {
+	c.t.Helper()
+	c.metricMinute++
+	at := time.Now().Truncate(time.Minute).Add(time.Duration(c.metricMinute-4) * time.Minute)
+	if at.After(time.Now()) {
+		c.t.Fatal("more scale-in scenarios than minutes in the plan's window")
+	}
+	cw := cloudwatch.NewFromConfig(c.cfg)
+	for node, v := range counts {
+		if _, err := cw.PutMetricData(context.Background(), &cloudwatch.PutMetricDataInput{Namespace: aws.String("Mediascale"), MetricData: []cwtypes.MetricDatum{{
+			MetricName: aws.String("Connections"), Value: aws.Float64(v), Timestamp: aws.Time(at),
+			Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String("live-rtmp-use1")}, {Name: aws.String("Node"), Value: aws.String(node)}},
+		}}}); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+func (c *cloud) clearCooldown(direction string) {
+	c.t.Helper()
+	_, err := dynamodb.NewFromConfig(c.cfg).DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(c.table),
+		Key: map[string]ddbtypes.AttributeValue{
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "POOL#live-rtmp-use1"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "SCALED#" + direction},
+		},
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// mediaNode is the local cloud's nginx-rtmp, from its endpoint file.
+func (c *cloud) mediaNode() health.Endpoint {
+	c.t.Helper()
+	var doc struct {
+		Default health.Endpoint `json:"default"`
+	}
+	if err := json.Unmarshal(c.endpoints, &doc); err != nil {
+		c.t.Fatal(err)
+	}
+	return doc.Default
+}
+
+func (c *cloud) waitSessions(ep health.Endpoint, want int) {
+	c.t.Helper()
+	hc := &http.Client{Timeout: time.Second}
+	for i := 0; i < 100; i++ {
+		if n, _, err := health.Sessions(context.Background(), hc, ep); err == nil && n == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("the media node never reported %d sessions", want)
+}
+
+// activeNodes returns the pool's ACTIVE nodes.
+func (c *cloud) activeNodes() []fleet.Node {
+	c.t.Helper()
+	all, err := c.store.ListNodes(context.Background(), "live-rtmp-use1")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []fleet.Node
+	for _, n := range all {
+		if n.State == fleet.Active {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// drainOne scales the pool out if it has fewer than two active nodes,
+// publishes session counts that make the first active node the victim,
+// runs beforeScaleIn (to open sessions), and replays a scale-in alarm.
+func (c *cloud) drainOne(t *testing.T, beforeScaleIn func()) (victim fleet.Node, rs ReplaySummary, elapsed time.Duration) {
+	t.Helper()
+	c.fresh()
+	c.clearCooldown("in")
+	if len(c.activeNodes()) < 2 {
+		if out := c.replay(c.alarm()); out.Status != "SUCCEEDED" {
+			t.Fatalf("scale-out before the scale-in: %s", out.Status)
+		}
+	}
+	active := c.activeNodes()
+	counts := map[string]float64{}
+	for i, n := range active {
+		counts[n.ID] = float64(100 + i)
+	}
+	victim = active[0]
+	counts[victim.ID] = 1
+	c.publishConnections(counts)
+	if beforeScaleIn != nil {
+		beforeScaleIn()
+	}
+	start := time.Now()
+	rs = c.replay(c.scaleInAlarm())
+	return victim, rs, time.Since(start)
+}
+
+func TestScaleInOnTheLocalCloud(t *testing.T) {
+	c := newCloud(t)
+	ep := c.mediaNode()
+	mediaAddr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.MediaPort))
+
+	t.Run("a node without sessions is drained at once and terminated", func(t *testing.T) {
+		victim, rs, _ := c.drainOne(t, nil)
+		if rs.Status != "SUCCEEDED" {
+			t.Fatalf("status %s", rs.Status)
+		}
+		n, _ := c.store.GetNode(context.Background(), victim.Pool, victim.ID)
+		st, _ := c.instance(victim.InstanceID)
+		if n.State != fleet.Terminated || st != "terminated" || c.recordWeight(victim.ID) != -1 || n.ForcedSessions == nil || *n.ForcedSessions != 0 {
+			t.Fatalf("victim %s: %s, instance %s, record %d, forced %v", n.ID, n.State, st, c.recordWeight(victim.ID), n.ForcedSessions)
+		}
+		for _, other := range c.activeNodes() {
+			if s, _ := c.instance(other.InstanceID); s != "running" || c.recordWeight(other.ID) != 100 {
+				t.Fatalf("node %s that was not chosen: instance %s, record %d", other.ID, s, c.recordWeight(other.ID))
+			}
+		}
+		if c.lockHeld() {
+			t.Fatal("the pool lock is still held")
+		}
+	})
+
+	t.Run("a node whose sessions outlive the drain timeout is kept until the timeout and the rest are forced", func(t *testing.T) {
+		var pub interface{ Wait() error }
+		victim, rs, elapsed := c.drainOne(t, func() {
+			pub = medianode.PublishTo(t, mediaAddr, "long-show", 60)
+			c.waitSessions(ep, 1)
+		})
+		if rs.Status != "SUCCEEDED" {
+			t.Fatalf("status %s", rs.Status)
+		}
+		// The local cloud caps the drain timeout at 10 s.
+		if elapsed < 10*time.Second {
+			t.Fatalf("the node went after %s, before the 10 s drain timeout, with a live session", elapsed)
+		}
+		n, _ := c.store.GetNode(context.Background(), victim.Pool, victim.ID)
+		if n.State != fleet.Terminated || n.ForcedSessions == nil || *n.ForcedSessions != 1 {
+			t.Fatalf("victim %s: %s, forced %v; want TERMINATED with 1 forced session", n.ID, n.State, n.ForcedSessions)
+		}
+		done := make(chan error, 1)
+		go func() { done <- pub.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the forced session's publisher is still connected")
+		}
+	})
+
+	t.Run("a node whose session ends during the drain goes without forcing", func(t *testing.T) {
+		victim, rs, elapsed := c.drainOne(t, func() {
+			medianode.PublishTo(t, mediaAddr, "short-show", 4)
+			c.waitSessions(ep, 1)
+		})
+		if rs.Status != "SUCCEEDED" {
+			t.Fatalf("status %s", rs.Status)
+		}
+		n, _ := c.store.GetNode(context.Background(), victim.Pool, victim.ID)
+		if n.State != fleet.Terminated || n.ForcedSessions == nil || *n.ForcedSessions != 0 {
+			t.Fatalf("victim %s: %s, forced %v; want TERMINATED with none forced", n.ID, n.State, n.ForcedSessions)
+		}
+		if elapsed >= 10*time.Second {
+			t.Fatalf("the drain took %s: it waited for the timeout instead of the session's end", elapsed)
+		}
+	})
+}
