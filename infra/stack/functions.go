@@ -30,9 +30,11 @@ var functionSpecs = []functionSpec{
 	{
 		Name: "trigger", Description: "Turns CloudWatch alarm state changes into pool scaling executions",
 		MemoryMB: 256, TimeoutSeconds: 10,
-		// PutItem: dedupe marks and the pool lock. GetItem: cooldown
-		// marks. DeleteItem: giving the lock back after a failed start.
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"},
+		// PutItem: dedupe marks, the pool lock, drain cancels. GetItem:
+		// cooldown marks, pool status, the lock's owner. UpdateItem: the
+		// request-to-grow mark. DeleteItem: giving the lock back after a
+		// failed start.
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
 	},
 	{
 		Name: "plan", Description: "Plans which nodes a scale-out adds and records them",

@@ -290,7 +290,7 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 	base := "logs:CreateLogStream logs:PutLogEvents ssm:GetParameter xray:PutTelemetryRecords xray:PutTraceSegments"
 	const elbActions = "elasticloadbalancing:DeregisterTargets elasticloadbalancing:DescribeTargetHealth elasticloadbalancing:ModifyListener elasticloadbalancing:RegisterTargets"
 	want := map[string]string{
-		"Trigger":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem states:StartExecution",
+		"Trigger":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem states:StartExecution",
 		"Plan":      "cloudwatch:GetMetricData dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
 		"Drain":     "dynamodb:GetItem dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets ssm:SendCommand",
 		"Provision": "dynamodb:GetItem dynamodb:UpdateItem ec2:CreateTags ec2:DescribeInstances ec2:RunInstances ec2:StartInstances iam:PassRole",

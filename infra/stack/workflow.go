@@ -130,11 +130,17 @@ func drainStates(arn map[string]string) state {
 		"DrainStart":      task(arn["drain"], act("start"), "$.drain", "WaitForSessions", "Restore"),
 		"WaitForSessions": wait("$.drain.waitSeconds", "CountSessions"),
 		"CountSessions":   task(arn["drain"], act("check"), "$.drain", "Drained", "Restore"),
-		"Drained":         until("$.drain.drained", "Terminate", "WaitForSessions"),
-		"Terminate":       task(arn["drain"], act("finish"), "$.drain", "Gone", "Restore"),
-		"Gone":            state{"Type": "Succeed"},
+		// A request to grow cancels the drain: the node goes back.
+		"Drained": state{"Type": "Choice", "Choices": []any{
+			state{"Variable": "$.drain.cancelled", "BooleanEquals": true, "Next": "Restore"},
+			state{"Variable": "$.drain.drained", "BooleanEquals": true, "Next": "Terminate"},
+		}, "Default": "WaitForSessions"},
+		"Terminate": task(arn["drain"], act("finish"), "$.drain", "Gone", "Restore"),
+		"Gone":      state{"Type": "Succeed"},
 		"Restore": state{
 			"Type": "Task", "Resource": arn["drain"], "Parameters": act("restore"), "ResultPath": "$.restore", "Next": "Restored",
+			// Reached by a cancel or a failure; either way the node
+			// returns to service at full weight.
 			"Retry": append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}),
 			"Catch": []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.restoreFailure", "Next": "RestoreFailed"}},
 		},

@@ -123,6 +123,9 @@ func (c *cloud) drainOne(t *testing.T, beforeScaleIn func()) (victim fleet.Node,
 			t.Fatalf("scale-out before the scale-in: %s", out.Status)
 		}
 	}
+	// The scale-out just now asked the pool to grow, which holds scale-in
+	// for its stabilization window; these scenarios start after it.
+	c.clearCooldown("want-out")
 	active := c.activeNodes()
 	counts := map[string]float64{}
 	for i, n := range active {
@@ -206,4 +209,58 @@ func TestScaleInOnTheLocalCloud(t *testing.T) {
 			t.Fatalf("the drain took %s: it waited for the timeout instead of the session's end", elapsed)
 		}
 	})
+}
+
+func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
+	c := newCloud(t)
+	ep := c.mediaNode()
+	mediaAddr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.MediaPort))
+	type outcome struct {
+		victim fleet.Node
+		rs     ReplaySummary
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		victim, rs, _ := c.drainOne(t, func() {
+			medianode.PublishTo(t, mediaAddr, "held-show", 60)
+			c.waitSessions(ep, 1)
+		})
+		done <- outcome{victim, rs}
+	}()
+	// Wait, bounded, for a node to be DRAINING, then ask the pool to grow.
+	var draining fleet.Node
+	for i := 0; i < 300 && draining.ID == ""; i++ {
+		time.Sleep(200 * time.Millisecond)
+		all, _ := c.store.ListNodes(context.Background(), "live-rtmp-use1")
+		for _, n := range all {
+			if n.State == fleet.Draining {
+				draining = n
+			}
+		}
+	}
+	if draining.ID == "" {
+		t.Fatal("no node started draining")
+	}
+	c.fresh()
+	rs := c.replay(c.alarm())
+	if rs.Status != "NOT_STARTED" || !bytes.Contains(rs.Decision, []byte("cancelled the drains of scale-in")) {
+		t.Fatalf("the scale-out alarm during the drain: %+v", rs)
+	}
+	var out outcome
+	select {
+	case out = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the scale-in did not end")
+	}
+	var nodes []struct {
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal(out.rs.Nodes, &nodes); err != nil || out.rs.Status != "SUCCEEDED" || len(nodes) != 1 || nodes[0].State != "ACTIVE" {
+		t.Fatalf("scale-in after the cancel: status %s nodes %s (%v)", out.rs.Status, out.rs.Nodes, err)
+	}
+	n, _ := c.store.GetNode(context.Background(), out.victim.Pool, out.victim.ID)
+	st, _ := c.instance(n.InstanceID)
+	if n.State != fleet.Active || n.Weight != 100 || c.recordWeight(n.ID) != 100 || st != "running" || n.Reason != "drain cancelled" {
+		t.Fatalf("node after the cancel: %s weight %d record %d instance %s reason %q", n.State, n.Weight, c.recordWeight(n.ID), st, n.Reason)
+	}
 }

@@ -40,6 +40,7 @@ func Document(p pool.Pool) string { return p.Deploy.Document + "-drain" }
 
 // Store is what draining needs from the node table.
 type Store interface {
+	DrainsCancelled(ctx context.Context, pool, execution string) (bool, error)
 	GetNode(ctx context.Context, pool, id string) (fleet.Node, error)
 	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
@@ -69,7 +70,9 @@ type Request struct {
 
 // Result says where the drain stands.
 type Result struct {
-	Drained     bool   `json:"drained"`
+	Drained bool `json:"drained"`
+	// Cancelled says a request to grow arrived: put the node back.
+	Cancelled   bool   `json:"cancelled"`
 	Sessions    int    `json:"sessions"`
 	Forced      int    `json:"forced"`
 	State       string `json:"state"`
@@ -83,7 +86,7 @@ func (r Request) LogAttrs() []any {
 
 // LogAttrs adds the drain's progress.
 func (r Result) LogAttrs() []any {
-	return []any{"drained", r.Drained, "sessions", r.Sessions, "forced", r.Forced, "state", r.State}
+	return []any{"drained", r.Drained, "cancelled", r.Cancelled, "sessions", r.Sessions, "forced", r.Forced, "state", r.State}
 }
 
 // Handler is the drain function.
@@ -186,6 +189,9 @@ func (h *Handler) check(ctx context.Context, p pool.Pool, n fleet.Node) (Result,
 		return Result{}, err
 	}
 	res := Result{State: string(n.State)}
+	if res.Cancelled, err = h.store.DrainsCancelled(ctx, n.Pool, n.Execution); err != nil || res.Cancelled {
+		return res, err
+	}
 	count, cerr := h.sessions.Count(ctx, ep)
 	overdue := h.now().After(n.Deadline)
 	switch {

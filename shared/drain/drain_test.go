@@ -188,3 +188,12 @@ func TestACancelledDrainRestoresTheNode(t *testing.T) {
 		t.Fatalf("restore sent %s, want the deploy document to accept sessions again", last)
 	}
 }
+
+func TestACancelledScaleInStopsCountingAndAsksForRestore(t *testing.T) {
+	r := newRig(t)
+	r.do(t, ActionStart)
+	r.store.Cancelled["in-1"] = true
+	if res := r.do(t, ActionCheck); !res.Cancelled || res.Drained {
+		t.Fatalf("check after a cancel: %+v", res)
+	}
+}

@@ -126,3 +126,28 @@ func (s *Store) Status(ctx context.Context, pool string) (PoolStatus, error) {
 	}
 	return st, nil
 }
+
+// cancelPrefix marks a scale-in execution whose drains must stop.
+const cancelPrefix = "CANCEL#"
+
+// CancelDrains asks a scale-in execution to stop draining and put its
+// nodes back into service. The mark expires with the lock's lease.
+func (s *Store) CancelDrains(ctx context.Context, pool, execution, by string) error {
+	item := key(poolKey(pool), cancelPrefix+execution)
+	item["by"] = str(by)
+	item["at"] = str(s.now().UTC().Format(time.RFC3339Nano))
+	item[TTLAttribute] = num(s.now().Add(24 * time.Hour).Unix())
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("cancelling the drains of %s: %w", execution, err)
+	}
+	return nil
+}
+
+// DrainsCancelled reports whether the execution was asked to stop draining.
+func (s *Store) DrainsCancelled(ctx context.Context, pool, execution string) (bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(poolKey(pool), cancelPrefix+execution), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return false, fmt.Errorf("reading the cancel mark of %s: %w", execution, err)
+	}
+	return out.Item != nil, nil
+}

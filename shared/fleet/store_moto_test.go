@@ -326,3 +326,20 @@ func TestPauseAndResumeOnMoto(t *testing.T) {
 		t.Fatal("resume did not take")
 	}
 }
+
+func TestDrainCancelMarksOnMoto(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	if c, err := s.DrainsCancelled(ctx, "live", "in-1"); err != nil || c {
+		t.Fatalf("a fresh execution: cancelled=%v err=%v", c, err)
+	}
+	if err := s.CancelDrains(ctx, "live", "in-1", "out-7"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.DrainsCancelled(ctx, "live", "in-1"); !c {
+		t.Fatal("the cancel mark was not read back")
+	}
+	if c, _ := s.DrainsCancelled(ctx, "live", "in-2"); c {
+		t.Fatal("cancelling one execution cancelled another")
+	}
+}

@@ -20,6 +20,7 @@ const (
 	Succeeded = "SUCCEEDED" // every planned node made it (or nothing was needed)
 	Partial   = "PARTIAL"   // some made it, some were rolled back
 	Failed    = "FAILED"    // none made it, or planning itself failed
+	Cancelled = "CANCELLED" // a scale-in whose drains were cancelled: every node back in service
 )
 
 // Store is what release needs from the node table.
@@ -95,16 +96,24 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	good, bad := 0, 0
+	// A scale-out's node made it when ACTIVE; a scale-in's when
+	// TERMINATED, and one back in ACTIVE had its drain cancelled.
+	goal := fleet.Active
+	if req.Direction == events.DirectionIn {
+		goal = fleet.Terminated
+	}
+	good, bad, back := 0, 0, 0
 	for _, n := range nodes {
 		if n.Execution != req.Execution {
 			continue
 		}
 		s.Nodes = append(s.Nodes, NodeSummary{Node: n.ID, State: string(n.State), InstanceID: n.InstanceID,
 			InstanceType: n.InstanceType, AZ: n.AZ, Weight: n.Weight, Reason: n.Reason})
-		switch n.State {
-		case fleet.Active, fleet.Terminated:
+		switch {
+		case n.State == goal:
 			good++
+		case goal == fleet.Terminated && n.State == fleet.Active:
+			back++
 		default:
 			bad++
 		}
@@ -113,6 +122,8 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	switch {
 	case req.Failure != nil:
 		s.Status, s.Reason = Failed, req.Failure.Reason()
+	case bad == 0 && good == 0 && back > 0:
+		s.Status, s.Reason = Cancelled, "the pool asked to grow: the drained nodes are back in service"
 	case bad == 0:
 		s.Status = Succeeded
 	case good > 0:

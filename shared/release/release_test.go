@@ -38,23 +38,31 @@ func TestRelease(t *testing.T) {
 	}
 	failure := &events.Failure{Error: "InvalidInput", Cause: `{"errorMessage":"plan: pool \"x\" is not configured"}`}
 	cases := []struct {
-		name    string
-		nodes   []fleet.Node
-		failure *events.Failure
-		status  string
-		counted int
-		marked  bool
+		name      string
+		direction string
+		nodes     []fleet.Node
+		failure   *events.Failure
+		status    string
+		counted   int
+		marked    bool
 	}{
-		{"every node active is a success and starts the cooldown", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Active, "e1"), node("old", fleet.Active, "e0")}, nil, Succeeded, 2, true},
-		{"some nodes rolled back is partial and still starts the cooldown", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Failed, "e1")}, nil, Partial, 2, true},
-		{"every node rolled back is a failure without cooldown", []fleet.Node{node("a", fleet.Failed, "e1"), node("b", fleet.Failed, "e1")}, nil, Failed, 2, false},
-		{"a failure before any node is a failure with its reason", nil, failure, Failed, 0, false},
-		{"nothing to add is a success", nil, nil, Succeeded, 0, false},
+		{"every node active is a success and starts the cooldown", "", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Active, "e1"), node("old", fleet.Active, "e0")}, nil, Succeeded, 2, true},
+		{"some nodes rolled back is partial and still starts the cooldown", "", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Failed, "e1")}, nil, Partial, 2, true},
+		{"every node rolled back is a failure without cooldown", "", []fleet.Node{node("a", fleet.Failed, "e1"), node("b", fleet.Failed, "e1")}, nil, Failed, 2, false},
+		{"a failure before any node is a failure with its reason", "", nil, failure, Failed, 0, false},
+		{"nothing to add is a success", "", nil, nil, Succeeded, 0, false},
+		{"a scale-in whose victims terminated is a success", "in", []fleet.Node{node("a", fleet.Terminated, "e1")}, nil, Succeeded, 1, true},
+		{"a scale-in whose drains were cancelled is cancelled, without cooldown", "in", []fleet.Node{node("a", fleet.Active, "e1")}, nil, Cancelled, 1, false},
+		{"a scale-in left draining is a failure", "in", []fleet.Node{node("a", fleet.Draining, "e1")}, nil, Failed, 1, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &fakeStore{nodes: tc.nodes, owner: "e1"}
-			raw, _ := json.Marshal(Request{Pool: "live", Direction: "out", Execution: "e1", Failure: tc.failure})
+			dir := tc.direction
+			if dir == "" {
+				dir = "out"
+			}
+			raw, _ := json.Marshal(Request{Pool: "live", Direction: dir, Execution: "e1", Failure: tc.failure})
 			s, err := NewHandler(store, time.Now, telemetry.NewLogger(io.Discard, "release")).Handle()(context.Background(), raw)
 			if err != nil {
 				t.Fatal(err)

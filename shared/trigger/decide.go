@@ -33,11 +33,17 @@ type Decision struct {
 }
 
 // Cooldown is what the store knows about a pool's last scale event in the
-// alarm's direction.
+// alarm's direction and, for scale-in, the last time the pool asked to grow.
 type Cooldown struct {
 	LastScaled time.Time
 	Known      bool
+	// GrowWanted is the last scale-out ALARM of the pool, acted on or not.
+	GrowWanted time.Time
+	GrowKnown  bool
 }
+
+// wantOut is the mark of the pool's last request to grow.
+const wantOut = "want-out"
 
 // Route maps a validated alarm event to its pool and direction through the
 // configuration's alarm index. An alarm the configuration does not name is
@@ -70,6 +76,15 @@ func Decide(ev events.AlarmEvent, ref pool.AlarmRef, p pool.Pool, cd Cooldown, n
 	if cd.Known {
 		if since := now.Sub(cd.LastScaled); since < window {
 			d.Reason = fmt.Sprintf("inside scale-%s cooldown: last scaled %s ago, window %s", ref.Direction, since.Round(time.Second), window)
+			return d
+		}
+	}
+	// Scale-in stabilization, as Kubernetes' HPA does it: over the
+	// scale-in window the highest recommendation wins, so any request to
+	// grow in that window holds the pool where it is.
+	if ref.Direction == pool.ScaleIn && cd.GrowKnown {
+		if since := now.Sub(cd.GrowWanted); since < window {
+			d.Reason = fmt.Sprintf("stabilizing: the pool asked to grow %s ago; scale-in waits %s after that", since.Round(time.Second), window)
 			return d
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +33,9 @@ const lockLease = 6 * time.Hour
 type Store interface {
 	MarkOnce(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	LastScaled(ctx context.Context, pool, direction string) (time.Time, bool, error)
+	MarkScaled(ctx context.Context, pool, direction string, at time.Time, execution string) error
+	GetLock(ctx context.Context, pool string) (fleet.Lease, bool, error)
+	CancelDrains(ctx context.Context, pool, execution, by string) error
 	Status(ctx context.Context, pool string) (fleet.PoolStatus, error)
 	AcquireLock(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
@@ -103,15 +107,48 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 			Reason: fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason),
 		}, nil
 	}
-	last, known, err := h.store.LastScaled(ctx, p.Name, string(ref.Direction))
-	if err != nil {
+	cd := Cooldown{}
+	if cd.LastScaled, cd.Known, err = h.store.LastScaled(ctx, p.Name, string(ref.Direction)); err != nil {
 		return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading cooldown: %w", err)
 	}
-	d := Decide(ev, ref, p, Cooldown{LastScaled: last, Known: known}, h.now())
+	switch ref.Direction {
+	case pool.ScaleOut:
+		// Every request to grow counts for scale-in stabilization, even
+		// one the cooldown or a busy pool turns away.
+		if err := h.store.MarkScaled(ctx, p.Name, wantOut, h.now(), ev.Detail.AlarmName); err != nil {
+			return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, err
+		}
+	case pool.ScaleIn:
+		if cd.GrowWanted, cd.GrowKnown, err = h.store.LastScaled(ctx, p.Name, wantOut); err != nil {
+			return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading the last request to grow: %w", err)
+		}
+	}
+	d := Decide(ev, ref, p, cd, h.now())
 	if d.Action != ActionScale {
 		return d, nil
 	}
 	return h.start(ctx, d, ev)
+}
+
+// busy answers an alarm for a pool another execution holds. A request to
+// grow while the pool is draining nodes cancels those drains: the nodes go
+// back into service at full weight, which is faster and kinder to their
+// sessions than launching new ones.
+func (h *Handler) busy(ctx context.Context, d Decision, held error) (Decision, error) {
+	d.Action, d.Execution = ActionIgnore, ""
+	d.Reason = "pool busy: " + held.Error()
+	if d.Direction != pool.ScaleOut {
+		return d, nil
+	}
+	lease, ok, err := h.store.GetLock(ctx, d.Pool)
+	if err != nil || !ok || !strings.HasPrefix(lease.Owner, d.Pool+"-"+string(pool.ScaleIn)+"-") {
+		return d, err
+	}
+	if err := h.store.CancelDrains(ctx, d.Pool, lease.Owner, d.Alarm); err != nil {
+		return d, err
+	}
+	d.Reason = fmt.Sprintf("cancelled the drains of scale-in %s: its nodes return to service", lease.Owner)
+	return d, nil
 }
 
 // start takes the pool lock for the execution and starts it. A busy pool
@@ -126,8 +163,7 @@ func (h *Handler) start(ctx context.Context, d Decision, ev events.AlarmEvent) (
 	if _, err := h.store.AcquireLock(ctx, d.Pool, d.Execution, lockLease); err != nil {
 		var held *events.LockHeld
 		if errors.As(err, &held) {
-			d.Action, d.Reason, d.Execution = ActionIgnore, "pool busy: "+err.Error(), ""
-			return d, nil
+			return h.busy(ctx, d, err)
 		}
 		return d, fmt.Errorf("taking the pool lock: %w", err)
 	}

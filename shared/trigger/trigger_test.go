@@ -33,12 +33,32 @@ type fakeStore struct {
 	lastScaled map[string]time.Time
 	locks      map[string]string
 	paused     map[string]bool
+	cancelled  []string
 	calls      []string
 	err        error
 }
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{}}
+}
+
+func (f *fakeStore) MarkScaled(_ context.Context, p, dir string, at time.Time, _ string) error {
+	f.calls = append(f.calls, "MarkScaled "+p+" "+dir)
+	if prev, ok := f.lastScaled[p+"/"+dir]; !ok || at.After(prev) {
+		f.lastScaled[p+"/"+dir] = at
+	}
+	return nil
+}
+
+func (f *fakeStore) GetLock(_ context.Context, p string) (fleet.Lease, bool, error) {
+	owner, ok := f.locks[p]
+	return fleet.Lease{Pool: p, Owner: owner}, ok, nil
+}
+
+func (f *fakeStore) CancelDrains(_ context.Context, p, execution, _ string) error {
+	f.calls = append(f.calls, "CancelDrains "+p+" "+execution)
+	f.cancelled = append(f.cancelled, execution)
+	return nil
 }
 
 func (f *fakeStore) Status(_ context.Context, p string) (fleet.PoolStatus, error) {
@@ -352,4 +372,60 @@ func TestAPausedPoolRecordsAndIgnoresTheAlarm(t *testing.T) {
 	if !store.seen["mediascale-dev-live-rtmp-use1-scale-out-connections@2026-11-21T10:00:00.123+0000"] {
 		t.Fatal("the alarm was not recorded")
 	}
+}
+
+func TestARequestToGrowHoldsScaleInForItsWindow(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	// A scale-out alarm turned away by the cooldown still counts.
+	store.lastScaled["live-rtmp-use1/out"] = eventTime.Add(-time.Minute)
+	h := newTestHandlerWith(t, store, sf, eventTime)
+	out, err := h.Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || out.Action != ActionIgnore {
+		t.Fatalf("scale-out inside its cooldown = %+v, %v", out, err)
+	}
+	later := newTestHandlerWith(t, store, sf, eventTime.Add(10*time.Minute))
+	in, err := later.Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
+	if err != nil || in.Action != ActionIgnore || !strings.Contains(in.Reason, "stabilizing: the pool asked to grow 10m0s ago") {
+		t.Fatalf("scale-in 10 min after a request to grow = %+v, %v", in, err)
+	}
+	afterWindow := newTestHandlerWith(t, newFakeStoreFrom(store), sf, eventTime.Add(16*time.Minute))
+	in, err = afterWindow.Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
+	if err != nil || in.Action != ActionScale {
+		t.Fatalf("scale-in after the 15 min window = %+v, %v", in, err)
+	}
+}
+
+// newFakeStoreFrom copies the marks of a store but forgets seen events, so
+// the same sample event can be delivered again as a new state change.
+func newFakeStoreFrom(f *fakeStore) *fakeStore {
+	g := newFakeStore()
+	for k, v := range f.lastScaled {
+		g.lastScaled[k] = v
+	}
+	return g
+}
+
+func TestAScaleOutAlarmCancelsAPendingDrain(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.locks["live-rtmp-use1"] = "live-rtmp-use1-in-20261121T090000000Z-0badcafe"
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionIgnore || !strings.Contains(d.Reason, "cancelled the drains of scale-in live-rtmp-use1-in-") {
+		t.Fatalf("decision = %+v, %v", d, err)
+	}
+	if len(store.cancelled) != 1 || len(sf.started) != 0 {
+		t.Fatalf("cancelled %v, started %d; want the drain cancelled and nothing launched", store.cancelled, len(sf.started))
+	}
+	store.locks["live-rtmp-use1"] = "live-rtmp-use1-out-20261121T090000000Z-0badcafe"
+	d, _ = newTestHandlerWith(t, newFakeStoreWithLock(store.locks), sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if d.Action != ActionIgnore || !strings.HasPrefix(d.Reason, "pool busy") {
+		t.Fatalf("an alarm against a running scale-out = %+v", d)
+	}
+}
+
+func newFakeStoreWithLock(locks map[string]string) *fakeStore {
+	g := newFakeStore()
+	for k, v := range locks {
+		g.locks[k] = v
+	}
+	return g
 }

@@ -17,13 +17,15 @@ import (
 type Memory struct {
 	mu    sync.Mutex
 	nodes map[string]fleet.Node
+	// Cancelled holds the executions whose drains were cancelled.
+	Cancelled map[string]bool
 	// Writes records every successful write as "node: FROM -> TO".
 	Writes []string
 }
 
 // NewMemory returns a table holding the given nodes.
 func NewMemory(nodes ...fleet.Node) *Memory {
-	m := &Memory{nodes: map[string]fleet.Node{}}
+	m := &Memory{nodes: map[string]fleet.Node{}, Cancelled: map[string]bool{}}
 	for _, n := range nodes {
 		if n.Version == 0 {
 			n.Version = 1
@@ -125,4 +127,11 @@ func (m *Memory) write(pool, id string, from fleet.State, version int64, to flee
 	m.nodes[pool+"/"+id] = n
 	m.Writes = append(m.Writes, fmt.Sprintf("%s: %s -> %s", id, from, to))
 	return n, nil
+}
+
+// DrainsCancelled reports whether an execution's drains were cancelled.
+func (m *Memory) DrainsCancelled(_ context.Context, _ string, execution string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Cancelled[execution], nil
 }
