@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay up down bench clean
+.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay up down bench clean fleet pause resume scale status
 
 all: build
 
@@ -91,6 +91,28 @@ invoke:
 replay:
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=<file>"; exit 2; }
 	scripts/localcloud replay $(EVENT)
+
+# Operator controls (scripts/msctl). They act on the running local cloud
+# when it is up, and on the account of the AWS configuration otherwise or
+# with AWS=1: make fleet | make pause POOL=x REASON=.. | make resume POOL=x |
+# make scale POOL=x DIRECTION=out COUNT=2 REASON=.. [DRY_RUN=1] | make status EXECUTION=arn
+MSCTL = set -e; go build -o build/tools/msctl ./scripts/msctl; \
+	if [ -z "$(AWS)" ] && [ -f .localcloud/env ]; then . ./.localcloud/env; fi; build/tools/msctl --env $(ENV)
+
+fleet:
+	@$(MSCTL) fleet $(if $(POOL),--pool $(POOL))
+
+pause:
+	@$(MSCTL) pause $(POOL) --reason "$(REASON)"
+
+resume:
+	@$(MSCTL) resume $(POOL)
+
+scale:
+	@$(MSCTL) scale $(POOL) $(DIRECTION) $(COUNT) $(if $(DRY_RUN),--dry-run) --reason "$(REASON)"
+
+status:
+	@$(MSCTL) status $(EXECUTION)
 
 demo: build deps
 	scripts/demo

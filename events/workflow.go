@@ -23,6 +23,9 @@ type ScaleRequest struct {
 	// Count asks for an exact number of nodes (a manual request); zero
 	// means the pool's configured step.
 	Count int `json:"count,omitempty"`
+	// DryRun plans and reports without changing anything. Always present,
+	// so the state machine can branch on it.
+	DryRun bool `json:"dryRun"`
 }
 
 // NodeTask is one node's item in the workflow's Map state: everything the
@@ -42,6 +45,7 @@ type NodeTask struct {
 
 // Plan is the plan step's answer: the nodes to add or remove, and why.
 type Plan struct {
+	DryRun    bool       `json:"dryRun"`
 	Pool      string     `json:"pool"`
 	Direction string     `json:"direction"`
 	Execution string     `json:"execution"`

@@ -161,6 +161,8 @@ func definition(arn map[string]string, functions []string, comment string, item 
 		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution"}
 		if withFailure {
 			params["failure.$"] = "$.failure"
+		} else {
+			params["plan.$"] = "$.plan"
 		}
 		s := task(arn["release"], params, "$.summary", "Outcome", "")
 		// Releasing the lock matters more than anything else here: retry
@@ -172,7 +174,11 @@ func definition(arn map[string]string, functions []string, comment string, item 
 		"Comment": comment,
 		"StartAt": "Plan",
 		"States": state{
-			"Plan": task(arn["plan"], nil, "$.plan", "Nodes", "ReleaseAfterFailure"),
+			"Plan": task(arn["plan"], nil, "$.plan", "DryRun", "ReleaseAfterFailure"),
+			// A dry run plans and reports; nothing else runs.
+			"DryRun": state{"Type": "Choice", "Choices": []any{
+				state{"Variable": "$.plan.dryRun", "BooleanEquals": true, "Next": "Release"},
+			}, "Default": "Nodes"},
 			"Nodes": state{
 				"Type": "Map", "ItemsPath": "$.plan.nodes", "MaxConcurrency": parallel,
 				"ItemSelector": item,

@@ -84,7 +84,9 @@ func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest) (events.P
 	if err != nil {
 		return events.Plan{}, err
 	}
-	return ScaleIn(req, p, nodes, conns), nil
+	plan := ScaleIn(req, p, nodes, conns)
+	plan.DryRun = req.DryRun
+	return plan, nil
 }
 
 // planOut computes a scale-out plan and writes its nodes: new ones as
@@ -106,6 +108,11 @@ func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest) (events.
 		return *again, nil
 	}
 	plan := ScaleOut(req, p, nodes, h.newID)
+	if req.DryRun {
+		plan.DryRun = true
+		plan.Reasons = append(plan.Reasons, "dry run: nothing recorded, launched or changed")
+		return plan, nil
+	}
 	byID := map[string]fleet.Node{}
 	for _, n := range nodes {
 		byID[n.ID] = n

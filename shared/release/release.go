@@ -21,6 +21,7 @@ const (
 	Partial   = "PARTIAL"   // some made it, some were rolled back
 	Failed    = "FAILED"    // none made it, or planning itself failed
 	Cancelled = "CANCELLED" // a scale-in whose drains were cancelled: every node back in service
+	DryRun    = "DRY_RUN"   // planned and reported, nothing changed
 )
 
 // Store is what release needs from the node table.
@@ -37,6 +38,8 @@ type Request struct {
 	Direction string          `json:"direction"`
 	Execution string          `json:"execution"`
 	Failure   *events.Failure `json:"failure,omitempty"`
+	// Plan is the plan step's answer, when planning succeeded.
+	Plan *events.Plan `json:"plan,omitempty"`
 }
 
 // NodeSummary is one node's end state.
@@ -58,6 +61,8 @@ type Summary struct {
 	Released  bool          `json:"released"`
 	Nodes     []NodeSummary `json:"nodes"`
 	Reason    string        `json:"reason,omitempty"`
+	// Plan repeats the plan's reasons, so the summary says why.
+	Plan []string `json:"plan,omitempty"`
 }
 
 // LogAttrs names the execution in the invocation's log line.
@@ -92,6 +97,18 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		return Summary{}, events.Invalid("release needs pool and execution")
 	}
 	s := Summary{Pool: req.Pool, Execution: req.Execution, Nodes: []NodeSummary{}}
+	if req.Plan != nil {
+		s.Plan = req.Plan.Reasons
+	}
+	if req.Plan != nil && req.Plan.DryRun {
+		for _, t := range req.Plan.Nodes {
+			s.Nodes = append(s.Nodes, NodeSummary{Node: t.Node, State: "PLANNED", InstanceID: t.InstanceID, AZ: t.AZ})
+		}
+		s.Status, s.Reason = DryRun, "dry run: nothing was changed"
+		var err error
+		s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution)
+		return s, err
+	}
 	nodes, err := h.store.ListNodes(ctx, req.Pool)
 	if err != nil {
 		return Summary{}, err

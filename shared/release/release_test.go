@@ -88,3 +88,13 @@ func TestReleasingALockTakenOverIsHarmless(t *testing.T) {
 		t.Fatalf("summary %+v, err %v, owner %q", s, err, store.owner)
 	}
 }
+
+func TestADryRunReportsThePlanAndChangesNothing(t *testing.T) {
+	store := &fakeStore{owner: "e1", nodes: []fleet.Node{{Pool: "live", ID: "a", State: fleet.Active, Execution: "e1"}}}
+	plan := &events.Plan{DryRun: true, Nodes: []events.NodeTask{{Node: "n-new", AZ: "us-east-1a"}}, Reasons: []string{"scale-out step of 2: adding 1"}}
+	raw, _ := json.Marshal(Request{Pool: "live", Direction: "out", Execution: "e1", Plan: plan})
+	s, err := NewHandler(store, time.Now, telemetry.NewLogger(io.Discard, "release")).Handle()(context.Background(), raw)
+	if err != nil || s.Status != DryRun || len(s.Nodes) != 1 || s.Nodes[0].State != "PLANNED" || !s.Released || len(store.marked) != 0 || len(s.Plan) != 1 {
+		t.Fatalf("summary %+v, err %v, marks %v", s, err, store.marked)
+	}
+}

@@ -76,6 +76,9 @@ func (d Decision) LogAttrs() []any {
 }
 
 func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, error) {
+	if events.IsOperatorEvent(raw) {
+		return h.operator(ctx, raw)
+	}
 	ev, err := events.ParseAlarmEvent(raw)
 	if err != nil {
 		return Decision{}, err
@@ -130,6 +133,37 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 	return h.start(ctx, d, ev)
 }
 
+// operator handles a manual request: no dedupe and no cooldown (an
+// operator means it), but the same lock and the same workflow; it works on
+// a paused pool, which is how an operator acts while alarms are held.
+func (h *Handler) operator(ctx context.Context, raw json.RawMessage) (Decision, error) {
+	r, err := events.ParseOperatorEvent(raw)
+	if err != nil {
+		return Decision{}, err
+	}
+	p, ok := h.config.Find(r.Pool)
+	if !ok {
+		return Decision{}, events.Invalid("operator request: pool %q is not configured", r.Pool)
+	}
+	if r.Count > p.Capacity.Max {
+		return Decision{}, events.Invalid("operator request: count %d is above the pool's max of %d", r.Count, p.Capacity.Max)
+	}
+	now := h.now()
+	ref := pool.AlarmRef{Pool: p.Name, Direction: pool.Direction(r.Direction)}
+	d := Decision{
+		Action: ActionScale, Pool: p.Name, Direction: ref.Direction, Alarm: "operator:" + r.Operator,
+		Execution: ExecutionName(ref, "operator:"+r.Operator+":"+r.Reason, now),
+		Reason:    fmt.Sprintf("%s asked for %d node(s) %s: %s", r.Operator, r.Count, r.Direction, r.Reason),
+	}
+	if r.DryRun {
+		d.Reason = "dry run: " + d.Reason
+	}
+	return h.startRequest(ctx, d, events.ScaleRequest{
+		Pool: p.Name, Direction: r.Direction, Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason,
+		RequestedAt: now.UTC(), Count: r.Count, DryRun: r.DryRun,
+	})
+}
+
 // busy answers an alarm for a pool another execution holds. A request to
 // grow while the pool is draining nodes cancels those drains: the nodes go
 // back into service at full weight, which is faster and kinder to their
@@ -151,10 +185,17 @@ func (h *Handler) busy(ctx context.Context, d Decision, held error) (Decision, e
 	return d, nil
 }
 
-// start takes the pool lock for the execution and starts it. A busy pool
-// or an execution that already exists turns the decision into an ignore;
-// a failed start gives the lock back.
+// start starts the execution an alarm decided on.
 func (h *Handler) start(ctx context.Context, d Decision, ev events.AlarmEvent) (Decision, error) {
+	return h.startRequest(ctx, d, events.ScaleRequest{
+		Pool: d.Pool, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason, RequestedAt: ev.Detail.State.At,
+	})
+}
+
+// startRequest takes the pool lock for the execution and starts it. A busy
+// pool or an execution that already exists turns the decision into an
+// ignore; a failed start gives the lock back.
+func (h *Handler) startRequest(ctx context.Context, d Decision, req events.ScaleRequest) (Decision, error) {
 	machine := h.machines[d.Direction]
 	if machine == "" {
 		d.Action, d.Reason, d.Execution = ActionIgnore, fmt.Sprintf("no scale-%s workflow is deployed", d.Direction), ""
@@ -167,9 +208,7 @@ func (h *Handler) start(ctx context.Context, d Decision, ev events.AlarmEvent) (
 		}
 		return d, fmt.Errorf("taking the pool lock: %w", err)
 	}
-	input, err := json.Marshal(events.ScaleRequest{
-		Pool: d.Pool, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason, RequestedAt: ev.Detail.State.At,
-	})
+	input, err := json.Marshal(req)
 	if err != nil {
 		return d, err
 	}

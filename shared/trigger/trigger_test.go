@@ -201,6 +201,7 @@ func TestInvalidEventsAreRefusedWithoutWrites(t *testing.T) {
 		{"an event from another source is refused", "invalid/wrong-source.json", `source is "aws.ec2"`},
 		{"an event with an unreadable timestamp is refused", "invalid/bad-timestamp.json", "detail.state.timestamp"},
 		{"an alarm no pool owns is refused", "invalid/unknown-alarm.json", `alarm "someone-elses-alarm" is not a scaling alarm`},
+		{"an operator request without a count is refused", "invalid/operator-no-count.json", "detail.count must be at least 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -428,4 +429,23 @@ func newFakeStoreWithLock(locks map[string]string) *fakeStore {
 		g.locks[k] = v
 	}
 	return g
+}
+
+func TestAnOperatorRequestGoesThroughTheSameWorkflow(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.paused["live-rtmp-use1"] = true
+	store.lastScaled["live-rtmp-use1/out"] = eventTime.Add(-time.Second)
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "operator-scale-out-dry-run.json"))
+	if err != nil || d.Action != ActionScale || len(sf.started) != 1 {
+		t.Fatalf("decision %+v, %v, started %d; an operator acts despite pause and cooldown", d, err, len(sf.started))
+	}
+	var req events.ScaleRequest
+	_ = json.Unmarshal([]byte(aws.ToString(sf.started[0].Input)), &req)
+	if req.Count != 2 || !req.DryRun || req.Direction != "out" || store.locks["live-rtmp-use1"] != d.Execution {
+		t.Fatalf("execution input %+v, lock %q", req, store.locks["live-rtmp-use1"])
+	}
+	raw := []byte(`{"source":"mediascale.operator","detail-type":"Scale Request","detail":{"pool":"live-rtmp-use1","direction":"out","count":99,"operator":"x","reason":"y"}}`)
+	if _, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw); err == nil || !strings.Contains(err.Error(), "above the pool's max of 6") {
+		t.Fatalf("a count above max: %v", err)
+	}
 }
