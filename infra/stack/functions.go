@@ -72,6 +72,11 @@ var functionSpecs = []functionSpec{
 		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
 	},
 	{
+		Name: "reconcile", Description: "Finds and repairs drift between the node table and the instances that run",
+		MemoryMB: 256, TimeoutSeconds: 120,
+		TableActions: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+	},
+	{
 		Name: "release", Description: "Releases the pool lock, starts the cooldown and summarises the execution",
 		MemoryMB: 256, TimeoutSeconds: 15,
 		TableActions: []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},

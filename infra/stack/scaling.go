@@ -207,6 +207,16 @@ func (s *Stack) newAlarms(p Props) {
 	}))
 }
 
+// newReconcileSchedule runs the reconciler every five minutes.
+func (s *Stack) newReconcileSchedule(p Props) {
+	rule := awsevents.NewRule(s.Stack, jsii.String("ReconcileSchedule"), &awsevents.RuleProps{
+		RuleName:    jsii.String("mediascale-" + p.Env + "-reconcile"),
+		Description: jsii.String("Runs the mediascale " + p.Env + " reconciler"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(5))),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["reconcile"], &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)}))
+}
+
 // grant adds the non-table permissions of each function.
 func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt := func(fn, sid string, actions []string, resources []string, conditions map[string]any) {
@@ -253,10 +263,10 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt("deploy", "ReadCommands", []string{"ssm:GetCommandInvocation"}, []string{"*"}, nil)
 
 	zones := []string{fmt.Sprintf("arn:%s:route53:::hostedzone/*", partition)}
-	for _, fn := range []string{"shift", "rollback", "drain"} {
+	for _, fn := range []string{"shift", "rollback", "drain", "reconcile"} {
 		stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
 	}
-	for _, fn := range []string{"shift", "rollback", "drain"} {
+	for _, fn := range []string{"shift", "rollback", "drain", "reconcile"} {
 		stmt(fn, "NodeTargets", []string{"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"},
 			[]string{fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:targetgroup/*", partition, region, account)}, nil)
 		stmt(fn, "SplitListener", []string{"elasticloadbalancing:ModifyListener"},
@@ -274,6 +284,15 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 		fmt.Sprintf("arn:%s:ssm:%s:%s:document/mediascale-%s-*", partition, region, account, p.Env),
 	}, nil)
 	stmt("drain", "OnTaggedNodes", []string{"ssm:SendCommand"}, []string{ec2Arn("instance")}, envTag)
+	stmt("reconcile", "ReadExecutions", []string{"states:DescribeExecution"}, []string{
+		fmt.Sprintf("arn:%s:states:%s:%s:execution:mediascale-%s-*", partition, region, account, p.Env),
+	}, nil)
+	stmt("reconcile", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
+	stmt("reconcile", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
+	// PutMetricData has no resource-level permissions; the namespace
+	// condition keeps it to mediascale's own metrics.
+	stmt("reconcile", "PublishFindings", []string{"cloudwatch:PutMetricData"}, []string{"*"},
+		map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": traffic.Namespace}})
 	// The plan reads session counts to choose scale-in victims; like the
 	// guard's reads, GetMetricData has no resource-level permissions.
 	stmt("plan", "ReadSessions", []string{"cloudwatch:GetMetricData"}, []string{"*"}, nil)

@@ -128,8 +128,11 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	if s.ScaleIn, err = s.newWorkflow(p, removal, "scale-in", ScaleInFunctions, ScaleInDefinition); err != nil {
 		return nil, err
 	}
-	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), s.ScaleOut.StateMachineArn(), nil)
-	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
+	for _, fn := range []string{"trigger", "reconcile"} {
+		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), s.ScaleOut.StateMachineArn(), nil)
+		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
+	}
+	s.newReconcileSchedule(p)
 	s.newAlarms(p)
 	s.grant(p, s.ScaleOut, s.ScaleIn)
 	awscdk.NewCfnOutput(st, jsii.String("ScaleOutMachine"), &awscdk.CfnOutputProps{Value: s.ScaleOut.StateMachineArn()})

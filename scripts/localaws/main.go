@@ -126,7 +126,8 @@ func router(args []string) error {
 		"AWS_ACCESS_KEY_ID":     "testing",
 		"AWS_SECRET_ACCESS_KEY": "testing",
 	}
-	for _, k := range []string{"MEDIASCALE_LOG_LEVEL", "MEDIASCALE_MAX_WAIT_SECONDS", "MEDIASCALE_MAX_DRAIN_SECONDS", "MEDIASCALE_LOCAL_ENDPOINTS"} {
+	for _, k := range []string{"MEDIASCALE_LOG_LEVEL", "MEDIASCALE_MAX_WAIT_SECONDS", "MEDIASCALE_MAX_DRAIN_SECONDS", "MEDIASCALE_LOCAL_ENDPOINTS",
+		"MEDIASCALE_ORPHAN_GRACE_SECONDS", "MEDIASCALE_STUCK_AFTER_SECONDS"} {
 		if v := os.Getenv(k); v != "" {
 			baseEnv[k] = v
 		}

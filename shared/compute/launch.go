@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -237,4 +238,46 @@ func (f *Fleet) Terminate(ctx context.Context, id string) error {
 		return fmt.Errorf("terminating instance %s: %w", id, err)
 	}
 	return nil
+}
+
+// Tagged is an instance found by its mediascale tags.
+type Tagged struct {
+	ID       string
+	Node     string
+	State    string
+	Launched time.Time
+}
+
+// Tagged lists the instances tagged for a pool of this environment, in
+// every state, paging through DescribeInstances.
+func (f *Fleet) Tagged(ctx context.Context, pool string) ([]Tagged, error) {
+	var out []Tagged
+	in := &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("tag:" + TagPool), Values: []string{pool}},
+		{Name: aws.String("tag:" + TagEnv), Values: []string{f.env}},
+	}}
+	for {
+		page, err := f.ec2.DescribeInstances(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("listing instances of pool %s: %w", pool, err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				t := Tagged{ID: aws.ToString(i.InstanceId), Launched: aws.ToTime(i.LaunchTime)}
+				if i.State != nil {
+					t.State = string(i.State.Name)
+				}
+				for _, tag := range i.Tags {
+					if aws.ToString(tag.Key) == TagNode {
+						t.Node = aws.ToString(tag.Value)
+					}
+				}
+				out = append(out, t)
+			}
+		}
+		if page.NextToken == nil {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
 }

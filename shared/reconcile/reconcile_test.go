@@ -1,0 +1,84 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediascale/mediascale/shared/fleet"
+)
+
+func TestFind(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	running := map[string]bool{"exec-live": true}
+	node := func(id string, st fleet.State, inst, exec string, updated time.Duration) fleet.Node {
+		return fleet.Node{ID: id, State: st, InstanceID: inst, Execution: exec, UpdatedAt: now.Add(-updated)}
+	}
+	cases := []struct {
+		name      string
+		nodes     []fleet.Node
+		instances []Instance
+		lock      *fleet.Lease
+		want      []string // "Kind/Action/node-or-instance"
+	}{
+		{"a fleet that matches has no drift",
+			[]fleet.Node{node("a", fleet.Active, "i-a", "done", time.Hour)},
+			[]Instance{{ID: "i-a", Node: "a", State: "running"}}, nil, nil},
+		{"a young tagged instance the table does not know is only reported",
+			nil, []Instance{{ID: "i-x", Node: "ghost", State: "running", Launched: now.Add(-time.Minute)}}, nil,
+			[]string{"OrphanInstance/report/i-x"}},
+		{"an old tagged instance the table does not know is terminated",
+			nil, []Instance{{ID: "i-x", Node: "ghost", State: "running", Launched: now.Add(-time.Hour)}}, nil,
+			[]string{"OrphanInstance/terminate/i-x"}},
+		{"an instance whose node already failed is terminated",
+			[]fleet.Node{node("a", fleet.Failed, "i-a", "done", time.Hour)},
+			[]Instance{{ID: "i-a", Node: "a", State: "running", Launched: now}}, nil,
+			[]string{"OrphanInstance/terminate/i-a"}},
+		{"a launch not yet recorded is not an orphan",
+			[]fleet.Node{node("a", fleet.Provisioning, "", "exec-live", time.Second)},
+			[]Instance{{ID: "i-a", Node: "a", State: "pending", Launched: now.Add(-time.Hour)}}, nil, nil},
+		{"an active node whose instance is gone is marked failed",
+			[]fleet.Node{node("a", fleet.Active, "i-a", "done", time.Hour)}, nil, nil,
+			[]string{"VanishedInstance/mark-failed/a"}},
+		{"a draining node whose instance is gone is marked terminated",
+			[]fleet.Node{node("a", fleet.Draining, "i-a", "done", time.Minute)},
+			[]Instance{{ID: "i-a", Node: "a", State: "terminated"}}, nil,
+			[]string{"VanishedInstance/mark-terminated/a"}},
+		{"a node moved by a running execution is left alone",
+			[]fleet.Node{node("a", fleet.Provisioning, "i-a", "exec-live", 2*time.Hour)}, nil, nil, nil},
+		{"a node stuck past its deadline with no execution is rolled back",
+			[]fleet.Node{node("a", fleet.Probing, "i-a", "dead", 2*time.Hour)},
+			[]Instance{{ID: "i-a", Node: "a", State: "running"}}, nil,
+			[]string{"StuckNode/roll-back/a"}},
+		{"a node in a transitional state within its window is left alone",
+			[]fleet.Node{node("a", fleet.Shifting, "i-a", "dead", time.Minute)},
+			[]Instance{{ID: "i-a", Node: "a", State: "running"}}, nil, nil},
+		{"a lock whose execution ended is released",
+			nil, nil, &fleet.Lease{Owner: "dead"}, []string{"StaleLock/release/"}},
+		{"a lock whose execution runs is kept",
+			nil, nil, &fleet.Lease{Owner: "exec-live"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Find(Input{Now: now, Nodes: tc.nodes, Instances: tc.instances, Lock: tc.lock,
+				Running: func(e string) bool { return running[e] }, OrphanGrace: 15 * time.Minute, StuckAfter: 30 * time.Minute})
+			var keys []string
+			for _, f := range got {
+				id := f.Node
+				if f.Kind == Orphan {
+					id = f.Instance
+				}
+				if f.Kind == StaleLock {
+					id = ""
+				}
+				keys = append(keys, f.Kind+"/"+f.Action+"/"+id)
+				if f.Reason == "" {
+					t.Errorf("finding %+v has no reason", f)
+				}
+			}
+			if strings.Join(keys, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("findings %v, want %v", keys, tc.want)
+			}
+		})
+	}
+}
