@@ -65,7 +65,12 @@ func Route(ev events.AlarmEvent, cfg pool.File, index map[string]pool.AlarmRef) 
 // two checks below, in the handler.
 func Decide(ev events.AlarmEvent, ref pool.AlarmRef, p pool.Pool, cd Cooldown, now time.Time) Decision {
 	d := Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name, Direction: ref.Direction, Action: ActionIgnore}
-	if ev.Detail.State.Value != events.AlarmStateAlarm {
+	switch ev.Detail.State.Value {
+	case events.AlarmStateAlarm:
+	case events.AlarmStateInsufficientData:
+		d.Reason = "metrics missing (INSUFFICIENT_DATA): the pool holds its current capacity"
+		return d
+	default:
 		d.Reason = fmt.Sprintf("alarm moved to %s, not ALARM: nothing to do", ev.Detail.State.Value)
 		return d
 	}

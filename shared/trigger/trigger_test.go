@@ -267,7 +267,7 @@ func TestDecide(t *testing.T) {
 		reason string
 	}{
 		{"an alarm that returns to OK does nothing", alarm("OK"), out, Cooldown{}, ActionIgnore, "moved to OK"},
-		{"missing data does nothing", alarm("INSUFFICIENT_DATA"), out, Cooldown{}, ActionIgnore, "moved to INSUFFICIENT_DATA"},
+		{"missing data holds the pool and says so", alarm("INSUFFICIENT_DATA"), in, Cooldown{}, ActionIgnore, "metrics missing (INSUFFICIENT_DATA): the pool holds its current capacity"},
 		{"a first alarm scales out", alarm("ALARM"), out, Cooldown{}, ActionScale, "connections alarm"},
 		{"an alarm inside the scale-out cooldown is ignored", alarm("ALARM"), out, Cooldown{LastScaled: eventTime.Add(-time.Minute), Known: true}, ActionIgnore, "inside scale-out cooldown: last scaled 1m0s ago, window 2m0s"},
 		{"an alarm after the scale-out cooldown scales out", alarm("ALARM"), out, Cooldown{LastScaled: eventTime.Add(-3 * time.Minute), Known: true}, ActionScale, "in ALARM since"},
