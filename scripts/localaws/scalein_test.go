@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -26,13 +24,7 @@ import (
 // scaleInAlarm returns the sample scale-in alarm with a fresh state-change
 // time.
 func (c *cloud) scaleInAlarm() []byte {
-	c.seq++
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger/alarm-connections-low.json"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	at := time.Date(2026, 11, 21, 13, c.seq, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000-0700")
-	return bytes.ReplaceAll(raw, []byte("2026-11-21T11:00:00.000+0000"), []byte(at))
+	return c.stateChange("alarm-connections-low.json", "2026-11-21T11:00:00.000+0000", 13)
 }
 
 // publishConnections plays the nodes' metrics agent: each ACTIVE node's

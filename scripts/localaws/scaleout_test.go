@@ -69,13 +69,19 @@ func newCloud(t testing.TB) *cloud {
 // alarm returns the sample scale-out alarm with a fresh state-change time,
 // so each scenario is a new state change.
 func (c *cloud) alarm() []byte {
+	return c.stateChange("alarm-connections-high.json", "2026-11-21T10:00:00.123+0000", 12)
+}
+
+// stateChange returns a sample alarm event whose state-change time
+// (stamp in the file) is replaced by a fresh one in the given hour.
+func (c *cloud) stateChange(file, stamp string, hour int) []byte {
 	c.seq++
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger/alarm-connections-high.json"))
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger", file))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	at := time.Date(2026, 11, 21, 12, c.seq, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000-0700")
-	return bytes.ReplaceAll(raw, []byte("2026-11-21T10:00:00.123+0000"), []byte(at))
+	at := time.Date(2026, 11, 21, hour, c.seq, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000-0700")
+	return bytes.ReplaceAll(raw, []byte(stamp), []byte(at))
 }
 
 // fresh readies the pool for a scenario: no faults, the real media node as

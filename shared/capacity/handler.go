@@ -51,18 +51,9 @@ func (h *Handler) Handle() func(context.Context, json.RawMessage) (events.Plan, 
 
 // plan dispatches on the direction.
 func (h *Handler) plan(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
-	switch req.Direction {
-	case events.DirectionOut:
-		return h.planOut(ctx, req)
-	case events.DirectionIn:
-		return h.planIn(ctx, req)
+	if req.Direction != events.DirectionOut && req.Direction != events.DirectionIn {
+		return events.Plan{}, events.Invalid("plan: direction %q is not out or in", req.Direction)
 	}
-	return events.Plan{}, events.Invalid("plan: direction %q is not out or in", req.Direction)
-}
-
-// planIn chooses the nodes to drain. It writes nothing: the drain's first
-// step claims each node with a conditional write.
-func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
 	if req.Execution == "" {
 		return events.Plan{}, events.Invalid("plan: execution is required")
 	}
@@ -74,6 +65,15 @@ func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest) (events.P
 	if err != nil {
 		return events.Plan{}, err
 	}
+	if req.Direction == events.DirectionIn {
+		return h.planIn(ctx, req, p, nodes)
+	}
+	return h.planOut(ctx, req, p, nodes)
+}
+
+// planIn chooses the nodes to drain. It writes nothing: the drain's first
+// step claims each node with a conditional write.
+func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) (events.Plan, error) {
 	var active []string
 	for _, n := range nodes {
 		if n.State == fleet.Active {
@@ -92,18 +92,7 @@ func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest) (events.P
 // planOut computes a scale-out plan and writes its nodes: new ones as
 // PENDING, warm ones claimed for this execution. A retried plan returns the
 // nodes the first attempt already wrote instead of planning more.
-func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest) (events.Plan, error) {
-	if req.Execution == "" {
-		return events.Plan{}, events.Invalid("plan: execution is required")
-	}
-	p, ok := h.pools.Find(req.Pool)
-	if !ok {
-		return events.Plan{}, events.Invalid("plan: pool %q is not configured", req.Pool)
-	}
-	nodes, err := h.store.ListNodes(ctx, p.Name)
-	if err != nil {
-		return events.Plan{}, err
-	}
+func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) (events.Plan, error) {
 	if again := alreadyPlanned(req, p, nodes); again != nil {
 		return *again, nil
 	}
