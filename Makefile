@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay up down bench clean fleet pause resume scale status
+.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
 
 all: build
 
@@ -57,7 +57,7 @@ test-go: build deps
 	go test -count=1 ./...
 
 shellcheck:
-	shellcheck scripts/localcloud scripts/deps scripts/demo .ci/run infra/media/*.sh
+	shellcheck scripts/localcloud scripts/deps scripts/demo scripts/cdkenv .ci/run infra/media/*.sh
 
 # The Lambda binaries must stay small and start fast: the CDK (and its
 # jsii runtime) never enters a function's import graph.
@@ -73,6 +73,17 @@ test: deps fmt-check vet check-imports shellcheck test-go lint-templates
 bench: build deps
 	go test -run '^$$' -bench TriggerColdStart -benchtime 10x ./scripts/internal/lambdaruntime/
 	go test -run '^$$' -bench ScaleOutReplay -benchtime 3x ./scripts/localaws/
+
+# Per-environment deploy, diff and destroy with cdk.json's settings for
+# ENV (region; account check when pinned): make deploy ENV=staging
+deploy: build deps
+	scripts/cdkenv $(ENV) deploy
+
+diff: build deps
+	scripts/cdkenv $(ENV) diff
+
+destroy: deps
+	scripts/cdkenv $(ENV) destroy
 
 up: build deps
 	scripts/localcloud up

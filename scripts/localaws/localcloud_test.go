@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -163,4 +164,35 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 			t.Fatalf("the same state change again: %v", again)
 		}
 	})
+}
+
+func TestPerEnvironmentDeployAndDiff(t *testing.T) {
+	env, _ := localCloud(t)
+	run := func(extra []string, args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(repoRoot, "scripts/cdkenv"), args...)
+		cmd.Env = append(os.Environ(), extra...)
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out := t.TempDir()
+	if text, err := run(nil, "dev", "diff", "-o", out); err != nil {
+		t.Fatalf("diff of the deployed dev stack: %v\n%s", err, text)
+	}
+	if text, err := run([]string{"CDK_APPROVAL=never"}, "staging", "deploy", "-o", out); err != nil {
+		t.Fatalf("deploy of staging: %v\n%s", err, text)
+	}
+	st, err := cloudformation.NewFromConfig(motoserver.ConfigFor(context.Background(), env["AWS_ENDPOINT_URL"])).DescribeStacks(context.Background(),
+		&cloudformation.DescribeStacksInput{StackName: aws.String("mediascale-staging")})
+	if err != nil || string(st.Stacks[0].StackStatus) != "CREATE_COMPLETE" {
+		t.Fatalf("staging stack: %v", err)
+	}
+	if text, err := run(nil, "qa", "diff"); err == nil || !strings.Contains(text, "no environment 'qa'") {
+		t.Fatalf("an unknown environment: %v\n%s", err, text)
+	}
+	if text, err := run(nil, "prod", "destroy"); err == nil || !strings.Contains(text, "prod is not destroyed from here") {
+		t.Fatalf("destroying prod: %v\n%s", err, text)
+	}
 }
