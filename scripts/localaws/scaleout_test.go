@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -92,15 +91,7 @@ func (c *cloud) fresh() {
 	if err := os.WriteFile(filepath.Join(c.state, "endpoints.json"), c.endpoints, 0o644); err != nil {
 		c.t.Fatal(err)
 	}
-	_, err := dynamodb.NewFromConfig(c.cfg).DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
-		TableName: aws.String(c.table),
-		Key: map[string]ddbtypes.AttributeValue{
-			"pk": &ddbtypes.AttributeValueMemberS{Value: "POOL#live-rtmp-use1"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "SCALED#out"},
-		},
-	})
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	c.clearCooldown("out")
 }
 
 func (c *cloud) faults(doc string) {

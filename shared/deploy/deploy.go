@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
@@ -122,28 +121,29 @@ func (h *Handler) act(ctx context.Context, req Request) (Result, error) {
 	}
 }
 
+// Command is the SSM request that deploys, or deploys again, a pool's
+// media server on an instance with the pool's document and parameters.
+func Command(p pool.Pool, instanceID, comment string) *ssm.SendCommandInput {
+	params := make(map[string][]string, len(p.Deploy.Parameters))
+	for k, v := range p.Deploy.Parameters {
+		params[k] = []string{v}
+	}
+	return &ssm.SendCommandInput{
+		DocumentName:   aws.String(p.Deploy.Document),
+		InstanceIds:    []string{instanceID},
+		Parameters:     params,
+		TimeoutSeconds: aws.Int32(int32(p.Deploy.Timeout.D().Seconds())),
+		Comment:        aws.String(comment),
+	}
+}
+
 // send starts the deployment once; a retried send returns the command
 // already recorded for the node.
 func (h *Handler) send(ctx context.Context, p pool.Pool, n fleet.Node) (Result, error) {
 	if n.Command != "" {
 		return Result{CommandID: n.Command, Status: "Sent"}, nil
 	}
-	params := map[string][]string{}
-	keys := make([]string, 0, len(p.Deploy.Parameters))
-	for k := range p.Deploy.Parameters {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		params[k] = []string{p.Deploy.Parameters[k]}
-	}
-	out, err := h.ssm.SendCommand(ctx, &ssm.SendCommandInput{
-		DocumentName:   aws.String(p.Deploy.Document),
-		InstanceIds:    []string{n.InstanceID},
-		Parameters:     params,
-		TimeoutSeconds: aws.Int32(int32(p.Deploy.Timeout.D().Seconds())),
-		Comment:        aws.String(fmt.Sprintf("mediascale deploy %s/%s", n.Pool, n.ID)),
-	})
+	out, err := h.ssm.SendCommand(ctx, Command(p, n.InstanceID, fmt.Sprintf("mediascale deploy %s/%s", n.Pool, n.ID)))
 	var api smithy.APIError
 	if errors.As(err, &api) && (api.ErrorCode() == "InvalidDocument" || api.ErrorCode() == "InvalidParameters" || api.ErrorCode() == "InvalidInstanceId") {
 		return Result{}, events.Deploy("node %s: SSM refused the deployment: %s: %s", n.ID, api.ErrorCode(), api.ErrorMessage())

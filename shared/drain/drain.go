@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/deploy"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/health"
 	"github.com/mediascale/mediascale/shared/invocation"
@@ -254,14 +255,7 @@ func (h *Handler) restore(ctx context.Context, p pool.Pool, n fleet.Node) (Resul
 	}
 	// The deploy document rewrites the media server's configuration and
 	// reloads it, so the node accepts new sessions again.
-	params := map[string][]string{}
-	for k, v := range p.Deploy.Parameters {
-		params[k] = []string{v}
-	}
-	if _, err := h.commands.SendCommand(ctx, &ssm.SendCommandInput{
-		DocumentName: aws.String(p.Deploy.Document), InstanceIds: []string{n.InstanceID}, Parameters: params,
-		Comment: aws.String(fmt.Sprintf("mediascale restore %s/%s: accept new sessions", n.Pool, n.ID)),
-	}); err != nil {
+	if _, err := h.commands.SendCommand(ctx, deploy.Command(p, n.InstanceID, fmt.Sprintf("mediascale restore %s/%s: accept new sessions", n.Pool, n.ID))); err != nil {
 		return Result{}, fmt.Errorf("telling node %s to accept new sessions: %w", n.ID, err)
 	}
 	w, err := h.weights(p.Traffic.Mode)

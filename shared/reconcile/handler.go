@@ -19,6 +19,7 @@ import (
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/invocation"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/rollback"
 	"github.com/mediascale/mediascale/shared/traffic"
 )
 
@@ -30,9 +31,10 @@ type Store interface {
 	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 }
 
-// Instances lists and terminates tagged instances.
+// Instances lists, finds and terminates tagged instances.
 type Instances interface {
 	Tagged(ctx context.Context, pool string) ([]compute.Tagged, error)
+	FindByNode(ctx context.Context, node string) (compute.Launched, bool, error)
 	Terminate(ctx context.Context, id string) error
 }
 
@@ -173,24 +175,10 @@ func (h *Handler) act(ctx context.Context, p pool.Pool, f Finding, n fleet.Node,
 
 // rollBack takes a node out the way the workflow's rollback does.
 func (h *Handler) rollBack(ctx context.Context, p pool.Pool, n fleet.Node, reason string) error {
-	var err error
-	if n.State != fleet.RollingBack {
-		if n, err = h.store.Transition(ctx, p.Name, n.ID, n.State, n.Version, fleet.RollingBack, fleet.Change{Reason: "reconciler: " + reason}); err != nil {
-			return err
-		}
-	}
-	if w, err := h.weights(p.Traffic.Mode); err == nil {
-		if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
-			return err
-		}
-	}
-	if n.InstanceID != "" {
-		if err := h.instances.Terminate(ctx, n.InstanceID); err != nil {
-			return err
-		}
-	}
-	zero := 0
-	_, err = h.store.Transition(ctx, p.Name, n.ID, fleet.RollingBack, n.Version, fleet.Failed, fleet.Change{Weight: &zero})
+	// A pool whose traffic mode has no weights has no record to remove;
+	// terminating the instance still ends its traffic.
+	w, _ := h.weights(p.Traffic.Mode)
+	_, err := rollback.Undo(ctx, h.store, h.instances, w, p, n, "reconciler: "+reason)
 	return err
 }
 

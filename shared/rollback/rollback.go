@@ -24,6 +24,11 @@ type Store interface {
 	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 }
 
+// Transitioner moves a node; Undo needs nothing else from the table.
+type Transitioner interface {
+	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
+}
+
 // Instances is what rollback needs from EC2.
 type Instances interface {
 	FindByNode(ctx context.Context, node string) (compute.Launched, bool, error)
@@ -84,39 +89,51 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 		res.State, res.Reason = string(n.State), n.Reason
 		return res, nil
 	}
-	if n.State != fleet.RollingBack {
-		if n, err = h.store.Transition(ctx, n.Pool, n.ID, n.State, n.Version, fleet.RollingBack, fleet.Change{Reason: res.Reason}); err != nil {
-			return Result{}, err
-		}
-	}
 	w, err := h.weights(p.Traffic.Mode)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
-		return Result{}, fmt.Errorf("taking traffic off node %s: %w", n.ID, err)
-	}
-	// The recorded instance, and any instance tagged for the node that an
-	// interrupted launch never recorded.
-	ids := map[string]bool{}
-	if n.InstanceID != "" {
-		ids[n.InstanceID] = true
-	}
-	if l, found, err := h.instances.FindByNode(ctx, n.ID); err != nil {
-		return Result{}, err
-	} else if found {
-		ids[l.InstanceID] = true
-	}
-	for id := range ids {
-		if err := h.instances.Terminate(ctx, id); err != nil {
-			return Result{}, err
-		}
-		res.Terminated = id
-	}
-	zero := 0
-	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.RollingBack, n.Version, fleet.Failed, fleet.Change{Weight: &zero}); err != nil {
+	if res.Terminated, err = Undo(ctx, h.store, h.instances, w, p, n, res.Reason); err != nil {
 		return Result{}, err
 	}
 	res.State = string(fleet.Failed)
 	return res, nil
+}
+
+// Undo takes a node out of service for good: ROLLING_BACK with the
+// reason, its traffic removed (when w is given), every instance of the node
+// terminated (the recorded one, and one tagged for the node that an
+// interrupted launch never recorded), then FAILED at weight 0. Each step is
+// safe to repeat, so the workflow's rollback and the reconciler share it.
+func Undo(ctx context.Context, store Transitioner, instances Instances, w traffic.Weights, p pool.Pool, n fleet.Node, reason string) (terminated string, err error) {
+	if n.State != fleet.RollingBack {
+		if n, err = store.Transition(ctx, n.Pool, n.ID, n.State, n.Version, fleet.RollingBack, fleet.Change{Reason: reason}); err != nil {
+			return "", err
+		}
+	}
+	if w != nil {
+		if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
+			return "", fmt.Errorf("taking traffic off node %s: %w", n.ID, err)
+		}
+	}
+	ids := map[string]bool{}
+	if n.InstanceID != "" {
+		ids[n.InstanceID] = true
+	}
+	if l, found, err := instances.FindByNode(ctx, n.ID); err != nil {
+		return "", err
+	} else if found {
+		ids[l.InstanceID] = true
+	}
+	for id := range ids {
+		if err := instances.Terminate(ctx, id); err != nil {
+			return "", err
+		}
+		terminated = id
+	}
+	zero := 0
+	if _, err := store.Transition(ctx, n.Pool, n.ID, fleet.RollingBack, n.Version, fleet.Failed, fleet.Change{Weight: &zero}); err != nil {
+		return "", err
+	}
+	return terminated, nil
 }

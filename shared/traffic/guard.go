@@ -83,6 +83,18 @@ type Guard struct {
 // NewGuard returns a Guard.
 func NewGuard(cw CloudWatch, now func() time.Time) *Guard { return &Guard{cw: cw, now: now} }
 
+func dim(k, v string) types.Dimension {
+	return types.Dimension{Name: aws.String(k), Value: aws.String(v)}
+}
+
+// query asks for one metric's one-minute statistic.
+func query(id, ns, metric, stat string, dims ...types.Dimension) types.MetricDataQuery {
+	return types.MetricDataQuery{Id: aws.String(id), MetricStat: &types.MetricStat{
+		Metric: &types.Metric{Namespace: aws.String(ns), MetricName: aws.String(metric), Dimensions: dims},
+		Period: aws.Int32(60), Stat: aws.String(stat),
+	}}
+}
+
 // Read fetches the node's and pool's metrics over the window that just
 // baked, and the states of the guard's alarms.
 func (g *Guard) Read(ctx context.Context, p pool.Pool, node, instanceID string, guard pool.Guard, window time.Duration) (Reading, error) {
@@ -93,13 +105,6 @@ func (g *Guard) Read(ctx context.Context, p pool.Pool, node, instanceID string, 
 		window = time.Minute
 	}
 	window += time.Minute
-	dim := func(k, v string) types.Dimension { return types.Dimension{Name: aws.String(k), Value: aws.String(v)} }
-	query := func(id, ns, metric, stat string, dims ...types.Dimension) types.MetricDataQuery {
-		return types.MetricDataQuery{Id: aws.String(id), MetricStat: &types.MetricStat{
-			Metric: &types.Metric{Namespace: aws.String(ns), MetricName: aws.String(metric), Dimensions: dims},
-			Period: aws.Int32(60), Stat: aws.String(stat),
-		}}
-	}
 	out, err := g.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
 		StartTime: aws.Time(end.Add(-window)), EndTime: aws.Time(end),
 		MetricDataQueries: []types.MetricDataQuery{
@@ -164,12 +169,7 @@ func (g *Guard) Connections(ctx context.Context, poolName string, nodes []string
 		batch := nodes[start:min(start+400, len(nodes))]
 		queries := make([]types.MetricDataQuery, len(batch))
 		for i, n := range batch {
-			queries[i] = types.MetricDataQuery{Id: aws.String(fmt.Sprintf("n%d", i)), MetricStat: &types.MetricStat{
-				Metric: &types.Metric{Namespace: aws.String(Namespace), MetricName: aws.String("Connections"), Dimensions: []types.Dimension{
-					{Name: aws.String("Pool"), Value: aws.String(poolName)}, {Name: aws.String("Node"), Value: aws.String(n)},
-				}},
-				Period: aws.Int32(60), Stat: aws.String("Maximum"),
-			}}
+			queries[i] = query(fmt.Sprintf("n%d", i), Namespace, "Connections", "Maximum", dim("Pool", poolName), dim("Node", n))
 		}
 		res, err := g.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
 			StartTime: aws.Time(end.Add(-window - time.Minute)), EndTime: aws.Time(end), MetricDataQueries: queries,
