@@ -1,4 +1,4 @@
-"""moto_server for the local cloud, with two fixes to moto 5.2.1.
+"""moto_server for the local cloud and the tests, with three fixes to moto 5.2.1.
 
 1. moto's Step Functions interpreter deep-copies a state machine at every
    StartExecution, and the copy includes the machine's earlier executions,
@@ -9,12 +9,20 @@
 2. moto's CloudFormation creates every AWS::ElasticLoadBalancingV2::
    LoadBalancer as an application load balancer, ignoring Type, so a
    network load balancer's TCP listener is refused. The fix passes Type on.
+3. moto_server serves requests on several threads, and its DynamoDB
+   backend checks a write's condition and applies the write without a
+   lock, so two racing conditional writes can both succeed. DynamoDB
+   applies each conditional write atomically; the node store relies on it.
+   The fix serialises DynamoDB's writes.
 
 Usage is moto_server's: python3 scripts/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import copy
+import functools
+import threading
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.elbv2.models import FakeLoadBalancer, elbv2_backends
 from moto.server import main
 from moto.stepfunctions.models import StateMachineInstance
@@ -44,6 +52,21 @@ def _load_balancer_from_cloudformation(cls, resource_name, cloudformation_json, 
 
 
 FakeLoadBalancer.create_from_cloudformation_json = classmethod(_load_balancer_from_cloudformation)
+
+_dynamodb_writes = threading.Lock()
+
+
+def _atomic(write):
+    @functools.wraps(write)
+    def wrapper(*args, **kwargs):
+        with _dynamodb_writes:
+            return write(*args, **kwargs)
+
+    return wrapper
+
+
+for _name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+    setattr(DynamoDBBackend, _name, _atomic(getattr(DynamoDBBackend, _name)))
 
 if __name__ == "__main__":
     main()

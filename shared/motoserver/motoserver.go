@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -50,16 +51,24 @@ func Require(tb testing.TB, tool string) string {
 	return ""
 }
 
+// script is scripts/moto_server.py: moto_server with the project's fixes,
+// DynamoDB's atomic conditional writes among them.
+func script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "scripts", "moto_server.py")
+}
+
 // Start runs a moto_server for one test and stops it when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin := Require(tb, "moto_server")
+	Require(tb, "moto_server")
+	python := Require(tb, "python3")
 	logFile, err := os.Create(filepath.Join(tb.TempDir(), "moto.log"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { logFile.Close() })
-	s, err := Launch(bin, nil, logFile)
+	s, err := Launch([]string{python, script()}, nil, logFile)
 	if err != nil {
 		tb.Fatalf("starting moto_server: %v", err)
 	}
@@ -67,14 +76,15 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-// Launch starts moto_server on a free loopback port with extra environment
-// variables and waits until it answers.
-func Launch(bin string, env []string, logTo *os.File) (*Server, error) {
+// Launch starts a moto server (argv, to which host and port are added) on
+// a free loopback port with extra environment variables and waits until it
+// answers.
+func Launch(argv []string, env []string, logTo *os.File) (*Server, error) {
 	port, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(argv[0], append(argv[1:], "-H", "127.0.0.1", "-p", strconv.Itoa(port))...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logTo
 	cmd.Stderr = logTo
