@@ -59,11 +59,13 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	st := awscdk.NewStack(scope, jsii.String(Name(p.Env)), &awscdk.StackProps{
 		Description: jsii.String(fmt.Sprintf("mediascale %s: autoscaling for real-time media node pools", p.Env)),
 	})
-	// SSM parameters are left untagged: their path already names the
-	// environment, and moto's CloudFormation fails on the map form of
-	// AWS::SSM::Parameter tags, which would break the local cloud.
+	// SSM parameters and the alert key are left untagged: their names
+	// already say the environment, and moto's CloudFormation fails on
+	// their tags (the map form of AWS::SSM::Parameter tags; it reads KMS
+	// key tags as TagKey/TagValue where CloudFormation says Key/Value),
+	// which would break the local cloud.
 	awscdk.Tags_Of(st).Add(jsii.String("mediascale:env"), jsii.String(p.Env), &awscdk.TagProps{
-		ExcludeResourceTypes: jsii.Strings("AWS::SSM::Parameter"),
+		ExcludeResourceTypes: jsii.Strings("AWS::SSM::Parameter", "AWS::KMS::Key"),
 	})
 	s := &Stack{Stack: st, Functions: map[string]awslambda.Function{}}
 
@@ -134,6 +136,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	}
 	s.newReconcileSchedule(p)
 	s.newAlarms(p)
+	s.newObservability(p)
 	s.grant(p, s.ScaleOut, s.ScaleIn)
 	awscdk.NewCfnOutput(st, jsii.String("ScaleOutMachine"), &awscdk.CfnOutputProps{Value: s.ScaleOut.StateMachineArn()})
 	awscdk.NewCfnOutput(st, jsii.String("ScaleInMachine"), &awscdk.CfnOutputProps{Value: s.ScaleIn.StateMachineArn()})

@@ -158,7 +158,7 @@ func definition(arn map[string]string, functions []string, comment string, item 
 		}
 	}
 	release := func(withFailure bool) state {
-		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution"}
+		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution", "requestedAt.$": "$.requestedAt"}
 		if withFailure {
 			params["failure.$"] = "$.failure"
 		} else {

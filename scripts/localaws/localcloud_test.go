@@ -12,11 +12,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/mediascale/mediascale/infra/stack"
 	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
@@ -162,6 +164,42 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 		_, again := invoke("alarm-connections-high.json")
 		if again["action"] != "ignore" || !strings.HasPrefix(again["reason"].(string), "duplicate") {
 			t.Fatalf("the same state change again: %v", again)
+		}
+	})
+	t.Run("failed executions page the alert topic and the dashboard graphs the scaling metrics", func(t *testing.T) {
+		cw := cloudwatch.NewFromConfig(cfg)
+		alarms, err := cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{stack.ExecutionsFailedAlarmName("dev")}})
+		if err != nil || len(alarms.MetricAlarms) != 1 {
+			t.Fatalf("alarm %s: %v, %d found", stack.ExecutionsFailedAlarmName("dev"), err, len(alarms.MetricAlarms))
+		}
+		a := alarms.MetricAlarms[0]
+		if len(a.AlarmActions) != 1 || !strings.HasSuffix(a.AlarmActions[0], ":mediascale-dev-alerts") {
+			t.Fatalf("alarm actions %v, want the alert topic", a.AlarmActions)
+		}
+		watched := map[string]bool{}
+		for _, m := range a.Metrics {
+			if m.MetricStat != nil {
+				for _, d := range m.MetricStat.Metric.Dimensions {
+					watched[aws.ToString(m.MetricStat.Metric.MetricName)+" "+aws.ToString(d.Value)] = true
+				}
+			}
+		}
+		for _, machine := range []string{"scale-out", "scale-in"} {
+			arn := "arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-" + machine
+			if !watched["ExecutionsFailed "+arn] || !watched["ExecutionsTimedOut "+arn] {
+				t.Fatalf("the alarm does not watch failures of %s: %v", arn, watched)
+			}
+		}
+		dash, err := cw.GetDashboard(ctx, &cloudwatch.GetDashboardInput{DashboardName: aws.String(stack.DashboardName("dev"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := aws.ToString(dash.DashboardBody)
+		for _, want := range []string{"ScaleEvents", "StepDuration", "Rollbacks", "ForcedSessions", "ReconcilerFindings", "ScaleSeconds",
+			"live-rtmp-use1: load per node", "voice-sfu-use1: load per node", stack.ExecutionsFailedAlarmName("dev")} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the dashboard does not show %s", want)
+			}
 		}
 	})
 }

@@ -34,11 +34,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/mediascale/mediascale/scripts/internal/cloudlogs"
 	"github.com/mediascale/mediascale/scripts/internal/lambdarouter"
 	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
 	"github.com/mediascale/mediascale/shared/health"
@@ -137,7 +140,9 @@ func router(args []string) error {
 	defer rt.Close()
 	motoCfg := motoserver.ConfigFor(context.Background(), motoURL.String())
 	catalog := lambdarouter.DeployedCatalog{Lambda: lambda.NewFromConfig(motoCfg), AssemblyDir: assemblyDir}
-	srv := &http.Server{Handler: lambdarouter.New(motoURL, catalog, rt, log), ReadHeaderTimeout: 30 * time.Second}
+	router := lambdarouter.New(motoURL, catalog, rt, log)
+	router.ShipTo(cloudlogs.New(cloudwatchlogs.NewFromConfig(motoCfg), cloudwatch.NewFromConfig(motoCfg)))
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 30 * time.Second}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -265,20 +270,7 @@ func verify(args []string) error {
 	if err := json.Unmarshal(raw, &tmpl); err != nil {
 		return fmt.Errorf("reading %s: %w", *template, err)
 	}
-	// moto's CloudFormation does not know AWS::CloudWatch::Alarm and skips
-	// it: create those alarms through the CloudWatch API from the
-	// template's own properties, and count them as created.
-	alarms := 0
-	for id, r := range tmpl.Resources {
-		if r.Type != "AWS::CloudWatch::Alarm" {
-			continue
-		}
-		if err := putAlarm(ctx, cloudwatch.NewFromConfig(cfg), r.Properties); err != nil {
-			return fmt.Errorf("creating alarm %s outside CloudFormation: %w", id, err)
-		}
-		alarms++
-	}
-	created := map[string]string{}
+	created, physical := map[string]string{}, map[string]string{}
 	p := cloudformation.NewListStackResourcesPaginator(cloudformation.NewFromConfig(cfg), &cloudformation.ListStackResourcesInput{StackName: stackName})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -287,11 +279,37 @@ func verify(args []string) error {
 		}
 		for _, r := range page.StackResourceSummaries {
 			created[aws.ToString(r.LogicalResourceId)] = string(r.ResourceStatus)
+			physical[aws.ToString(r.LogicalResourceId)] = aws.ToString(r.PhysicalResourceId)
 		}
+	}
+	// moto's CloudFormation does not know AWS::CloudWatch::Alarm and skips
+	// it: create those alarms through the CloudWatch API from the
+	// template's own properties (references resolved to what the stack
+	// created), and count them as created.
+	alarms := 0
+	for id, r := range tmpl.Resources {
+		if r.Type != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		if err := putAlarm(ctx, cloudwatch.NewFromConfig(cfg), resolveRefs(r.Properties, physical)); err != nil {
+			return fmt.Errorf("creating alarm %s outside CloudFormation: %w", id, err)
+		}
+		alarms++
+	}
+	// It also skips AWS::SNS::TopicPolicy: set the policy on its topics
+	// through the SNS API.
+	for id, r := range tmpl.Resources {
+		if r.Type != "AWS::SNS::TopicPolicy" {
+			continue
+		}
+		if err := putTopicPolicy(ctx, sns.NewFromConfig(cfg), resolveRefs(r.Properties, physical)); err != nil {
+			return fmt.Errorf("setting topic policy %s outside CloudFormation: %w", id, err)
+		}
+		alarms++
 	}
 	var missing []string
 	for id, r := range tmpl.Resources {
-		if r.Type == "AWS::CDK::Metadata" || r.Type == "AWS::CloudWatch::Alarm" {
+		if r.Type == "AWS::CDK::Metadata" || r.Type == "AWS::CloudWatch::Alarm" || r.Type == "AWS::SNS::TopicPolicy" {
 			continue
 		}
 		if st := created[id]; !strings.HasSuffix(st, "_COMPLETE") || strings.Contains(st, "ROLLBACK") || strings.Contains(st, "DELETE") {
@@ -301,16 +319,19 @@ func verify(args []string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("stack %s lacks %d of its resources:\n  %s", *stackName, len(missing), strings.Join(missing, "\n  "))
 	}
-	fmt.Printf("stack %s: all %d resources created (%d alarms through the CloudWatch API)\n", *stackName, len(created)+alarms, alarms)
+	fmt.Printf("stack %s: all %d resources created (%d alarms and topic policies through their APIs)\n", *stackName, len(created)+alarms, alarms)
 	return nil
 }
 
 // putAlarm creates a metric alarm from AWS::CloudWatch::Alarm properties
-// that hold literal values, as mediascale's alarms do.
+// whose references are resolved: a single metric or a metric math
+// expression, with its actions.
 func putAlarm(ctx context.Context, cw *cloudwatch.Client, props json.RawMessage) error {
+	type dimension struct{ Name, Value string }
 	var p struct {
 		AlarmName          string
 		AlarmDescription   string
+		AlarmActions       []string
 		Namespace          string
 		MetricName         string
 		Statistic          string
@@ -319,23 +340,109 @@ func putAlarm(ctx context.Context, cw *cloudwatch.Client, props json.RawMessage)
 		Threshold          float64
 		ComparisonOperator string
 		TreatMissingData   string
-		Dimensions         []struct{ Name, Value string }
+		Dimensions         []dimension
+		Metrics            []struct {
+			Id, Expression, Label string
+			ReturnData            *bool
+			MetricStat            *struct {
+				Metric struct {
+					Namespace, MetricName string
+					Dimensions            []dimension
+				}
+				Period int32
+				Stat   string
+			}
+		}
 	}
 	if err := json.Unmarshal(props, &p); err != nil {
 		return fmt.Errorf("alarm properties are not literal values: %w", err)
 	}
-	in := &cloudwatch.PutMetricAlarmInput{
-		AlarmName: aws.String(p.AlarmName), AlarmDescription: aws.String(p.AlarmDescription),
-		Namespace: aws.String(p.Namespace), MetricName: aws.String(p.MetricName),
-		Statistic: cwtypes.Statistic(p.Statistic), Period: aws.Int32(p.Period), EvaluationPeriods: aws.Int32(p.EvaluationPeriods),
-		Threshold: aws.Float64(p.Threshold), ComparisonOperator: cwtypes.ComparisonOperator(p.ComparisonOperator),
-		TreatMissingData: aws.String(p.TreatMissingData),
+	dims := func(ds []dimension) []cwtypes.Dimension {
+		var out []cwtypes.Dimension
+		for _, d := range ds {
+			out = append(out, cwtypes.Dimension{Name: aws.String(d.Name), Value: aws.String(d.Value)})
+		}
+		return out
 	}
-	for _, d := range p.Dimensions {
-		in.Dimensions = append(in.Dimensions, cwtypes.Dimension{Name: aws.String(d.Name), Value: aws.String(d.Value)})
+	in := &cloudwatch.PutMetricAlarmInput{
+		AlarmName: aws.String(p.AlarmName), AlarmDescription: aws.String(p.AlarmDescription), AlarmActions: p.AlarmActions,
+		EvaluationPeriods: aws.Int32(p.EvaluationPeriods), Threshold: aws.Float64(p.Threshold),
+		ComparisonOperator: cwtypes.ComparisonOperator(p.ComparisonOperator), TreatMissingData: aws.String(p.TreatMissingData),
+	}
+	if len(p.Metrics) == 0 {
+		in.Namespace, in.MetricName, in.Dimensions = aws.String(p.Namespace), aws.String(p.MetricName), dims(p.Dimensions)
+		in.Statistic, in.Period = cwtypes.Statistic(p.Statistic), aws.Int32(p.Period)
+	}
+	for _, m := range p.Metrics {
+		q := cwtypes.MetricDataQuery{Id: aws.String(m.Id), ReturnData: m.ReturnData}
+		if m.Expression != "" {
+			q.Expression = aws.String(m.Expression)
+		}
+		if m.Label != "" {
+			q.Label = aws.String(m.Label)
+		}
+		if st := m.MetricStat; st != nil {
+			q.MetricStat = &cwtypes.MetricStat{Period: aws.Int32(st.Period), Stat: aws.String(st.Stat), Metric: &cwtypes.Metric{
+				Namespace: aws.String(st.Metric.Namespace), MetricName: aws.String(st.Metric.MetricName), Dimensions: dims(st.Metric.Dimensions),
+			}}
+		}
+		in.Metrics = append(in.Metrics, q)
 	}
 	_, err := cw.PutMetricAlarm(ctx, in)
 	return err
+}
+
+// putTopicPolicy sets an AWS::SNS::TopicPolicy's document on each of its
+// topics, whose references are resolved to ARNs.
+func putTopicPolicy(ctx context.Context, c *sns.Client, props json.RawMessage) error {
+	var p struct {
+		PolicyDocument json.RawMessage
+		Topics         []string
+	}
+	if err := json.Unmarshal(props, &p); err != nil {
+		return fmt.Errorf("topic policy properties are not literal values: %w", err)
+	}
+	for _, arn := range p.Topics {
+		if _, err := c.SetTopicAttributes(ctx, &sns.SetTopicAttributesInput{
+			TopicArn: aws.String(arn), AttributeName: aws.String("Policy"), AttributeValue: aws.String(string(p.PolicyDocument)),
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveRefs replaces every {"Ref": id} in a template fragment with the
+// physical id of that resource in the deployed stack.
+func resolveRefs(raw json.RawMessage, physical map[string]string) json.RawMessage {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	var walk func(any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case map[string]any:
+			if ref, ok := t["Ref"].(string); ok && len(t) == 1 {
+				if id, ok := physical[ref]; ok {
+					return id
+				}
+			}
+			for k, x := range t {
+				t[k] = walk(x)
+			}
+		case []any:
+			for i, x := range t {
+				t[i] = walk(x)
+			}
+		}
+		return v
+	}
+	out, err := json.Marshal(walk(v))
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 // activate makes the deployed state machines executable. moto keeps state

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -20,12 +23,56 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/mediascale/mediascale/scripts/internal/cloudlogs"
 	"github.com/mediascale/mediascale/shared/compute"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/loopback"
 	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
+
+// metricSum adds up a metric's data points of the last hour in the
+// Mediascale namespace, as the functions' embedded metric lines left them.
+func (c *cloud) metricSum(name string, dims map[string]string) float64 {
+	c.t.Helper()
+	var ds []cwtypes.Dimension
+	for k, v := range dims {
+		ds = append(ds, cwtypes.Dimension{Name: aws.String(k), Value: aws.String(v)})
+	}
+	now := time.Now()
+	out, err := cloudwatch.NewFromConfig(c.cfg).GetMetricStatistics(context.Background(), &cloudwatch.GetMetricStatisticsInput{
+		Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(name), Dimensions: ds,
+		StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now.Add(time.Minute)), Period: aws.Int32(3600),
+		Statistics: []cwtypes.Statistic{cwtypes.StatisticSum},
+	})
+	if err != nil {
+		c.t.Fatalf("reading metric %s: %v", name, err)
+	}
+	sum := 0.0
+	for _, d := range out.Datapoints {
+		sum += aws.ToFloat64(d.Sum)
+	}
+	return sum
+}
+
+// logged reports whether a function's log group holds a line containing
+// text.
+func (c *cloud) logged(function, text string) bool {
+	c.t.Helper()
+	out, err := cloudwatchlogs.NewFromConfig(c.cfg).FilterLogEvents(context.Background(), &cloudwatchlogs.FilterLogEventsInput{
+		LogGroupName: aws.String(cloudlogs.LogGroup("mediascale-dev-" + function)),
+	})
+	if err != nil {
+		c.t.Fatalf("reading the logs of %s: %v", function, err)
+	}
+	for _, e := range out.Events {
+		if strings.Contains(aws.ToString(e.Message), text) {
+			return true
+		}
+	}
+	return false
+}
 
 // cloud is a running local cloud with the clients the assertions need.
 type cloud struct {
@@ -201,6 +248,16 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 		if c.lockHeld() {
 			t.Fatal("the pool lock is still held")
 		}
+		outcome := map[string]string{"Pool": "live-rtmp-use1", "Direction": "out", "Status": "SUCCEEDED"}
+		if events, added := c.metricSum("ScaleEvents", outcome), c.metricSum("NodesAdded", outcome); events < 1 || added < 2 {
+			t.Fatalf("metrics ScaleEvents %v NodesAdded %v, want at least 1 and 2", events, added)
+		}
+		if c.metricSum("StepDuration", map[string]string{"Pool": "live-rtmp-use1", "Step": "probe"}) <= 0 {
+			t.Fatal("no probe StepDuration for the pool")
+		}
+		if !c.logged("release", `"status":"SUCCEEDED"`) {
+			t.Fatal("the release summary is not in the release function's log group")
+		}
 		if per := (rs.Transitions - 5) / 2; per > 30 {
 			t.Fatalf("%d state transitions per node, budget 30", per)
 		}
@@ -231,6 +288,9 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 			t.Fatalf("status %s, want FAILED", rs.Status)
 		}
 		c.assertRolledBack(t, rs, "ProbeFailed", "connection refused")
+		if n := c.metricSum("Rollbacks", map[string]string{"Pool": "live-rtmp-use1", "Direction": "out", "Status": "FAILED"}); n < 2 {
+			t.Fatalf("Rollbacks metric %v, want the 2 rolled-back nodes", n)
+		}
 		for _, n := range first {
 			now, _ := c.store.GetNode(context.Background(), n.Pool, n.ID)
 			if st, _ := c.instance(n.InstanceID); now.State != fleet.Active || now.Version != n.Version || st != "running" || c.recordWeight(n.ID) != 100 {

@@ -1,8 +1,8 @@
 // Package invocation is the boundary every workflow function shares: it
 // decodes the raw input so a malformed one is InvalidInput, runs the step,
-// turns any error into a named one Step Functions can match, and writes
-// one structured log line per invocation with the step, result and
-// duration.
+// turns any error into a named one Step Functions can match, writes one
+// structured log line per invocation with the step, result and duration,
+// and publishes the step's duration and outcome as metrics.
 package invocation
 
 import (
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 // Describer lets a request and its result add fields (pool, node,
@@ -35,10 +36,12 @@ func Handler[Req any, Res any](step string, log *slog.Logger, now func() time.Ti
 			res, err = run(ctx, req)
 		}
 		err = events.ForStateMachine(err)
-		attrs := []any{"step", step, "durationMs", now().Sub(start).Milliseconds()}
+		took := now().Sub(start)
+		attrs := []any{"step", step, "durationMs", took.Milliseconds()}
 		if d, ok := any(req).(Describer); ok {
 			attrs = append(attrs, d.LogAttrs()...)
 		}
+		stepMetrics(ctx, log, now(), step, poolOf(attrs), took, err)
 		if err != nil {
 			log.ErrorContext(ctx, step+" failed", append(attrs, "result", "error", "errorType", err.(events.Named).ErrorName(), "error", err.Error())...)
 			var zero Res
@@ -50,6 +53,40 @@ func Handler[Req any, Res any](step string, log *slog.Logger, now func() time.Ti
 		log.InfoContext(ctx, step, append(attrs, "result", "ok")...)
 		return res, nil
 	}
+}
+
+// stepMetrics publishes StepDuration (milliseconds) and StepErrors (0 or
+// 1) per step, and per pool and step when the request names a pool. A
+// metrics failure is logged, never returned: it must not fail the step.
+func stepMetrics(ctx context.Context, log *slog.Logger, at time.Time, step, pool string, took time.Duration, err error) {
+	failed := 0.0
+	if err != nil {
+		failed = 1
+	}
+	dims := []telemetry.Dimension{{Name: "Step", Value: step}}
+	sets := [][]string{{"Step"}}
+	if pool != "" {
+		dims = append(dims, telemetry.Dimension{Name: "Pool", Value: pool})
+		sets = append(sets, []string{"Pool", "Step"})
+	}
+	if merr := telemetry.EmitMetrics(ctx, log, at, dims, sets,
+		telemetry.Metric{Name: "StepDuration", Value: float64(took.Microseconds()) / 1000, Unit: telemetry.Milliseconds},
+		telemetry.Metric{Name: "StepErrors", Value: failed, Unit: telemetry.Count},
+	); merr != nil {
+		log.ErrorContext(ctx, "step metrics not published", "step", step, "error", merr.Error())
+	}
+}
+
+// poolOf finds the pool a request's log attributes name, if any.
+func poolOf(attrs []any) string {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if k, ok := attrs[i].(string); ok && k == "pool" {
+			if v, ok := attrs[i+1].(string); ok {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // EnvMaxWaitSeconds caps every wait a function asks the state machine for

@@ -13,6 +13,7 @@ import (
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/invocation"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 // Outcomes of an execution.
@@ -40,6 +41,9 @@ type Request struct {
 	Failure   *events.Failure `json:"failure,omitempty"`
 	// Plan is the plan step's answer, when planning succeeded.
 	Plan *events.Plan `json:"plan,omitempty"`
+	// RequestedAt is when the alarm (or operator) asked, so the summary
+	// can say how long the whole scale took.
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
 // NodeSummary is one node's end state.
@@ -106,8 +110,11 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		}
 		s.Status, s.Reason = DryRun, "dry run: nothing was changed"
 		var err error
-		s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution)
-		return s, err
+		if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
+			return Summary{}, err
+		}
+		h.publish(ctx, req, s, outcome{})
+		return s, nil
 	}
 	nodes, err := h.store.ListNodes(ctx, req.Pool)
 	if err != nil {
@@ -119,10 +126,13 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if req.Direction == events.DirectionIn {
 		goal = fleet.Terminated
 	}
-	good, bad, back := 0, 0, 0
+	good, bad, back, forced := 0, 0, 0, 0
 	for _, n := range nodes {
 		if n.Execution != req.Execution {
 			continue
+		}
+		if n.ForcedSessions != nil {
+			forced += *n.ForcedSessions
 		}
 		s.Nodes = append(s.Nodes, NodeSummary{Node: n.ID, State: string(n.State), InstanceID: n.InstanceID,
 			InstanceType: n.InstanceType, AZ: n.AZ, Weight: n.Weight, Reason: n.Reason})
@@ -158,5 +168,41 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
 		return Summary{}, err
 	}
+	h.publish(ctx, req, s, outcome{good: good, bad: bad, back: back, forced: forced})
 	return s, nil
+}
+
+// outcome counts what became of an execution's nodes.
+type outcome struct {
+	good, bad, back, forced int
+}
+
+// publish writes the execution's metrics (README.md, "Metrics"): one scale
+// event, the nodes added or removed, rollbacks, cancelled drains, forced
+// sessions and the seconds from the request to the end, per pool,
+// direction and status. It runs after the lock is released, and a failure
+// to publish is logged, not returned: metrics must never hold a pool.
+func (h *Handler) publish(ctx context.Context, req Request, s Summary, o outcome) {
+	now := h.now()
+	added, removed, rollbacks, cancelled := 0, 0, 0, 0
+	if req.Direction == events.DirectionIn {
+		removed, cancelled = o.good, o.back
+	} else {
+		added, rollbacks = o.good, o.bad
+	}
+	metrics := []telemetry.Metric{
+		{Name: "ScaleEvents", Value: 1, Unit: telemetry.Count},
+		{Name: "NodesAdded", Value: float64(added), Unit: telemetry.Count},
+		{Name: "NodesRemoved", Value: float64(removed), Unit: telemetry.Count},
+		{Name: "Rollbacks", Value: float64(rollbacks), Unit: telemetry.Count},
+		{Name: "DrainsCancelled", Value: float64(cancelled), Unit: telemetry.Count},
+		{Name: "ForcedSessions", Value: float64(o.forced), Unit: telemetry.Count},
+	}
+	if !req.RequestedAt.IsZero() && now.After(req.RequestedAt) {
+		metrics = append(metrics, telemetry.Metric{Name: "ScaleSeconds", Value: now.Sub(req.RequestedAt).Seconds(), Unit: telemetry.Seconds})
+	}
+	dims := []telemetry.Dimension{{Name: "Pool", Value: req.Pool}, {Name: "Direction", Value: req.Direction}, {Name: "Status", Value: s.Status}}
+	if err := telemetry.EmitMetrics(ctx, h.log, now, dims, [][]string{{"Pool", "Direction", "Status"}}, metrics...); err != nil {
+		h.log.ErrorContext(ctx, "execution metrics not published", "pool", req.Pool, "execution", req.Execution, "error", err.Error())
+	}
 }

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -96,5 +97,79 @@ func TestADryRunReportsThePlanAndChangesNothing(t *testing.T) {
 	s, err := NewHandler(store, time.Now, telemetry.NewLogger(io.Discard, "release")).Handle()(context.Background(), raw)
 	if err != nil || s.Status != DryRun || len(s.Nodes) != 1 || s.Nodes[0].State != "PLANNED" || !s.Released || len(store.marked) != 0 || len(s.Plan) != 1 {
 		t.Fatalf("summary %+v, err %v, marks %v", s, err, store.marked)
+	}
+}
+
+func TestReleasePublishesTheExecutionMetrics(t *testing.T) {
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	two := 2
+	cases := []struct {
+		name    string
+		req     Request
+		nodes   []fleet.Node
+		status  string
+		metrics map[string]float64
+	}{
+		{
+			name: "a partial scale-out counts the node added, the rollback and the seconds since the alarm",
+			req:  Request{Direction: "out", RequestedAt: now.Add(-40 * time.Second)},
+			nodes: []fleet.Node{
+				{Pool: "live", ID: "a", State: fleet.Active, Execution: "e1"},
+				{Pool: "live", ID: "b", State: fleet.Failed, Execution: "e1"},
+			},
+			status:  Partial,
+			metrics: map[string]float64{"ScaleEvents": 1, "NodesAdded": 1, "Rollbacks": 1, "NodesRemoved": 0, "ScaleSeconds": 40},
+		},
+		{
+			name: "a scale-in counts the node removed, its forced sessions and the cancelled drain",
+			req:  Request{Direction: "in"},
+			nodes: []fleet.Node{
+				{Pool: "live", ID: "a", State: fleet.Terminated, Execution: "e1", ForcedSessions: &two},
+				{Pool: "live", ID: "b", State: fleet.Active, Execution: "e1"},
+			},
+			status:  Succeeded,
+			metrics: map[string]float64{"ScaleEvents": 1, "NodesRemoved": 1, "ForcedSessions": 2, "DrainsCancelled": 1, "Rollbacks": 0},
+		},
+		{
+			name:    "a dry run is one scale event that changed nothing",
+			req:     Request{Direction: "out", Plan: &events.Plan{DryRun: true}},
+			status:  DryRun,
+			metrics: map[string]float64{"ScaleEvents": 1, "NodesAdded": 0, "Rollbacks": 0},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tc.req.Pool, tc.req.Execution = "live", "e1"
+			raw, _ := json.Marshal(tc.req)
+			store := &fakeStore{nodes: tc.nodes, owner: "e1"}
+			if _, err := NewHandler(store, func() time.Time { return now }, telemetry.NewLogger(&buf, "release")).Handle()(context.Background(), raw); err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+				var m map[string]any
+				if err := json.Unmarshal(line, &m); err != nil {
+					t.Fatal(err)
+				}
+				if m["msg"] == "metrics" && m["ScaleEvents"] != nil {
+					doc = m
+				}
+			}
+			if doc == nil {
+				t.Fatalf("no execution metrics in\n%s", buf.String())
+			}
+			if doc["Pool"] != "live" || doc["Direction"] != tc.req.Direction || doc["Status"] != tc.status {
+				t.Errorf("dimensions %v %v %v, want live %s %s", doc["Pool"], doc["Direction"], doc["Status"], tc.req.Direction, tc.status)
+			}
+			for name, want := range tc.metrics {
+				if doc[name] != want {
+					t.Errorf("%s = %v, want %v", name, doc[name], want)
+				}
+			}
+			if _, ok := doc["ScaleSeconds"]; ok && tc.req.RequestedAt.IsZero() {
+				t.Errorf("ScaleSeconds published without a request time")
+			}
+		})
 	}
 }

@@ -11,12 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 // Namespace holds the per-node metrics media nodes publish (dimensions
 // Pool and Node) and their pool-wide aggregates (dimension Pool):
 // Connections (count), BandwidthMbps, ErrorRatePercent.
-const Namespace = "Mediascale"
+const Namespace = telemetry.Namespace
 
 // CloudWatch is the part of the CloudWatch client the guard uses.
 type CloudWatch interface {

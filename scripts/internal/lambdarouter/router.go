@@ -54,7 +54,20 @@ type Router struct {
 	mu     sync.Mutex
 	stats  Stats
 	faults faults
+	ship   Shipper
 }
+
+// Shipper takes a finished invocation's output where the Lambda service
+// would put it: the function's log group, and the metrics of its embedded
+// metric format lines.
+type Shipper interface {
+	Ship(ctx context.Context, function, requestID string, output []byte, at time.Time) (int, error)
+}
+
+// ShipTo sends every invocation's output to s, before the invocation's
+// answer goes back, so a caller that sees the answer also finds its logs
+// and metrics.
+func (rt *Router) ShipTo(s Shipper) { rt.ship = s }
 
 // New returns a router in front of the moto server at motoURL.
 func New(motoURL *url.URL, catalog Catalog, runtime *lambdaruntime.Runtime, log *slog.Logger) *Router {
@@ -197,6 +210,11 @@ func (rt *Router) run(ctx context.Context, fn lambdaruntime.Function, payload []
 		rt.stats.InitMs[fn.Name] += int(res.InitDuration.Milliseconds())
 	}
 	rt.mu.Unlock()
+	if rt.ship != nil {
+		if _, err := rt.ship.Ship(ctx, fn.Name, res.RequestID, res.Logs, time.Now()); err != nil {
+			rt.log.Error("invocation output not shipped", "function", fn.Name, "requestId", res.RequestID, "error", err.Error())
+		}
+	}
 	rt.log.Info("invoked", "function", fn.Name, "requestId", res.RequestID,
 		"durationMs", float64(res.Duration.Microseconds())/1000, "initMs", float64(res.InitDuration.Microseconds())/1000,
 		"functionError", res.FunctionError, "errorType", res.ErrorType())

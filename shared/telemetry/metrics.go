@@ -1,0 +1,73 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Namespace is the CloudWatch namespace of every mediascale metric: the
+// ones media nodes publish and the ones the functions publish about their
+// own work (see README.md, "Metrics").
+const Namespace = "Mediascale"
+
+// Units of the metrics the functions publish, as CloudWatch spells them.
+const (
+	Count        = "Count"
+	Milliseconds = "Milliseconds"
+	Seconds      = "Seconds"
+)
+
+// Metric is one value of a metrics document.
+type Metric struct {
+	Name  string
+	Value float64
+	Unit  string
+}
+
+// Dimension is one dimension's name and value.
+type Dimension struct {
+	Name, Value string
+}
+
+// EmitMetrics writes one CloudWatch embedded metric format document as a
+// log line. CloudWatch Logs turns it into metrics, one per dimension set
+// listed in sets, so a step pays no API call and its role needs no
+// cloudwatch:PutMetricData. Every name in sets must be one of dims; a set
+// naming a missing dimension is a programming error and is refused before
+// it can silently drop the metric.
+func EmitMetrics(ctx context.Context, log *slog.Logger, at time.Time, dims []Dimension, sets [][]string, metrics ...Metric) error {
+	values := map[string]string{}
+	attrs := make([]any, 0, 2*(len(dims)+len(metrics))+1)
+	for _, d := range dims {
+		values[d.Name] = d.Value
+		attrs = append(attrs, d.Name, d.Value)
+	}
+	for _, set := range sets {
+		for _, name := range set {
+			if _, ok := values[name]; !ok {
+				return fmt.Errorf("metrics: dimension set %v names %q, which has no value", set, name)
+			}
+		}
+	}
+	type definition struct {
+		Name string `json:"Name"`
+		Unit string `json:"Unit"`
+	}
+	defs := make([]definition, len(metrics))
+	for i, m := range metrics {
+		defs[i] = definition{Name: m.Name, Unit: m.Unit}
+		attrs = append(attrs, m.Name, m.Value)
+	}
+	attrs = append(attrs, slog.Any("_aws", map[string]any{
+		"Timestamp": at.UnixMilli(),
+		"CloudWatchMetrics": []map[string]any{{
+			"Namespace":  Namespace,
+			"Dimensions": sets,
+			"Metrics":    defs,
+		}},
+	}))
+	log.InfoContext(ctx, "metrics", attrs...)
+	return nil
+}
