@@ -11,6 +11,9 @@ type functionSpec struct {
 	MemoryMB       float64
 	TimeoutSeconds float64
 	TableActions   []string
+	// InVpc runs the function in the pools' VPC, for functions that talk
+	// to the nodes themselves.
+	InVpc bool
 }
 
 // specNamed returns the spec of a function by name.
@@ -55,6 +58,7 @@ var functionSpecs = []functionSpec{
 		Name: "probe", Description: "Probes a node's health endpoint and media port",
 		MemoryMB: 256, TimeoutSeconds: 15,
 		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		InVpc:        true,
 	},
 	{
 		Name: "shift", Description: "Moves traffic onto a node in guarded steps",
@@ -70,6 +74,8 @@ var functionSpecs = []functionSpec{
 		Name: "drain", Description: "Drains a node: traffic off, new sessions refused, live sessions waited for, then terminated",
 		MemoryMB: 256, TimeoutSeconds: 30,
 		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		// The drain counts and closes sessions on the node's stats port.
+		InVpc: true,
 	},
 	{
 		Name: "reconcile", Description: "Finds and repairs drift between the node table and the instances that run",

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/mediascale/mediascale/shared/pool"
@@ -17,15 +18,24 @@ import (
 // arm64 image, resolved by CloudFormation at deploy time.
 const amiParameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 
-// network is what the stack creates for pools that say "managed".
+// network is where nodes and the functions that reach them live: the
+// pools' VPC (created, or the environment's), and what the stack creates
+// for pools that say "managed".
 type network struct {
-	vpc     awsec2.CfnVPC
-	subnets map[string]awsec2.CfnSubnet // by availability zone
+	vpcID   *string
+	subnets map[string]awsec2.CfnSubnet // managed node subnets, by zone
+	// functionSubnets and functionGroup place the probe and drain
+	// functions; every node security group admits functionGroup.
+	functionSubnets []*string
+	functionGroup   awsec2.CfnSecurityGroup
 	// launchTemplates and nodeGroups are by pool name.
 	launchTemplates map[string]awsec2.CfnLaunchTemplate
 	nodeGroups      map[string]awsec2.CfnSecurityGroup
 	balancers       map[string]balancer
 }
+
+// nodeVpcCidr is the address range of the VPC the stack creates.
+const nodeVpcCidr = "10.40.0.0/16"
 
 // managedZones lists the zones whose subnet the stack must create.
 func managedZones(f pool.File) []string {
@@ -45,51 +55,143 @@ func managedZones(f pool.File) []string {
 	return zones
 }
 
-// newNetwork creates a VPC with one public subnet per managed zone, and for
-// every pool with a managed launch template: a node security group open on
-// the media and health ports only, an instance role for SSM, and a launch
-// template that enforces IMDSv2, encrypted volumes and no SSH key.
-func (s *Stack) newNetwork(p Props) *network {
+// newNetwork sets up the pools' network: the environment's VPC, or one the
+// stack creates with public node subnets and private function subnets; a
+// security group for the probe and drain functions that every node
+// security group admits on the health and media ports; and, for pools with
+// a managed launch template, a node security group, an instance role for
+// SSM and a launch template that enforces IMDSv2, encrypted volumes and no
+// SSH key.
+func (s *Stack) newNetwork(p Props) (*network, error) {
 	n := &network{subnets: map[string]awsec2.CfnSubnet{}, launchTemplates: map[string]awsec2.CfnLaunchTemplate{},
 		nodeGroups: map[string]awsec2.CfnSecurityGroup{}, balancers: map[string]balancer{}}
-	zones := managedZones(p.Pools)
-	needLT := false
+	if net := p.Settings.Network; net.VpcID != "" {
+		n.vpcID = jsii.String(net.VpcID)
+		n.functionSubnets = *jsii.Strings(net.FunctionSubnets...)
+	} else if err := s.newVpc(p, n); err != nil {
+		return nil, err
+	}
+	n.functionGroup = awsec2.NewCfnSecurityGroup(s.Stack, jsii.String("FunctionGroup"), &awsec2.CfnSecurityGroupProps{
+		VpcId:            n.vpcID,
+		GroupDescription: jsii.String(fmt.Sprintf("mediascale %s probe and drain functions: no inbound; out to the nodes and AWS APIs", p.Env)),
+	})
+	// The environment's own node security groups admit the functions on
+	// every port a pool with its own launch template probes.
+	ports := map[float64]bool{}
 	for _, pl := range p.Pools.Pools {
-		needLT = needLT || pl.LaunchTemplate.ID == pool.Managed
+		if pl.LaunchTemplate.ID != pool.Managed {
+			ports[float64(pl.Probe.HealthPort)], ports[float64(pl.Probe.MediaPort)] = true, true
+		}
 	}
-	if len(zones) == 0 && !needLT {
-		return n
+	sorted := make([]float64, 0, len(ports))
+	for port := range ports {
+		sorted = append(sorted, port)
 	}
-	const cidr = "10.40.0.0/16"
-	n.vpc = awsec2.NewCfnVPC(s.Stack, jsii.String("NodeVpc"), &awsec2.CfnVPCProps{
-		CidrBlock: jsii.String(cidr), EnableDnsHostnames: jsii.Bool(true), EnableDnsSupport: jsii.Bool(true),
+	sort.Float64s(sorted)
+	for i, sg := range p.Settings.Network.NodeSecurityGroups {
+		for _, port := range sorted {
+			awsec2.NewCfnSecurityGroupIngress(s.Stack, jsii.String(fmt.Sprintf("NodeGroup%dFromFunctionsPort%g", i+1, port)), &awsec2.CfnSecurityGroupIngressProps{
+				GroupId: jsii.String(sg), IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(port), ToPort: jsii.Number(port),
+				SourceSecurityGroupId: n.functionGroup.AttrGroupId(),
+				Description:           jsii.String(fmt.Sprintf("mediascale %s probe and drain functions", p.Env)),
+			})
+		}
+	}
+	s.newLaunchTemplates(p, n)
+	return n, nil
+}
+
+// newVpc creates the VPC of an environment that names none: a public
+// subnet per managed zone for the nodes, which serve the internet directly,
+// and a private subnet per zone for the functions, which reach the AWS APIs
+// through one NAT gateway (DynamoDB through a free gateway endpoint). The
+// VPC's rejected and accepted flows are logged.
+func (s *Stack) newVpc(p Props, n *network) error {
+	zones := managedZones(p.Pools)
+	if len(zones) == 0 {
+		return fmt.Errorf("environment %s names no VPC and no pool has managed subnets: there is nowhere to put the nodes", p.Env)
+	}
+	vpc := awsec2.NewCfnVPC(s.Stack, jsii.String("NodeVpc"), &awsec2.CfnVPCProps{
+		CidrBlock: jsii.String(nodeVpcCidr), EnableDnsHostnames: jsii.Bool(true), EnableDnsSupport: jsii.Bool(true),
 		Tags: &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String("mediascale-" + p.Env)}},
 	})
+	n.vpcID = vpc.Ref()
 	igw := awsec2.NewCfnInternetGateway(s.Stack, jsii.String("NodeIgw"), &awsec2.CfnInternetGatewayProps{})
 	attach := awsec2.NewCfnVPCGatewayAttachment(s.Stack, jsii.String("NodeIgwAttachment"), &awsec2.CfnVPCGatewayAttachmentProps{
-		VpcId: n.vpc.Ref(), InternetGatewayId: igw.Ref(),
+		VpcId: vpc.Ref(), InternetGatewayId: igw.Ref(),
 	})
-	routes := awsec2.NewCfnRouteTable(s.Stack, jsii.String("NodeRoutes"), &awsec2.CfnRouteTableProps{VpcId: n.vpc.Ref()})
+	public := awsec2.NewCfnRouteTable(s.Stack, jsii.String("NodeRoutes"), &awsec2.CfnRouteTableProps{VpcId: vpc.Ref()})
 	def := awsec2.NewCfnRoute(s.Stack, jsii.String("NodeDefaultRoute"), &awsec2.CfnRouteProps{
-		RouteTableId: routes.Ref(), DestinationCidrBlock: jsii.String("0.0.0.0/0"), GatewayId: igw.Ref(),
+		RouteTableId: public.Ref(), DestinationCidrBlock: jsii.String("0.0.0.0/0"), GatewayId: igw.Ref(),
 	})
 	def.AddDependency(attach)
+	private := awsec2.NewCfnRouteTable(s.Stack, jsii.String("FunctionRoutes"), &awsec2.CfnRouteTableProps{VpcId: vpc.Ref()})
 	for i, z := range zones {
 		id := fmt.Sprintf("NodeSubnet%d", i+1)
-		// Media nodes serve the public internet directly (RTMP ingest,
-		// WebRTC), so they get public addresses.
 		sn := awsec2.NewCfnSubnet(s.Stack, jsii.String(id), &awsec2.CfnSubnetProps{
-			VpcId: n.vpc.Ref(), AvailabilityZone: jsii.String(z),
+			VpcId: vpc.Ref(), AvailabilityZone: jsii.String(z),
 			CidrBlock:           jsii.String(fmt.Sprintf("10.40.%d.0/20", i*16)),
 			MapPublicIpOnLaunch: jsii.Bool(true),
 			Tags:                &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String(fmt.Sprintf("mediascale-%s-%s", p.Env, z))}},
 		})
 		awsec2.NewCfnSubnetRouteTableAssociation(s.Stack, jsii.String(id+"Routes"), &awsec2.CfnSubnetRouteTableAssociationProps{
-			SubnetId: sn.Ref(), RouteTableId: routes.Ref(),
+			SubnetId: sn.Ref(), RouteTableId: public.Ref(),
 		})
 		n.subnets[z] = sn
+		fid := fmt.Sprintf("FunctionSubnet%d", i+1)
+		fsn := awsec2.NewCfnSubnet(s.Stack, jsii.String(fid), &awsec2.CfnSubnetProps{
+			VpcId: vpc.Ref(), AvailabilityZone: jsii.String(z),
+			CidrBlock: jsii.String(fmt.Sprintf("10.40.%d.0/24", 128+i)),
+			Tags:      &[]*awscdk.CfnTag{{Key: jsii.String("Name"), Value: jsii.String(fmt.Sprintf("mediascale-%s-functions-%s", p.Env, z))}},
+		})
+		awsec2.NewCfnSubnetRouteTableAssociation(s.Stack, jsii.String(fid+"Routes"), &awsec2.CfnSubnetRouteTableAssociationProps{
+			SubnetId: fsn.Ref(), RouteTableId: private.Ref(),
+		})
+		n.functionSubnets = append(n.functionSubnets, fsn.Ref())
 	}
+	// One NAT gateway, not one per zone: the functions only call AWS APIs
+	// and a zone outage costs a few probes, not a bill for three gateways.
+	eip := awsec2.NewCfnEIP(s.Stack, jsii.String("FunctionNatAddress"), &awsec2.CfnEIPProps{Domain: jsii.String("vpc")})
+	eip.AddDependency(attach)
+	nat := awsec2.NewCfnNatGateway(s.Stack, jsii.String("FunctionNat"), &awsec2.CfnNatGatewayProps{
+		SubnetId: n.subnets[zones[0]].Ref(), AllocationId: eip.AttrAllocationId(),
+	})
+	awsec2.NewCfnRoute(s.Stack, jsii.String("FunctionDefaultRoute"), &awsec2.CfnRouteProps{
+		RouteTableId: private.Ref(), DestinationCidrBlock: jsii.String("0.0.0.0/0"), NatGatewayId: nat.Ref(),
+	})
+	awsec2.NewCfnVPCEndpoint(s.Stack, jsii.String("DynamoDbEndpoint"), &awsec2.CfnVPCEndpointProps{
+		VpcId: vpc.Ref(), VpcEndpointType: jsii.String("Gateway"),
+		ServiceName:   jsii.String(fmt.Sprintf("com.amazonaws.%s.dynamodb", *awscdk.Aws_REGION())),
+		RouteTableIds: &[]interface{}{private.Ref()},
+	})
+	flowLogs := awslogs.NewLogGroup(s.Stack, jsii.String("NodeVpcFlowLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(fmt.Sprintf("/mediascale/%s/vpc-flow-logs", p.Env)),
+		Retention:     logRetentions[p.Settings.LogRetentionDays],
+		RemovalPolicy: removalOf(p.Settings),
+	})
+	flowRole := awsiam.NewRole(s.Stack, jsii.String("NodeVpcFlowLogsRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("vpc-flow-logs.amazonaws.com"), nil),
+		Description: jsii.String("mediascale " + p.Env + " VPC flow logs"),
+	})
+	flowLogs.GrantWrite(flowRole)
+	awsec2.NewCfnFlowLog(s.Stack, jsii.String("NodeVpcFlowLog"), &awsec2.CfnFlowLogProps{
+		ResourceId: vpc.Ref(), ResourceType: jsii.String("VPC"), TrafficType: jsii.String("ALL"),
+		LogDestinationType: jsii.String("cloud-watch-logs"), LogGroupName: flowLogs.LogGroupName(),
+		DeliverLogsPermissionArn: flowRole.RoleArn(),
+	})
+	return nil
+}
 
+// newLaunchTemplates creates, for each pool with a managed launch template,
+// its node security group and launch template.
+func (s *Stack) newLaunchTemplates(p Props, n *network) {
+	needed := false
+	for _, pl := range p.Pools.Pools {
+		needed = needed || pl.LaunchTemplate.ID == pool.Managed
+	}
+	if !needed {
+		return
+	}
 	ami := awscdk.NewCfnParameter(s.Stack, jsii.String("NodeImage"), &awscdk.CfnParameterProps{
 		Type:        jsii.String("AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"),
 		Default:     jsii.String(amiParameter),
@@ -110,18 +212,21 @@ func (s *Stack) newNetwork(p Props) *network {
 			continue
 		}
 		id := pascal(pl.Name)
+		fromFunctions := func(port int, what string) *awsec2.CfnSecurityGroup_IngressProperty {
+			return &awsec2.CfnSecurityGroup_IngressProperty{
+				IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(port), ToPort: jsii.Number(port),
+				SourceSecurityGroupId: n.functionGroup.AttrGroupId(), Description: jsii.String(what + " from the probe and drain functions"),
+			}
+		}
 		sg := awsec2.NewCfnSecurityGroup(s.Stack, jsii.String(id+"NodeGroup"), &awsec2.CfnSecurityGroupProps{
-			VpcId:            n.vpc.Ref(),
+			VpcId:            n.vpcID,
 			GroupDescription: jsii.String(fmt.Sprintf("mediascale %s %s nodes: media and health ports only", p.Env, pl.Name)),
 			SecurityGroupIngress: &[]interface{}{
 				&awsec2.CfnSecurityGroup_IngressProperty{
 					IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(pl.Probe.MediaPort), ToPort: jsii.Number(pl.Probe.MediaPort),
 					CidrIp: jsii.String("0.0.0.0/0"), Description: jsii.String("media clients"),
 				},
-				&awsec2.CfnSecurityGroup_IngressProperty{
-					IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(pl.Probe.HealthPort), ToPort: jsii.Number(pl.Probe.HealthPort),
-					CidrIp: jsii.String(cidr), Description: jsii.String("health probes from inside the VPC"),
-				},
+				fromFunctions(pl.Probe.HealthPort, "health and session stats"),
 			},
 		})
 		n.nodeGroups[pl.Name] = sg
@@ -144,7 +249,6 @@ func (s *Stack) newNetwork(p Props) *network {
 			},
 		})
 	}
-	return n
 }
 
 // balancer is a stack-made load balancer: its listener and the stable and
@@ -182,7 +286,7 @@ func (s *Stack) newBalancers(p Props) {
 		})
 		group := func(suffix string) awselasticloadbalancingv2.CfnTargetGroup {
 			return awselasticloadbalancingv2.NewCfnTargetGroup(s.Stack, jsii.String(id+pascal(suffix)+"Targets"), &awselasticloadbalancingv2.CfnTargetGroupProps{
-				VpcId: s.network.vpc.Ref(), TargetType: jsii.String("ip"), Protocol: jsii.String(proto), Port: jsii.Number(lb.Port),
+				VpcId: s.network.vpcID, TargetType: jsii.String("ip"), Protocol: jsii.String(proto), Port: jsii.Number(lb.Port),
 				HealthCheckProtocol: jsii.String("TCP"), HealthCheckPort: jsii.String(fmt.Sprint(lb.Port)),
 				HealthCheckIntervalSeconds: jsii.Number(10), HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(2),
 			})

@@ -34,11 +34,32 @@ type Settings struct {
 	RetainData          bool `json:"retainData"`
 	// LogRetentionDays is how long function logs are kept.
 	LogRetentionDays int `json:"logRetentionDays"`
+	// Network is where the probe and drain functions run.
+	Network Network `json:"network"`
+}
+
+// Network places the probe and drain functions, which must reach the
+// nodes' health and media ports, inside the pools' VPC. Left empty, the
+// stack creates the VPC (as dev does), with private subnets for the
+// functions; then every pool must use "managed" subnets.
+type Network struct {
+	// VpcID is the VPC the pools' subnets belong to.
+	VpcID string `json:"vpcId"`
+	// FunctionSubnets are private subnets of that VPC with a route to the
+	// AWS APIs (a NAT gateway or VPC endpoints), one per zone at least.
+	FunctionSubnets []string `json:"functionSubnets"`
+	// NodeSecurityGroups are the security groups of the pools' own launch
+	// templates; the stack admits the functions into them on each pool's
+	// health and media ports.
+	NodeSecurityGroups []string `json:"nodeSecurityGroups"`
 }
 
 var (
 	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
 	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
+	vpcPattern     = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	subnetPattern  = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	groupPattern   = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
 )
 
 // logRetentions are the retention periods CloudWatch Logs accepts, in days.
@@ -55,9 +76,14 @@ var logRetentions = map[int]awslogs.RetentionDays{
 
 // SettingsFor decodes the "environments" context value and returns the
 // named environment's settings, refusing unknown fields and bad values with
-// the path of the field.
+// the path of the field. The value is the object in cdk.json, or the same
+// object as a JSON string when a run overrides it with
+// -c environments='{...}' (the CDK CLI passes context values as strings).
 func SettingsFor(environments any, env string) (Settings, error) {
 	raw, err := json.Marshal(environments)
+	if text, ok := environments.(string); ok {
+		raw = []byte(text)
+	}
 	if err != nil {
 		return Settings{}, fmt.Errorf("context environments: %w", err)
 	}
@@ -92,15 +118,62 @@ func SettingsFor(environments any, env string) (Settings, error) {
 	if _, ok := logRetentions[s.LogRetentionDays]; !ok {
 		return Settings{}, fmt.Errorf("context environments.%s.logRetentionDays: %d is not a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)", env, s.LogRetentionDays)
 	}
+	if err := s.Network.check(); err != nil {
+		return Settings{}, fmt.Errorf("context environments.%s.network.%w", env, err)
+	}
 	return s, nil
 }
 
+// check enforces the shape of each id; which pools need a VPC is
+// CheckPools' business.
+func (n Network) check() error {
+	if n.VpcID == "" {
+		if len(n.FunctionSubnets)+len(n.NodeSecurityGroups) > 0 {
+			return fmt.Errorf("vpcId: required when functionSubnets or nodeSecurityGroups are given")
+		}
+		return nil
+	}
+	if !vpcPattern.MatchString(n.VpcID) {
+		return fmt.Errorf("vpcId: must look like vpc-0123456789abcdef0, got %q", n.VpcID)
+	}
+	if len(n.FunctionSubnets) == 0 {
+		return fmt.Errorf("functionSubnets: required with vpcId: the probe and drain functions run in them")
+	}
+	for i, id := range n.FunctionSubnets {
+		if !subnetPattern.MatchString(id) {
+			return fmt.Errorf("functionSubnets[%d]: must look like subnet-0123456789abcdef0, got %q", i, id)
+		}
+	}
+	for i, id := range n.NodeSecurityGroups {
+		if !groupPattern.MatchString(id) {
+			return fmt.Errorf("nodeSecurityGroups[%d]: must look like sg-0123456789abcdef0, got %q", i, id)
+		}
+	}
+	return nil
+}
+
 // CheckPools enforces what ties the pool file to the deployment: the file
-// belongs to this environment, and its pools live in the stack's region,
-// because alarms and functions are regional.
+// belongs to this environment; pools in subnets of their own name the VPC
+// the functions must join, and pools in the stack's subnets do not; and
+// the pools live in the stack's region, because alarms and functions are
+// regional.
 func CheckPools(env string, s Settings, f pool.File) error {
 	if f.Environment != env {
 		return fmt.Errorf("%s: environment is %q, but it is configured for environment %q", s.Config, f.Environment, env)
+	}
+	net := "context environments." + env + ".network"
+	for i, p := range f.Pools {
+		for j, pl := range p.Placement {
+			switch {
+			case pl.Subnet != pool.Managed && s.Network.VpcID == "":
+				return fmt.Errorf("%s: pools[%d].placement[%d].subnet is %s, in a VPC the stack does not know: set %s.vpcId and functionSubnets so the probe and drain functions can reach its nodes", s.Config, i, j, pl.Subnet, net)
+			case pl.Subnet == pool.Managed && s.Network.VpcID != "":
+				return fmt.Errorf("%s: pools[%d].placement[%d].subnet is managed, but %s.vpcId is set: managed subnets exist only in the VPC the stack creates; name the pool's subnets in %s", s.Config, i, j, net, s.Network.VpcID)
+			}
+		}
+		if p.LaunchTemplate.ID != pool.Managed && len(s.Network.NodeSecurityGroups) == 0 {
+			return fmt.Errorf("%s: pools[%d].launchTemplate.id is %s: set %s.nodeSecurityGroups to its security groups, so the stack can admit the probe and drain functions", s.Config, i, p.LaunchTemplate.ID, net)
+		}
 	}
 	if s.Region == "" {
 		return nil

@@ -69,10 +69,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	})
 	s := &Stack{Stack: st, Functions: map[string]awslambda.Function{}}
 
-	removal := awscdk.RemovalPolicy_DESTROY
-	if p.Settings.RetainData {
-		removal = awscdk.RemovalPolicy_RETAIN
-	}
+	removal := removalOf(p.Settings)
 	s.Table = awsdynamodb.NewTable(st, jsii.String("NodeTable"), &awsdynamodb.TableProps{
 		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(fleet.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:             &awsdynamodb.Attribute{Name: jsii.String(fleet.SortKey), Type: awsdynamodb.AttributeType_STRING},
@@ -86,7 +83,10 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		RemovalPolicy:      removal,
 	})
 
-	s.network = s.newNetwork(p)
+	var err error
+	if s.network, err = s.newNetwork(p); err != nil {
+		return nil, err
+	}
 	s.newBalancers(p)
 	zones := s.newHostedZones(p)
 	published := p.Pools
@@ -145,6 +145,15 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	return s, nil
 }
 
+// removalOf is what deleting the stack does to the environment's data:
+// kept when the settings say retainData, gone otherwise.
+func removalOf(s Settings) awscdk.RemovalPolicy {
+	if s.RetainData {
+		return awscdk.RemovalPolicy_RETAIN
+	}
+	return awscdk.RemovalPolicy_DESTROY
+}
+
 // function builds one Lambda with its own role, log group and the
 // permissions its spec lists.
 func (s *Stack) function(p Props, spec functionSpec, removal awscdk.RemovalPolicy) awslambda.Function {
@@ -196,5 +205,38 @@ func (s *Stack) function(p Props, spec functionSpec, removal awscdk.RemovalPolic
 		},
 	})
 	awscdk.Tags_Of(fn).Add(jsii.String("mediascale:function"), jsii.String(spec.Name), nil)
+	if spec.InVpc {
+		s.placeInVpc(fn, role)
+	}
 	return fn
+}
+
+// placeInVpc runs a function in the function subnets with the security
+// group the nodes admit, and lets Lambda manage its network interfaces.
+func (s *Stack) placeInVpc(fn awslambda.Function, role awsiam.Role) {
+	fn.Node().DefaultChild().(awslambda.CfnFunction).SetVpcConfig(&awslambda.CfnFunction_VpcConfigProperty{
+		SubnetIds:        &s.network.functionSubnets,
+		SecurityGroupIds: &[]*string{s.network.functionGroup.AttrGroupId()},
+	})
+	// Lambda creates and deletes the function's network interfaces with
+	// the function's role. DescribeNetworkInterfaces and DescribeSubnets
+	// work only on "*"; the others are held to this account and region.
+	policy := awsiam.NewPolicy(s.Stack, jsii.String(*fn.Node().Id()+"VpcAccess"), &awsiam.PolicyProps{
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("DescribeNetwork"),
+				Actions:   jsii.Strings("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"),
+				Resources: jsii.Strings("*"),
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid: jsii.String("ManageOwnInterfaces"),
+				Actions: jsii.Strings("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+					"ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"),
+				Resources: jsii.Strings(fmt.Sprintf("arn:%s:ec2:%s:%s:*/*", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID())),
+			}),
+		},
+		Roles: &[]awsiam.IRole{role},
+	})
+	// Lambda checks these permissions when it creates the function.
+	fn.Node().AddDependency(policy)
 }

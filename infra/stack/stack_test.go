@@ -289,13 +289,15 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 	doc, _ := synth(t, "dev")
 	base := "logs:CreateLogStream logs:PutLogEvents ssm:GetParameter xray:PutTelemetryRecords xray:PutTraceSegments"
 	const elbActions = "elasticloadbalancing:DeregisterTargets elasticloadbalancing:DescribeTargetHealth elasticloadbalancing:ModifyListener elasticloadbalancing:RegisterTargets"
+	// What Lambda needs to put a function's network interfaces in the VPC.
+	const vpcActions = "ec2:AssignPrivateIpAddresses ec2:CreateNetworkInterface ec2:DeleteNetworkInterface ec2:DescribeNetworkInterfaces ec2:DescribeSubnets ec2:UnassignPrivateIpAddresses"
 	want := map[string]string{
 		"Trigger":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem states:StartExecution",
 		"Plan":      "cloudwatch:GetMetricData dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
-		"Drain":     "dynamodb:GetItem dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets ssm:SendCommand",
+		"Drain":     "dynamodb:GetItem dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " " + vpcActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets ssm:SendCommand",
 		"Provision": "dynamodb:GetItem dynamodb:UpdateItem ec2:CreateTags ec2:DescribeInstances ec2:RunInstances ec2:StartInstances iam:PassRole",
 		"Deploy":    "dynamodb:GetItem dynamodb:UpdateItem ssm:GetCommandInvocation ssm:SendCommand",
-		"Probe":     "dynamodb:GetItem dynamodb:UpdateItem",
+		"Probe":     "dynamodb:GetItem dynamodb:UpdateItem " + vpcActions,
 		"Shift":     "cloudwatch:DescribeAlarms cloudwatch:GetMetricData dynamodb:GetItem dynamodb:UpdateItem " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
 		"Rollback":  "dynamodb:GetItem dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
 		"Release":   "dynamodb:DeleteItem dynamodb:Query dynamodb:UpdateItem",
@@ -340,6 +342,15 @@ func TestSettingsAreCheckedWithTheirPath(t *testing.T) {
 		{"an unknown settings field is refused", "dev", func(m map[string]any) { m["vpcid"] = "x" }, `environments.dev: json: unknown field "vpcid"`},
 		{"a malformed account is refused", "dev", func(m map[string]any) { m["account"] = "12" }, "environments.dev.account"},
 		{"a retention CloudWatch does not offer is refused", "dev", func(m map[string]any) { m["logRetentionDays"] = 10 }, "environments.dev.logRetentionDays"},
+		{"function subnets without a VPC are refused", "dev", func(m map[string]any) {
+			m["network"] = map[string]any{"functionSubnets": []string{"subnet-0123456789abcdef0"}}
+		}, "environments.dev.network.vpcId: required"},
+		{"a VPC without function subnets is refused", "staging", func(m map[string]any) {
+			m["network"].(map[string]any)["functionSubnets"] = []string{}
+		}, "environments.staging.network.functionSubnets: required"},
+		{"a malformed node security group is refused", "prod", func(m map[string]any) {
+			m["network"].(map[string]any)["nodeSecurityGroups"] = []string{"default"}
+		}, "environments.prod.network.nodeSecurityGroups[0]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -355,6 +366,99 @@ func TestSettingsAreCheckedWithTheirPath(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSettingsOverriddenOnTheCommandLineAreRead(t *testing.T) {
+	raw, _ := json.Marshal(cdkContext(t)["environments"])
+	s, err := SettingsFor(string(raw), "staging")
+	if err != nil || s.Network.VpcID != "vpc-0b1b2c3d4e5f60001" {
+		t.Fatalf("settings from a JSON string: %+v, %v", s, err)
+	}
+}
+
+func TestPoolsMustBeReachableFromTheFunctions(t *testing.T) {
+	dev, err := pool.LoadFile(filepath.Join(repoRoot, "infra/config/dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging, err := pool.LoadFile(filepath.Join(repoRoot, "infra/config/staging.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc := Network{VpcID: "vpc-0123456789abcdef0", FunctionSubnets: []string{"subnet-0123456789abcdef0"}}
+	cases := []struct {
+		name    string
+		env     string
+		network Network
+		pools   pool.File
+		want    string
+	}{
+		{"pools in subnets of their own need the VPC named", "staging", Network{}, staging, "pools[0].placement[0].subnet is subnet-0b1b2c3d4e5f60001, in a VPC the stack does not know"},
+		{"pools with launch templates of their own need their security groups named", "staging", vpc, staging, "pools[0].launchTemplate.id is lt-0b1b2c3d4e5f60001: set context environments.staging.network.nodeSecurityGroups"},
+		{"managed subnets cannot go into a named VPC", "dev", vpc, dev, "pools[0].placement[0].subnet is managed, but context environments.dev.network.vpcId is set"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckPools(tc.env, Settings{Config: tc.env + ".yaml", Network: tc.network}, tc.pools)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProbeAndDrainRunInThePoolsVpcAndTheNodesAdmitThem(t *testing.T) {
+	for _, env := range []string{"dev", "staging"} {
+		t.Run(env, func(t *testing.T) {
+			doc, _ := synth(t, env)
+			for id, fn := range resources(doc, "AWS::Lambda::Function") {
+				vpc, inVpc := props(fn)["VpcConfig"].(map[string]any)
+				wantVpc := strings.HasPrefix(id, "ProbeFunction") || strings.HasPrefix(id, "DrainFunction")
+				if inVpc != wantVpc {
+					t.Fatalf("%s: in a VPC %v, want %v", id, inVpc, wantVpc)
+				}
+				if !inVpc {
+					continue
+				}
+				groups := fmt.Sprint(vpc["SecurityGroupIds"])
+				if !strings.Contains(groups, "FunctionGroup") || len(vpc["SubnetIds"].([]any)) < 2 {
+					t.Fatalf("%s: VpcConfig %v, want the function group and a subnet per zone", id, vpc)
+				}
+				deps := fmt.Sprint(fn["DependsOn"])
+				if !strings.Contains(deps, "VpcAccess") {
+					t.Fatalf("%s is created before its network-interface permissions: DependsOn %s", id, deps)
+				}
+			}
+			// Every way into a node security group from the functions names
+			// the function group, never an address range.
+			admitted := map[string]bool{}
+			for _, sg := range resources(doc, "AWS::EC2::SecurityGroup") {
+				for _, in := range asList(props(sg)["SecurityGroupIngress"]) {
+					rule := in.(map[string]any)
+					if strings.Contains(fmt.Sprint(rule["SourceSecurityGroupId"]), "FunctionGroup") {
+						admitted[fmt.Sprint(rule["FromPort"])] = true
+					}
+				}
+			}
+			for _, in := range resources(doc, "AWS::EC2::SecurityGroupIngress") {
+				if strings.Contains(fmt.Sprint(props(in)["SourceSecurityGroupId"]), "FunctionGroup") {
+					admitted[fmt.Sprint(props(in)["FromPort"])] = true
+				}
+			}
+			if !admitted["8080"] {
+				t.Fatalf("no node security group admits the functions on the health port 8080: %v", admitted)
+			}
+			if env == "staging" && (!admitted["1935"] || len(resources(doc, "AWS::EC2::VPC")) != 0) {
+				t.Fatalf("staging: admitted %v, VPCs created %d; want the media port too and no VPC of the stack's own", admitted, len(resources(doc, "AWS::EC2::VPC")))
+			}
+		})
+	}
+}
+
+// asList reads an optional template list.
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 func TestPoolsMustMatchTheEnvironment(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -204,6 +206,46 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 	})
 }
 
+// stagingNetwork makes a VPC with two function subnets and a node
+// security group, and returns the network settings naming them.
+func stagingNetwork(t *testing.T, c *ec2.Client) (map[string]any, string) {
+	t.Helper()
+	ctx := context.Background()
+	vpc, err := c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.60.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subnets []string
+	for i, az := range []string{"us-east-1a", "us-east-1b"} {
+		sn, err := c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, AvailabilityZone: aws.String(az), CidrBlock: aws.String(fmt.Sprintf("10.60.%d.0/24", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subnets = append(subnets, aws.ToString(sn.Subnet.SubnetId))
+	}
+	sg, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{VpcId: vpc.Vpc.VpcId, GroupName: aws.String("staging-nodes"), Description: aws.String("staging nodes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{"vpcId": aws.ToString(vpc.Vpc.VpcId), "functionSubnets": subnets, "nodeSecurityGroups": []string{aws.ToString(sg.GroupId)}}, aws.ToString(sg.GroupId)
+}
+
+// cdkContext reads cdk.json's context.
+func cdkContext(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Context
+}
+
 func TestPerEnvironmentDeployAndDiff(t *testing.T) {
 	env, _ := localCloud(t)
 	run := func(extra []string, args ...string) (string, error) {
@@ -219,13 +261,40 @@ func TestPerEnvironmentDeployAndDiff(t *testing.T) {
 	if text, err := run(nil, "dev", "diff", "-o", out); err != nil {
 		t.Fatalf("diff of the deployed dev stack: %v\n%s", err, text)
 	}
-	if text, err := run([]string{"CDK_APPROVAL=never"}, "staging", "deploy", "-o", out); err != nil {
+	// Staging deploys into a VPC of its own, named in cdk.json. Make one on
+	// the local cloud and point staging at it for this run, the way a
+	// pipeline overrides an environment's settings with -c.
+	ctx := context.Background()
+	cfg := motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])
+	network, nodeGroup := stagingNetwork(t, ec2.NewFromConfig(cfg))
+	envs := cdkContext(t)["environments"].(map[string]any)
+	envs["staging"].(map[string]any)["network"] = network
+	override, _ := json.Marshal(envs)
+	if text, err := run([]string{"CDK_APPROVAL=never"}, "staging", "deploy", "-o", out, "-c", "environments="+string(override)); err != nil {
 		t.Fatalf("deploy of staging: %v\n%s", err, text)
 	}
-	st, err := cloudformation.NewFromConfig(motoserver.ConfigFor(context.Background(), env["AWS_ENDPOINT_URL"])).DescribeStacks(context.Background(),
-		&cloudformation.DescribeStacksInput{StackName: aws.String("mediascale-staging")})
+	st, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("mediascale-staging")})
 	if err != nil || string(st.Stacks[0].StackStatus) != "CREATE_COMPLETE" {
 		t.Fatalf("staging stack: %v", err)
+	}
+	conf, err := lambda.NewFromConfig(cfg).GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-staging-probe")})
+	if err != nil || conf.VpcConfig == nil || len(conf.VpcConfig.SubnetIds) != 2 || len(conf.VpcConfig.SecurityGroupIds) != 1 {
+		t.Fatalf("the staging probe is not in the staging VPC: %v %+v", err, conf.VpcConfig)
+	}
+	groups, err := ec2.NewFromConfig(cfg).DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{nodeGroup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := map[int32]bool{}
+	for _, perm := range groups.SecurityGroups[0].IpPermissions {
+		for _, pair := range perm.UserIdGroupPairs {
+			if aws.ToString(pair.GroupId) == conf.VpcConfig.SecurityGroupIds[0] {
+				admitted[aws.ToInt32(perm.FromPort)] = true
+			}
+		}
+	}
+	if !admitted[8080] || !admitted[1935] {
+		t.Fatalf("the node security group admits the functions on %v, want the health port 8080 and the media port 1935", admitted)
 	}
 	if text, err := run(nil, "qa", "diff"); err == nil || !strings.Contains(text, "no environment 'qa'") {
 		t.Fatalf("an unknown environment: %v\n%s", err, text)
