@@ -229,6 +229,7 @@ func (s *Stack) newLaunchTemplates(p Props, n *network) {
 				fromFunctions(pl.Probe.HealthPort, "health and session stats"),
 			},
 		})
+		nagAccept(sg, "AwsSolutions-EC23", nagPublicMediaPort)
 		n.nodeGroups[pl.Name] = sg
 		n.launchTemplates[pl.Name] = awsec2.NewCfnLaunchTemplate(s.Stack, jsii.String(id+"LaunchTemplate"), &awsec2.CfnLaunchTemplateProps{
 			LaunchTemplateName: jsii.String(fmt.Sprintf("mediascale-%s-%s", p.Env, pl.Name)),
@@ -291,6 +292,9 @@ func (s *Stack) newBalancers(p Props) {
 				HealthCheckIntervalSeconds: jsii.Number(10), HealthyThresholdCount: jsii.Number(2), UnhealthyThresholdCount: jsii.Number(2),
 			})
 		}
+		nagAccept(nlb, "AwsSolutions-ELB2", nagBalancerLogs)
+		// ELB2 cannot evaluate a balancer whose subnets are references.
+		nagAccept(nlb, "CdkNagValidationFailure", nagBalancerLogs)
 		stable, canary := group("stable"), group("canary")
 		listener := awselasticloadbalancingv2.NewCfnListener(s.Stack, jsii.String(id+"Listener"), &awselasticloadbalancingv2.CfnListenerProps{
 			LoadBalancerArn: nlb.Ref(), Protocol: jsii.String(proto), Port: jsii.Number(lb.Port),

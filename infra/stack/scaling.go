@@ -262,15 +262,27 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	// GetCommandInvocation supports no resource-level permissions.
 	stmt("deploy", "ReadCommands", []string{"ssm:GetCommandInvocation"}, []string{"*"}, nil)
 
-	zones := []string{fmt.Sprintf("arn:%s:route53:::hostedzone/*", partition)}
-	for _, fn := range []string{"shift", "rollback", "drain", "reconcile"} {
-		stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
+	// Traffic moves only in the pools' own hosted zones, target groups and
+	// listeners.
+	var zones, groups, listeners []string
+	for _, pl := range s.published.Pools {
+		if r := pl.Traffic.Route53; r != nil {
+			zones = append(zones, fmt.Sprintf("arn:%s:route53:::hostedzone/%s", partition, r.HostedZoneID))
+		}
+		if lb := pl.Traffic.LoadBalancer; lb != nil {
+			groups = append(groups, lb.TargetGroupArn, lb.CanaryTargetGroupArn)
+			listeners = append(listeners, lb.ListenerArn)
+		}
 	}
 	for _, fn := range []string{"shift", "rollback", "drain", "reconcile"} {
-		stmt(fn, "NodeTargets", []string{"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"},
-			[]string{fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:targetgroup/*", partition, region, account)}, nil)
-		stmt(fn, "SplitListener", []string{"elasticloadbalancing:ModifyListener"},
-			[]string{fmt.Sprintf("arn:%s:elasticloadbalancing:%s:%s:listener/*", partition, region, account)}, nil)
+		if len(zones) > 0 {
+			stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
+		}
+		if len(groups) == 0 {
+			continue
+		}
+		stmt(fn, "NodeTargets", []string{"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"}, groups, nil)
+		stmt(fn, "SplitListener", []string{"elasticloadbalancing:ModifyListener"}, listeners, nil)
 		// DescribeTargetHealth supports no resource-level permissions.
 		stmt(fn, "ReadTargets", []string{"elasticloadbalancing:DescribeTargetHealth"}, []string{"*"}, nil)
 	}

@@ -41,6 +41,9 @@ type Stack struct {
 	ScaleOut       awsstepfunctions.StateMachine
 	ScaleIn        awsstepfunctions.StateMachine
 	network        *network
+	// published is the pool configuration with every "managed" id
+	// resolved, which the grants scope permissions to.
+	published pool.File
 }
 
 // Name is the stack name of an environment.
@@ -82,6 +85,9 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		DeletionProtection: jsii.Bool(p.Settings.DeletionProtection),
 		RemovalPolicy:      removal,
 	})
+	if !p.Settings.PointInTimeRecovery {
+		nagAccept(s.Table, "AwsSolutions-DDB3", nagDevTable)
+	}
 
 	var err error
 	if s.network, err = s.newNetwork(p); err != nil {
@@ -100,6 +106,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 			published.Pools[i].Traffic.Route53 = &resolved
 		}
 	}
+	s.published = published
 	poolsJSON, err := published.JSON()
 	if err != nil {
 		return nil, fmt.Errorf("encoding pool config: %w", err)
@@ -137,6 +144,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	s.newReconcileSchedule(p)
 	s.newAlarms(p)
 	s.newObservability(p)
+	s.checkWithNag()
 	s.grant(p, s.ScaleOut, s.ScaleIn)
 	awscdk.NewCfnOutput(st, jsii.String("ScaleOutMachine"), &awscdk.CfnOutputProps{Value: s.ScaleOut.StateMachineArn()})
 	awscdk.NewCfnOutput(st, jsii.String("ScaleInMachine"), &awscdk.CfnOutputProps{Value: s.ScaleIn.StateMachineArn()})

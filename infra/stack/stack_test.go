@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/mediascale/mediascale/shared/pool"
@@ -40,6 +41,22 @@ func cdkContext(t *testing.T) map[string]any {
 // synth builds one environment's stack the way infra/main.go does and
 // returns its template as a map and as an assertions.Template.
 func synth(t *testing.T, env string) (map[string]any, assertions.Template) {
+	t.Helper()
+	s := build(t, env)
+	tmpl := assertions.Template_FromStack(s.Stack, nil)
+	raw, err := json.Marshal(tmpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc, tmpl
+}
+
+// build builds one environment's stack the way infra/main.go does.
+func build(t *testing.T, env string) *Stack {
 	t.Helper()
 	settings, err := SettingsFor(cdkContext(t)["environments"], env)
 	if err != nil {
@@ -73,16 +90,7 @@ func synth(t *testing.T, env string) (map[string]any, assertions.Template) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := assertions.Template_FromStack(s.Stack, nil)
-	raw, err := json.Marshal(tmpl.ToJSON())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc, tmpl
+	return s
 }
 
 // resources returns the template's resources of one type by logical id.
@@ -472,4 +480,124 @@ func TestPoolsMustMatchTheEnvironment(t *testing.T) {
 	if err := CheckPools("dev", Settings{Config: "dev.yaml", Region: "eu-west-1"}, f); err == nil || !strings.Contains(err.Error(), "pools[0].region") {
 		t.Fatalf("pools in another region passed: %v", err)
 	}
+}
+
+func TestNagFindsNothingUnexplained(t *testing.T) {
+	for _, env := range []string{"dev", "staging", "prod"} {
+		t.Run(env, func(t *testing.T) {
+			s := build(t, env)
+			doc, _ := json.Marshal(assertions.Template_FromStack(s.Stack, nil).ToJSON())
+			notes := assertions.Annotations_FromStack(s.Stack)
+			any := assertions.Match_StringLikeRegexp(jsii.String(".*"))
+			for _, found := range append(*notes.FindError(jsii.String("*"), any), *notes.FindWarning(jsii.String("*"), any)...) {
+				if text := fmt.Sprint(found.Entry.Data); strings.Contains(text, "AwsSolutions") || strings.Contains(text, "CdkNag") {
+					t.Errorf("%s: %s", *found.Id, text)
+				}
+			}
+			// Every suppression that reached the template carries a reason
+			// a reviewer can read.
+			type metadata struct {
+				CdkNag struct {
+					Rules []struct{ ID, Reason string } `json:"rules_to_suppress"`
+				} `json:"cdk_nag"`
+			}
+			var tmpl struct {
+				Metadata  metadata
+				Resources map[string]struct{ Metadata metadata }
+			}
+			if err := json.Unmarshal(doc, &tmpl); err != nil {
+				t.Fatal(err)
+			}
+			all := map[string]metadata{"the stack": tmpl.Metadata}
+			for id, r := range tmpl.Resources {
+				all[id] = r.Metadata
+			}
+			suppressed := 0
+			for id, m := range all {
+				for _, rule := range m.CdkNag.Rules {
+					suppressed++
+					if len(strings.Fields(rule.Reason)) < 8 {
+						t.Errorf("%s: suppression of %s has no real reason: %q", id, rule.ID, rule.Reason)
+					}
+				}
+			}
+			if suppressed == 0 {
+				t.Fatal("no suppression reached the template: is cdk-nag running?")
+			}
+		})
+	}
+}
+
+func TestNagFailsAnUnsuppressedFinding(t *testing.T) {
+	s := build(t, "staging")
+	awsec2.NewCfnSecurityGroup(s.Stack, jsii.String("OpenToTheWorld"), &awsec2.CfnSecurityGroupProps{
+		GroupDescription: jsii.String("every port open"),
+		SecurityGroupIngress: &[]interface{}{&awsec2.CfnSecurityGroup_IngressProperty{
+			IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(0), ToPort: jsii.Number(65535), CidrIp: jsii.String("0.0.0.0/0"),
+		}},
+	})
+	assertions.Template_FromStack(s.Stack, nil)
+	errs := assertions.Annotations_FromStack(s.Stack).FindError(jsii.String("/mediascale-staging/OpenToTheWorld"),
+		assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-EC23")))
+	if len(*errs) == 0 {
+		t.Fatal("cdk-nag let a security group open to the world through")
+	}
+}
+
+func TestEveryStarResourceIsOneAwsRequires(t *testing.T) {
+	// Actions AWS authorises only on "*" (no resource-level permissions).
+	allowed := map[string]bool{
+		"xray:PutTraceSegments": true, "xray:PutTelemetryRecords": true, "xray:GetSamplingRules": true, "xray:GetSamplingTargets": true,
+		"cloudwatch:GetMetricData": true, "cloudwatch:DescribeAlarms": true, "cloudwatch:PutMetricData": true,
+		"ec2:DescribeInstances": true, "ec2:DescribeNetworkInterfaces": true, "ec2:DescribeSubnets": true,
+		"ssm:GetCommandInvocation": true, "elasticloadbalancing:DescribeTargetHealth": true,
+		"logs:CreateLogDelivery": true, "logs:GetLogDelivery": true, "logs:UpdateLogDelivery": true, "logs:DeleteLogDelivery": true,
+		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true,
+	}
+	seen := 0
+	for _, env := range []string{"dev", "prod"} {
+		doc, _ := synth(t, env)
+		for _, typ := range []string{"AWS::IAM::Policy", "AWS::IAM::Role"} {
+			for id, r := range resources(doc, typ) {
+				raw, _ := json.Marshal(props(r))
+				var p struct {
+					PolicyDocument struct{ Statement []map[string]any }
+					Policies       []struct {
+						PolicyDocument struct{ Statement []map[string]any }
+					}
+				}
+				_ = json.Unmarshal(raw, &p)
+				statements := p.PolicyDocument.Statement
+				for _, inline := range p.Policies {
+					statements = append(statements, inline.PolicyDocument.Statement...)
+				}
+				for _, st := range statements {
+					if fmt.Sprint(st["Resource"]) != "*" {
+						continue
+					}
+					seen++
+					for _, a := range asStrings(st["Action"]) {
+						if !allowed[a] {
+							t.Errorf("%s %s: %s on \"*\" is not an action AWS requires \"*\" for", env, id, a)
+						}
+					}
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no statement on \"*\" found: the test read nothing")
+	}
+}
+
+// asStrings reads a policy field that is one string or a list of them.
+func asStrings(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	var out []string
+	for _, x := range asList(v) {
+		out = append(out, fmt.Sprint(x))
+	}
+	return out
 }
