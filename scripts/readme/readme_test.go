@@ -84,7 +84,7 @@ func TestReadmeMakeCommandsAreMakefileTargets(t *testing.T) {
 		targets[m[1]] = true
 	}
 	found := 0
-	for _, m := range regexp.MustCompile(`(?m)(?:^\s+|` + "`" + `)make ([a-z][a-z0-9-]*)`).FindAllStringSubmatch(readme(t), -1) {
+	for _, m := range regexp.MustCompile(`(?m)(?:^\s+|`+"`"+`)make ([a-z][a-z0-9-]*)`).FindAllStringSubmatch(readme(t), -1) {
 		found++
 		if !targets[m[1]] {
 			t.Errorf("README.md shows `make %s`, which the Makefile has no target for", m[1])
