@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -52,6 +53,22 @@ type Network struct {
 	// templates; the stack admits the functions into them on each pool's
 	// health and media ports.
 	NodeSecurityGroups []string `json:"nodeSecurityGroups"`
+}
+
+// ReadContext reads the context block of a cdk.json, as the CDK CLI hands
+// it to the app, for tests and tools that need the same settings.
+func ReadContext(cdkJSON string) (map[string]any, error) {
+	raw, err := os.ReadFile(cdkJSON)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", cdkJSON, err)
+	}
+	return doc.Context, nil
 }
 
 var (

@@ -25,17 +25,11 @@ const repoRoot = "../.."
 // same settings as `cdk synth`.
 func cdkContext(t *testing.T) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
+	ctx, err := ReadContext(filepath.Join(repoRoot, "cdk.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Context map[string]any `json:"context"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Context
+	return ctx
 }
 
 // synth builds one environment's stack the way infra/main.go does and

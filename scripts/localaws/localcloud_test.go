@@ -233,17 +233,11 @@ func stagingNetwork(t *testing.T, c *ec2.Client) (map[string]any, string) {
 // cdkContext reads cdk.json's context.
 func cdkContext(t *testing.T) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
+	ctx, err := stack.ReadContext(filepath.Join(repoRoot, "cdk.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Context map[string]any `json:"context"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Context
+	return ctx
 }
 
 func TestPerEnvironmentDeployAndDiff(t *testing.T) {
