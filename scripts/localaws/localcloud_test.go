@@ -290,6 +290,14 @@ func TestPerEnvironmentDeployAndDiff(t *testing.T) {
 	if !admitted[8080] || !admitted[1935] {
 		t.Fatalf("the node security group admits the functions on %v, want the health port 8080 and the media port 1935", admitted)
 	}
+	// A non-prod environment goes away with everything it made.
+	if text, err := run(nil, "staging", "destroy"); err != nil {
+		t.Fatalf("destroy of staging: %v\n%s", err, text)
+	}
+	if gone, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("mediascale-staging")}); err == nil &&
+		len(gone.Stacks) > 0 && string(gone.Stacks[0].StackStatus) != "DELETE_COMPLETE" {
+		t.Fatalf("staging after destroy: %s", gone.Stacks[0].StackStatus)
+	}
 	if text, err := run(nil, "qa", "diff"); err == nil || !strings.Contains(text, "no environment 'qa'") {
 		t.Fatalf("an unknown environment: %v\n%s", err, text)
 	}
