@@ -43,6 +43,23 @@ type NodeTask struct {
 	InstanceID string `json:"instanceId,omitempty"`
 }
 
+// LogAttrs names the node in an invocation's log line.
+func (t NodeTask) LogAttrs() []any {
+	return []any{"pool", t.Pool, "node", t.Node, "execution", t.Execution}
+}
+
+// NodeAction is the input of a per-node step that does one of several
+// things to its node (launch, then check; start a drain, then poll...).
+type NodeAction struct {
+	Action string   `json:"action"`
+	Task   NodeTask `json:"task"`
+}
+
+// LogAttrs names the action and the node.
+func (a NodeAction) LogAttrs() []any {
+	return append([]any{"action", a.Action}, a.Task.LogAttrs()...)
+}
+
 // Plan is the plan step's answer: the nodes to add or remove, and why.
 type Plan struct {
 	DryRun    bool       `json:"dryRun"`

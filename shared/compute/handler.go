@@ -31,10 +31,7 @@ type Store interface {
 }
 
 // Request is the provision function's input.
-type Request struct {
-	Action string          `json:"action"`
-	Task   events.NodeTask `json:"task"`
-}
+type Request = events.NodeAction
 
 // Result is the provision function's answer; the state machine loops on a
 // Wait state until Ready.
@@ -70,11 +67,6 @@ func NewHandler(f *Fleet, store Store, pools pool.File, now func() time.Time, lo
 // Handle is the Lambda entry point.
 func (h *Handler) Handle() func(context.Context, json.RawMessage) (Result, error) {
 	return invocation.Handler("provision", h.log, h.now, h.handle)
-}
-
-// LogAttrs names the node in the invocation's log line.
-func (r Request) LogAttrs() []any {
-	return []any{"action", r.Action, "pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution}
 }
 
 // LogAttrs adds what happened to the instance.

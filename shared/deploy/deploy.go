@@ -46,10 +46,7 @@ type Store interface {
 }
 
 // Request is the deploy function's input.
-type Request struct {
-	Action string          `json:"action"`
-	Task   events.NodeTask `json:"task"`
-}
+type Request = events.NodeAction
 
 // Result is the deploy function's answer; the state machine waits and asks
 // again until Ready.
@@ -63,11 +60,6 @@ type Result struct {
 
 // pollEvery is how often the workflow asks whether the deployment ended.
 const pollEvery = 10 * time.Second
-
-// LogAttrs names the node in the invocation's log line.
-func (r Request) LogAttrs() []any {
-	return []any{"action", r.Action, "pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution}
-}
 
 // LogAttrs adds the command's state.
 func (r Result) LogAttrs() []any {

@@ -64,10 +64,7 @@ type Instances interface {
 }
 
 // Request is the drain function's input.
-type Request struct {
-	Action string          `json:"action"`
-	Task   events.NodeTask `json:"task"`
-}
+type Request = events.NodeAction
 
 // Result says where the drain stands.
 type Result struct {
@@ -78,11 +75,6 @@ type Result struct {
 	Forced      int    `json:"forced"`
 	State       string `json:"state"`
 	WaitSeconds int    `json:"waitSeconds"`
-}
-
-// LogAttrs names the node in the invocation's log line.
-func (r Request) LogAttrs() []any {
-	return []any{"action", r.Action, "pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution}
 }
 
 // LogAttrs adds the drain's progress.

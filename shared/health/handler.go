@@ -36,7 +36,7 @@ type Result struct {
 
 // LogAttrs names the node in the invocation's log line.
 func (r Request) LogAttrs() []any {
-	return []any{"pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution}
+	return r.Task.LogAttrs()
 }
 
 // LogAttrs adds the measured values.

@@ -51,7 +51,7 @@ type Result struct {
 
 // LogAttrs names the node in the invocation's log line.
 func (r Request) LogAttrs() []any {
-	return []any{"pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution, "cause", r.Failure.Error}
+	return append(r.Task.LogAttrs(), "cause", r.Failure.Error)
 }
 
 // LogAttrs adds what rollback did.

@@ -49,7 +49,7 @@ type Result struct {
 
 // LogAttrs names the node in the invocation's log line.
 func (r Request) LogAttrs() []any {
-	return []any{"pool", r.Task.Pool, "node", r.Task.Node, "execution", r.Task.Execution, "shiftStep", r.Step}
+	return append(r.Task.LogAttrs(), "shiftStep", r.Step)
 }
 
 // LogAttrs adds the weight set and the guard's verdict.
