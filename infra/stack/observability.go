@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/jsii-runtime-go"
 
@@ -51,10 +52,7 @@ func (s *Stack) newObservability(p Props) {
 		EnforceSSL:  jsii.Bool(true),
 	})
 
-	failed := func(m interface {
-		MetricFailed(*awscloudwatch.MetricOptions) awscloudwatch.Metric
-		MetricTimedOut(*awscloudwatch.MetricOptions) awscloudwatch.Metric
-	}) (awscloudwatch.Metric, awscloudwatch.Metric) {
+	failed := func(m awsstepfunctions.StateMachine) (awscloudwatch.Metric, awscloudwatch.Metric) {
 		opts := &awscloudwatch.MetricOptions{Period: window, Statistic: jsii.String("Sum")}
 		return m.MetricFailed(opts), m.MetricTimedOut(opts)
 	}
@@ -120,12 +118,7 @@ func graph(title string, left ...awscloudwatch.IMetric) awscloudwatch.GraphWidge
 // step costs it, then the nodes' own load per pool.
 func (s *Stack) newDashboard(p Props, failed awscloudwatch.IAlarm) {
 	byOutcome := []string{"Direction", "Pool", "Status"}
-	executions := func(title string, m interface {
-		MetricStarted(*awscloudwatch.MetricOptions) awscloudwatch.Metric
-		MetricSucceeded(*awscloudwatch.MetricOptions) awscloudwatch.Metric
-		MetricFailed(*awscloudwatch.MetricOptions) awscloudwatch.Metric
-		MetricTimedOut(*awscloudwatch.MetricOptions) awscloudwatch.Metric
-	}) awscloudwatch.GraphWidget {
+	executions := func(title string, m awsstepfunctions.StateMachine) awscloudwatch.GraphWidget {
 		opts := &awscloudwatch.MetricOptions{Period: window, Statistic: jsii.String("Sum")}
 		return graph(title, m.MetricStarted(opts), m.MetricSucceeded(opts), m.MetricFailed(opts), m.MetricTimedOut(opts))
 	}

@@ -97,15 +97,16 @@ var logRetentions = map[int]awslogs.RetentionDays{
 // object as a JSON string when a run overrides it with
 // -c environments='{...}' (the CDK CLI passes context values as strings).
 func SettingsFor(environments any, env string) (Settings, error) {
-	raw, err := json.Marshal(environments)
-	if text, ok := environments.(string); ok {
-		raw = []byte(text)
-	}
-	if err != nil {
-		return Settings{}, fmt.Errorf("context environments: %w", err)
+	raw, isText := environments.(string)
+	if !isText {
+		encoded, err := json.Marshal(environments)
+		if err != nil {
+			return Settings{}, fmt.Errorf("context environments: %w", err)
+		}
+		raw = string(encoded)
 	}
 	var all map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &all); err != nil || all == nil {
+	if err := json.Unmarshal([]byte(raw), &all); err != nil || all == nil {
 		return Settings{}, fmt.Errorf("context environments: must be an object of environment name to settings")
 	}
 	one, ok := all[env]

@@ -282,34 +282,30 @@ func verify(args []string) error {
 			physical[aws.ToString(r.LogicalResourceId)] = aws.ToString(r.PhysicalResourceId)
 		}
 	}
-	// moto's CloudFormation does not know AWS::CloudWatch::Alarm and skips
-	// it: create those alarms through the CloudWatch API from the
+	// moto's CloudFormation skips AWS::CloudWatch::Alarm and
+	// AWS::SNS::TopicPolicy: make them through their APIs from the
 	// template's own properties (references resolved to what the stack
 	// created), and count them as created.
-	alarms := 0
+	byAPI := map[string]bool{"AWS::CloudWatch::Alarm": true, "AWS::SNS::TopicPolicy": true}
+	made := 0
 	for id, r := range tmpl.Resources {
-		if r.Type != "AWS::CloudWatch::Alarm" {
+		props := resolveRefs(r.Properties, physical)
+		switch r.Type {
+		case "AWS::CloudWatch::Alarm":
+			err = putAlarm(ctx, cloudwatch.NewFromConfig(cfg), props)
+		case "AWS::SNS::TopicPolicy":
+			err = putTopicPolicy(ctx, sns.NewFromConfig(cfg), props)
+		default:
 			continue
 		}
-		if err := putAlarm(ctx, cloudwatch.NewFromConfig(cfg), resolveRefs(r.Properties, physical)); err != nil {
-			return fmt.Errorf("creating alarm %s outside CloudFormation: %w", id, err)
+		if err != nil {
+			return fmt.Errorf("making %s (%s) outside CloudFormation: %w", id, r.Type, err)
 		}
-		alarms++
-	}
-	// It also skips AWS::SNS::TopicPolicy: set the policy on its topics
-	// through the SNS API.
-	for id, r := range tmpl.Resources {
-		if r.Type != "AWS::SNS::TopicPolicy" {
-			continue
-		}
-		if err := putTopicPolicy(ctx, sns.NewFromConfig(cfg), resolveRefs(r.Properties, physical)); err != nil {
-			return fmt.Errorf("setting topic policy %s outside CloudFormation: %w", id, err)
-		}
-		alarms++
+		made++
 	}
 	var missing []string
 	for id, r := range tmpl.Resources {
-		if r.Type == "AWS::CDK::Metadata" || r.Type == "AWS::CloudWatch::Alarm" || r.Type == "AWS::SNS::TopicPolicy" {
+		if r.Type == "AWS::CDK::Metadata" || byAPI[r.Type] {
 			continue
 		}
 		if st := created[id]; !strings.HasSuffix(st, "_COMPLETE") || strings.Contains(st, "ROLLBACK") || strings.Contains(st, "DELETE") {
@@ -319,7 +315,7 @@ func verify(args []string) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("stack %s lacks %d of its resources:\n  %s", *stackName, len(missing), strings.Join(missing, "\n  "))
 	}
-	fmt.Printf("stack %s: all %d resources created (%d alarms and topic policies through their APIs)\n", *stackName, len(created)+alarms, alarms)
+	fmt.Printf("stack %s: all %d resources created (%d alarms and topic policies through their APIs)\n", *stackName, len(created)+made, made)
 	return nil
 }
 

@@ -89,18 +89,7 @@ func (c *cloud) waitSessions(ep health.Endpoint, want int) {
 
 // activeNodes returns the pool's ACTIVE nodes.
 func (c *cloud) activeNodes() []fleet.Node {
-	c.t.Helper()
-	all, err := c.store.ListNodes(context.Background(), "live-rtmp-use1")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	var out []fleet.Node
-	for _, n := range all {
-		if n.State == fleet.Active {
-			out = append(out, n)
-		}
-	}
-	return out
+	return c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Active })
 }
 
 // drainOne scales the pool out if it has fewer than two active nodes,

@@ -165,6 +165,11 @@ func (c *cloud) replay(event []byte) ReplaySummary {
 
 // nodesOf returns the nodes an execution planned.
 func (c *cloud) nodesOf(execution string) []fleet.Node {
+	return c.nodesWhere(func(n fleet.Node) bool { return strings.HasSuffix(execution, ":"+n.Execution) })
+}
+
+// nodesWhere returns the pool's nodes that keep says to.
+func (c *cloud) nodesWhere(keep func(fleet.Node) bool) []fleet.Node {
 	c.t.Helper()
 	all, err := c.store.ListNodes(context.Background(), "live-rtmp-use1")
 	if err != nil {
@@ -172,7 +177,7 @@ func (c *cloud) nodesOf(execution string) []fleet.Node {
 	}
 	var out []fleet.Node
 	for _, n := range all {
-		if strings.HasSuffix(execution, ":"+n.Execution) {
+		if keep(n) {
 			out = append(out, n)
 		}
 	}
