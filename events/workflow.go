@@ -23,6 +23,11 @@ type ScaleRequest struct {
 	// Count asks for an exact number of nodes (a manual request); zero
 	// means the pool's configured step.
 	Count int `json:"count,omitempty"`
+	// Desired is the controller's capacity for a scale-out: the plan adds
+	// the difference between it and what is serving or in flight when the
+	// plan runs, so a decision never double-counts nodes another
+	// scale-out planned in between.
+	Desired int `json:"desired,omitempty"`
 	// DryRun plans and reports without changing anything. Always present,
 	// so the state machine can branch on it.
 	DryRun bool `json:"dryRun"`

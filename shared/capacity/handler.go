@@ -18,6 +18,7 @@ type Store interface {
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	CreateNode(ctx context.Context, n fleet.Node) (fleet.Node, error)
 	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
+	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
 }
 
 // Connections reads each node's live session count; nodes without a
@@ -92,7 +93,23 @@ func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest, p pool.Po
 // planOut computes a scale-out plan and writes its nodes: new ones as
 // PENDING, warm ones claimed for this execution. A retried plan returns the
 // nodes the first attempt already wrote instead of planning more.
+//
+// Once the nodes are written they count as capacity for every later
+// decision, so the plan hands the pool lock back: planning stays serial,
+// and a later scale-out may add the difference while this one's nodes
+// still launch and shift. Release at the end frees nothing more.
 func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) (events.Plan, error) {
+	plan, err := h.writePlan(ctx, req, p, nodes)
+	if err != nil || plan.DryRun {
+		return plan, err
+	}
+	if _, err := h.store.ReleaseLock(ctx, p.Name, req.Execution); err != nil {
+		return events.Plan{}, fmt.Errorf("handing the pool lock back after planning: %w", err)
+	}
+	return plan, nil
+}
+
+func (h *Handler) writePlan(ctx context.Context, req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) (events.Plan, error) {
 	if again := alreadyPlanned(req, p, nodes); again != nil {
 		return *again, nil
 	}

@@ -106,3 +106,35 @@ func TestPlanInChoosesVictimsWithoutWriting(t *testing.T) {
 		t.Fatalf("planning a scale-in wrote %v", store.Writes)
 	}
 }
+
+func TestAScaleOutPlanHandsThePoolLockBackOnceItsNodesAreWritten(t *testing.T) {
+	store := fleettest.NewMemory()
+	ctx := context.Background()
+	if _, err := store.AcquireLock(ctx, "live-rtmp-use1", "exec-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := planWith(t, store, events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "out", Execution: "exec-1", Desired: 2})
+	if err != nil || len(plan.Nodes) != 2 {
+		t.Fatalf("plan = %+v, %v", plan, err)
+	}
+	if holder, held := store.Locks["live-rtmp-use1"]; held {
+		t.Fatalf("lock still held by %s after planning", holder)
+	}
+	if last := store.Writes[len(store.Writes)-1]; last != "lock of live-rtmp-use1: released by exec-1" {
+		t.Fatalf("the lock must go after the nodes are written; last write %q", last)
+	}
+}
+
+func TestADryRunPlanKeepsTheLockForRelease(t *testing.T) {
+	store := fleettest.NewMemory()
+	ctx := context.Background()
+	if _, err := store.AcquireLock(ctx, "live-rtmp-use1", "exec-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planWith(t, store, events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "out", Execution: "exec-1", DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if store.Locks["live-rtmp-use1"] != "exec-1" {
+		t.Fatalf("a dry run released the lock before Release")
+	}
+}

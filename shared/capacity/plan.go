@@ -36,8 +36,16 @@ func ScaleOut(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node, newID fu
 		}
 	}
 	step, why := p.Capacity.ScaleOutStep, fmt.Sprintf("scale-out step of %d", p.Capacity.ScaleOutStep)
-	if req.Count > 0 {
+	switch {
+	case req.Count > 0:
 		step, why = req.Count, fmt.Sprintf("%d requested by an operator", req.Count)
+	case req.Desired > 0:
+		step, why = req.Desired-plan.Current, fmt.Sprintf("the controller wants %d nodes", req.Desired)
+		if step <= 0 {
+			plan.Desired = plan.Current
+			plan.Reasons = append(plan.Reasons, fmt.Sprintf("%s and %d are serving or in flight: nothing to add", why, plan.Current))
+			return plan
+		}
 	}
 	plan.Desired = min(p.Capacity.Max, plan.Current+step)
 	switch {

@@ -97,3 +97,26 @@ func TestScaleOut(t *testing.T) {
 		})
 	}
 }
+
+func TestScaleOutAddsTheDifferenceToTheControllersDesired(t *testing.T) {
+	p := livePool(t)
+	inFlight := []fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Probing, "us-east-1b"), node("c", fleet.Pending, "us-east-1a")}
+	cases := []struct {
+		name    string
+		desired int
+		planned int
+		reason  string
+	}{
+		{"nodes in flight are subtracted from what the controller wants", 5, 2, "the controller wants 5 nodes: adding 2 to 3 serving"},
+		{"a decision overtaken by another plan adds nothing", 3, 0, "the controller wants 3 nodes and 3 are serving or in flight: nothing to add"},
+		{"the controller's wish is capped at max", 9, 3, "capped at max 6: adding 3 to 3 serving"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := ScaleOut(events.ScaleRequest{Pool: p.Name, Execution: "exec-1", Desired: tc.desired}, p, inFlight, ids())
+			if len(plan.Nodes) != tc.planned || !strings.Contains(strings.Join(plan.Reasons, "\n"), tc.reason) {
+				t.Fatalf("planned %d (want %d), reasons %q (want %q)", len(plan.Nodes), tc.planned, plan.Reasons, tc.reason)
+			}
+		})
+	}
+}

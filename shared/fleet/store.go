@@ -77,6 +77,8 @@ type Node struct {
 	// ForcedSessions is how many sessions were still open when a drain
 	// gave up waiting and closed them; nil until a drain ends.
 	ForcedSessions *int `dynamodbav:"forcedSessions,omitempty"`
+	// Heartbeat is the node agent's last report; nil until it has sent one.
+	Heartbeat *Heartbeat `dynamodbav:"heartbeat,omitempty"`
 }
 
 // Change is what a write sets besides state, version and updatedAt. Empty

@@ -63,6 +63,8 @@ type Pool struct {
 	Alarms         Alarms         `yaml:"alarms" json:"alarms" required:"true"`
 	Cooldowns      Cooldowns      `yaml:"cooldowns" json:"cooldowns" required:"true"`
 	Drain          Drain          `yaml:"drain" json:"drain" required:"true"`
+	Control        Control        `yaml:"control,omitempty" json:"control,omitempty"`
+	Agent          Agent          `yaml:"agent,omitempty" json:"agent,omitempty"`
 }
 
 // Placement is one availability zone and the subnet nodes launch into there.
@@ -181,6 +183,79 @@ type Cooldowns struct {
 type Drain struct {
 	Timeout             Duration `yaml:"timeout" json:"timeout" required:"true"`
 	ConnectionThreshold int      `yaml:"connectionThreshold" json:"connectionThreshold"`
+}
+
+// Control tunes the controller that sizes the pool (README.md, "How the
+// controller sizes a pool"). Every field has a default; zero means "use it".
+type Control struct {
+	// TargetPercent is the per-node load the controller aims for, in
+	// percent of each scale-out alarm threshold (default 80).
+	TargetPercent float64 `yaml:"targetPercent,omitempty" json:"targetPercent,omitempty"`
+	// TolerancePercent is the band around the target inside which the
+	// pool is left alone, against jitter (default 10, as Kubernetes' HPA).
+	TolerancePercent float64 `yaml:"tolerancePercent,omitempty" json:"tolerancePercent,omitempty"`
+	// MaxGrowthPercent bounds one decision's growth: at most this share of
+	// the current capacity, or capacity.scaleOutStep nodes if that is more
+	// (default 100: the pool may double per decision, as HPA's scale-up).
+	MaxGrowthPercent int `yaml:"maxGrowthPercent,omitempty" json:"maxGrowthPercent,omitempty"`
+	// ScaleInWindow is the stabilization window: the pool shrinks only to
+	// the largest size any load in this window called for (default: the
+	// scale-in alarm's window, period x evaluation periods).
+	ScaleInWindow Duration `yaml:"scaleInWindow,omitempty" json:"scaleInWindow,omitempty"`
+}
+
+// Agent says how the node agent on every node reports.
+type Agent struct {
+	// Interval between two reports (default 10s). A node whose last
+	// heartbeat is older than three intervals counts as not reporting.
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+}
+
+// Control defaults.
+const (
+	DefaultTargetPercent    = 80
+	DefaultTolerancePercent = 10
+	DefaultMaxGrowthPercent = 100
+	DefaultAgentInterval    = 10 * time.Second
+	// heartbeatIntervals is how many agent intervals a heartbeat stays
+	// fresh: one lost report is no reason to distrust a node.
+	heartbeatIntervals = 3
+)
+
+// Controller returns the pool's control settings with every default
+// filled in.
+func (p Pool) Controller() Control {
+	c := p.Control
+	if c.TargetPercent == 0 {
+		c.TargetPercent = DefaultTargetPercent
+	}
+	if c.TolerancePercent == 0 {
+		c.TolerancePercent = DefaultTolerancePercent
+	}
+	if c.MaxGrowthPercent == 0 {
+		c.MaxGrowthPercent = DefaultMaxGrowthPercent
+	}
+	if c.ScaleInWindow == 0 {
+		c.ScaleInWindow = Duration(p.Alarms.ScaleIn.Period.D() * time.Duration(p.Alarms.ScaleIn.EvaluationPeriods))
+	}
+	return c
+}
+
+// AgentInterval is how often the pool's node agents report.
+func (p Pool) AgentInterval() time.Duration {
+	if p.Agent.Interval == 0 {
+		return DefaultAgentInterval
+	}
+	return p.Agent.Interval.D()
+}
+
+// HeartbeatMaxAge is how old a node's heartbeat may be and still count.
+func (p Pool) HeartbeatMaxAge() time.Duration { return heartbeatIntervals * p.AgentInterval() }
+
+// HighResolution reports whether the pool's metrics must be stored at
+// one-second resolution: an alarm with a period under a minute reads them.
+func (p Pool) HighResolution() bool {
+	return p.Alarms.ScaleOut.Period.D() < time.Minute || p.Alarms.ScaleIn.Period.D() < time.Minute
 }
 
 // Duration is a time.Duration written as Go duration text ("90s", "5m").

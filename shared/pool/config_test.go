@@ -97,6 +97,10 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"text where a number belongs is an error", func(d map[string]any) { sub(pool0(d), "capacity")["max"] = "lots" }, "pools[0].capacity.max", "must be a whole number"},
 		{"a list where a mapping belongs is an error", func(d map[string]any) { pool0(d)["capacity"] = []any{1, 2} }, "pools[0].capacity", "must be a mapping"},
 		{"duplicate pool names are an error", func(d map[string]any) { pool1(d)["name"] = pool0(d)["name"] }, "pools[1].name", "duplicate pool name \"live-rtmp-use1\" (also pools[0])"},
+		{"a control target above 100 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"targetPercent": 120} }, "pools[0].control.targetPercent", "at most 100"},
+		{"a tolerance above 50 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"tolerancePercent": 60} }, "pools[0].control.tolerancePercent", "between 0 and 50"},
+		{"an unknown control field is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"gain": 2} }, "pools[0].control.gain", "unknown field"},
+		{"an agent interval under a second is an error", func(d map[string]any) { pool0(d)["agent"] = map[string]any{"interval": "500ms"} }, "pools[0].agent.interval", "between 1s and 5m"},
 		{"an unknown traffic mode is an error", func(d map[string]any) { sub(pool0(d), "traffic")["mode"] = "dns" }, "pools[0].traffic.mode", "must be one of route53, alb, nlb"},
 		{"route53 mode without its record is an error", func(d map[string]any) { delete(sub(pool0(d), "traffic"), "route53") }, "pools[0].traffic.route53", "required field is missing"},
 		{"a load-balancer pool with a route53 block is an error", func(d map[string]any) {
@@ -243,5 +247,25 @@ func TestAlarmIndexMapsEveryAlarmToItsPool(t *testing.T) {
 	ref, ok := idx["mediascale-dev-voice-sfu-use1-scale-in-bandwidth"]
 	if !ok || ref.Pool != "voice-sfu-use1" || ref.Direction != ScaleIn || ref.Metric != MetricBandwidth {
 		t.Fatalf("lookup = %+v, %v", ref, ok)
+	}
+}
+
+func TestControlDefaultsFollowTheAlarms(t *testing.T) {
+	f, err := LoadFile("../../infra/config/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := f.Find("live-rtmp-use1")
+	c := p.Controller()
+	if c.TargetPercent != 80 || c.TolerancePercent != 10 || c.MaxGrowthPercent != 100 || c.ScaleInWindow.D() != 15*time.Minute {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if p.AgentInterval() != 10*time.Second || p.HeartbeatMaxAge() != 30*time.Second || p.HighResolution() {
+		t.Fatalf("agent defaults: interval %s, max age %s, high resolution %v", p.AgentInterval(), p.HeartbeatMaxAge(), p.HighResolution())
+	}
+	p.Control = Control{TargetPercent: 60, ScaleInWindow: Duration(time.Minute)}
+	p.Alarms.ScaleOut.Period = Duration(10 * time.Second)
+	if c := p.Controller(); c.TargetPercent != 60 || c.ScaleInWindow.D() != time.Minute || !p.HighResolution() {
+		t.Fatalf("set values must win: %+v", c)
 	}
 }

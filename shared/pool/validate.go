@@ -87,6 +87,26 @@ func (v *validator) pool(at string, p Pool) {
 	if p.Drain.ConnectionThreshold < 0 {
 		v.add(at+".drain.connectionThreshold", "must not be negative, got %d", p.Drain.ConnectionThreshold)
 	}
+	v.control(at+".control", p.Control)
+	if p.Agent.Interval != 0 && (p.Agent.Interval.D() < time.Second || p.Agent.Interval.D() > 5*time.Minute) {
+		v.add(at+".agent.interval", "must be between 1s and 5m, got %s", p.Agent.Interval)
+	}
+}
+
+// control checks the controller's settings; zero means the default.
+func (v *validator) control(at string, c Control) {
+	if c.TargetPercent < 0 || c.TargetPercent > 100 {
+		v.add(at+".targetPercent", "must be above 0 and at most 100, got %g", c.TargetPercent)
+	}
+	if c.TolerancePercent < 0 || c.TolerancePercent > 50 {
+		v.add(at+".tolerancePercent", "must be between 0 and 50, got %g", c.TolerancePercent)
+	}
+	if c.MaxGrowthPercent < 0 || c.MaxGrowthPercent > 1000 {
+		v.add(at+".maxGrowthPercent", "must be between 1 and 1000, got %d", c.MaxGrowthPercent)
+	}
+	if c.ScaleInWindow < 0 || c.ScaleInWindow.D() > 24*time.Hour {
+		v.add(at+".scaleInWindow", "must be between 1s and 24h, got %s", c.ScaleInWindow)
+	}
 }
 
 func (v *validator) placement(at, region string, ps []Placement) {

@@ -21,6 +21,8 @@ type Memory struct {
 	Cancelled map[string]bool
 	// Writes records every successful write as "node: FROM -> TO".
 	Writes []string
+	// Locks maps a pool to the owner of its lock.
+	Locks map[string]string
 }
 
 // NewMemory returns a table holding the given nodes.
@@ -134,4 +136,30 @@ func (m *Memory) DrainsCancelled(_ context.Context, _ string, execution string) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.Cancelled[execution], nil
+}
+
+// AcquireLock takes a pool's lock for owner unless another owner holds it.
+func (m *Memory) AcquireLock(_ context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Locks == nil {
+		m.Locks = map[string]string{}
+	}
+	if holder, ok := m.Locks[pool]; ok && holder != owner {
+		return fleet.Lease{}, events.Held("pool %s is locked by %s", pool, holder)
+	}
+	m.Locks[pool] = owner
+	return fleet.Lease{Pool: pool, Owner: owner, ExpiresAt: time.Now().Add(lease)}, nil
+}
+
+// ReleaseLock frees a pool's lock if owner holds it.
+func (m *Memory) ReleaseLock(_ context.Context, pool, owner string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Locks[pool] != owner {
+		return false, nil
+	}
+	delete(m.Locks, pool)
+	m.Writes = append(m.Writes, "lock of "+pool+": released by "+owner)
+	return true, nil
 }

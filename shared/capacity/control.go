@@ -1,0 +1,331 @@
+package capacity
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// Controller inputs and the recommendation it makes. The formula, in
+// README.md ("How the controller sizes a pool"):
+//
+//	target(m)   = control.targetPercent % of alarms.scaleOut.<m> per node
+//	desired(m)  = ceil(total load(m) / target(m))      for m in connections, CPU, bandwidth
+//	desired     = max over m of desired(m)             the highest metric wins
+//
+// where the total is the sum over the nodes whose heartbeat is fresh and
+// healthy, and the current capacity C counts every node on its way in or in
+// service (in-flight nodes count, as EC2 Auto Scaling counts warming
+// instances). The pool grows when some metric's load per node of C is more
+// than the tolerance above its target, by at most
+// max(scaleOutStep, C x maxGrowthPercent %) per decision. It shrinks only
+// when every metric is more than the tolerance below its target, no node
+// is in flight, no scale-out alarm is in ALARM, the scale-in cooldown has
+// passed, and the window of samples covers control.scaleInWindow: then to
+// the largest size any sample of the window called for, by at most
+// scaleInStep. It never leaves [max(min, floor), max].
+
+// Signal is what woke the controller: an alarm's state change, the
+// schedule, or an operator.
+type Signal struct {
+	// Source is "alarm", "schedule" or "operator".
+	Source string `json:"source"`
+	// Alarm names the alarm; Direction and Metric are what it watches.
+	Alarm     string         `json:"alarm,omitempty"`
+	Direction pool.Direction `json:"direction,omitempty"`
+	Metric    pool.Metric    `json:"metric,omitempty"`
+}
+
+// Signal sources.
+const (
+	SourceAlarm    = "alarm"
+	SourceSchedule = "schedule"
+	SourceOperator = "operator"
+)
+
+// Inputs is everything one decision reads. Window holds the pool's earlier
+// samples, oldest first; the current sample is computed from the nodes.
+type Inputs struct {
+	Pool   pool.Pool
+	Nodes  []fleet.Node
+	Window []fleet.Sample
+	// AlarmStates maps each of the pool's scaling alarms that exists to its
+	// state (OK, ALARM, INSUFFICIENT_DATA).
+	AlarmStates map[pool.AlarmRef]string
+	// Floor is the forecast's lowest capacity; 0 for none.
+	Floor int
+	// LastScaleOut and LastScaleIn are the pool's cooldown marks (zero when
+	// it never scaled that way).
+	LastScaleOut time.Time
+	LastScaleIn  time.Time
+	Signal       Signal
+	Now          time.Time
+}
+
+// Directions of a recommendation.
+const (
+	Hold = ""
+	Grow = "out"
+	// Shrink is a scale-in.
+	Shrink = "in"
+)
+
+// MetricView is one metric's part in a decision.
+type MetricView struct {
+	Total   float64 `json:"total"`
+	Target  float64 `json:"target"`
+	PerNode float64 `json:"perNode"`
+	Desired int     `json:"desired"`
+}
+
+// Recommendation is the controller's decision for one pool.
+type Recommendation struct {
+	Pool      string `json:"pool"`
+	Direction string `json:"direction"`
+	// Current counts every node on its way in or in service.
+	Current   int `json:"current"`
+	InFlight  int `json:"inFlight"`
+	Reporting int `json:"reporting"`
+	Unhealthy int `json:"unhealthy"`
+	Desired   int `json:"desired"`
+	// Change is Desired - Current: positive to grow, negative to shrink.
+	Change  int                   `json:"change"`
+	Reason  string                `json:"reason"`
+	Metrics map[string]MetricView `json:"metrics"`
+	// Sample is the load the decision read, for the window.
+	Sample fleet.Sample `json:"sample"`
+}
+
+// LogAttrs puts the decision in a log line.
+func (r Recommendation) LogAttrs() []any {
+	return []any{"pool", r.Pool, "direction", r.Direction, "current", r.Current, "inFlight", r.InFlight,
+		"reporting", r.Reporting, "desired", r.Desired, "change", r.Change, "reason", r.Reason, "metrics", r.Metrics}
+}
+
+// metricNames are the metrics in report order, with their load field.
+var metricNames = []pool.Metric{pool.MetricConnections, pool.MetricCPU, pool.MetricBandwidth}
+
+func loadOf(l fleet.Load, m pool.Metric) float64 {
+	switch m {
+	case pool.MetricConnections:
+		return l.Connections
+	case pool.MetricCPU:
+		return l.CPUPercent
+	default:
+		return l.BandwidthMbps
+	}
+}
+
+// Targets returns the per-node load the controller aims for, per metric.
+func Targets(p pool.Pool) map[pool.Metric]float64 {
+	pct := p.Controller().TargetPercent / 100
+	t := p.Alarms.ScaleOut
+	return map[pool.Metric]float64{
+		pool.MetricConnections: t.ConnectionsPerNode * pct,
+		pool.MetricCPU:         t.CPUPercent * pct,
+		pool.MetricBandwidth:   t.BandwidthMbpsPerNode * pct,
+	}
+}
+
+// Measurement is what a decision reads from the node records.
+type Measurement struct {
+	fleet.Sample
+	// InFlight nodes are on their way in: serving but not yet ACTIVE.
+	InFlight int
+	// Unhealthy nodes' agents say their media server does not answer.
+	Unhealthy int
+	// Silent nodes are ACTIVE but send no fresh, healthy heartbeat.
+	Silent int
+}
+
+// Measure sums the load of the nodes that count: serving nodes with a
+// fresh, healthy heartbeat. It also counts capacity, in-flight, unhealthy
+// and silent nodes.
+func Measure(p pool.Pool, nodes []fleet.Node, now time.Time) Measurement {
+	m := Measurement{Sample: fleet.Sample{At: now}}
+	maxAge := p.HeartbeatMaxAge()
+	for _, n := range nodes {
+		if !n.State.Serving() {
+			continue
+		}
+		m.Capacity++
+		if n.State != fleet.Active {
+			m.InFlight++
+		}
+		hb := n.Heartbeat
+		switch {
+		case hb.Fresh(now, maxAge) && hb.Healthy:
+			m.Reporting++
+			m.Load = m.Load.Add(hb.Load)
+			continue
+		case hb.Fresh(now, maxAge):
+			m.Unhealthy++
+		}
+		if n.State == fleet.Active {
+			m.Silent++
+		}
+	}
+	return m
+}
+
+// desiredFor is the proportional size a load calls for: the highest metric
+// wins.
+func desiredFor(load fleet.Load, targets map[pool.Metric]float64) int {
+	d := 0
+	for _, m := range metricNames {
+		if t := targets[m]; t > 0 {
+			d = max(d, int(math.Ceil(loadOf(load, m)/t-1e-9)))
+		}
+	}
+	return d
+}
+
+// Recommend is the controller: it decides one pool's desired capacity.
+func Recommend(in Inputs) Recommendation {
+	p := in.Pool
+	c := p.Controller()
+	ms := Measure(p, in.Nodes, in.Now)
+	sample, inFlight := ms.Sample, ms.InFlight
+	r := Recommendation{Pool: p.Name, Current: sample.Capacity, InFlight: inFlight, Reporting: sample.Reporting,
+		Unhealthy: ms.Unhealthy, Desired: sample.Capacity, Metrics: map[string]MetricView{}, Sample: sample}
+	floor := min(max(p.Capacity.Min, in.Floor), p.Capacity.Max)
+	targets := Targets(p)
+	tol := c.TolerancePercent / 100
+
+	// Every metric's view, and whether it wants more or less than C.
+	var over, notUnder []string
+	for _, m := range metricNames {
+		t := targets[m]
+		if t <= 0 {
+			continue
+		}
+		total := loadOf(sample.Load, m)
+		v := MetricView{Total: round2(total), Target: round2(t), Desired: int(math.Ceil(total/t - 1e-9))}
+		if r.Current > 0 {
+			v.PerNode = round2(total / float64(r.Current))
+		}
+		r.Metrics[string(m)] = v
+		// With no capacity at all, any load is over target and none is
+		// under it.
+		ratio := 0.0
+		switch {
+		case r.Current > 0:
+			ratio = total / (float64(r.Current) * t)
+		case total > 0:
+			ratio = math.Inf(1)
+		}
+		if ratio > 1+tol {
+			over = append(over, fmt.Sprintf("%s %.4g per node > %.4g target", m, v.PerNode, t))
+		}
+		// For scale-in an ACTIVE node that does not report is taken to
+		// be at its target, as HPA takes pods without metrics on
+		// scale-down: what cannot be seen is never shrunk away.
+		if r.Current > 0 && (total+float64(ms.Silent)*t)/(float64(r.Current)*t) >= 1-tol {
+			notUnder = append(notUnder, string(m))
+		}
+	}
+	proportional := desiredFor(sample.Load, targets)
+	settle := func(dir string, desired int, reason string) Recommendation {
+		r.Direction, r.Desired, r.Change, r.Reason = dir, desired, desired-r.Current, reason
+		return r
+	}
+
+	// Below the floor: refill, whatever the metrics say.
+	if r.Current < floor {
+		why := fmt.Sprintf("min %d", p.Capacity.Min)
+		if floor > p.Capacity.Min {
+			why = fmt.Sprintf("forecast floor %d", in.Floor)
+		}
+		want := floor
+		if sample.Reporting > 0 && len(over) > 0 {
+			want = max(want, min(proportional, p.Capacity.Max))
+		}
+		return settle(Grow, want, fmt.Sprintf("%d serving or in flight, below %s: refilling to %d", r.Current, why, want))
+	}
+
+	// Growing.
+	grow := 0
+	var why string
+	switch {
+	case sample.Reporting > 0 && len(over) > 0:
+		grow = proportional - r.Current
+		why = fmt.Sprintf("%s: load calls for %d nodes", strings.Join(over, ", "), proportional)
+	case sample.Reporting == 0 && in.Signal.Source == SourceAlarm && in.Signal.Direction == pool.ScaleOut:
+		// CloudWatch saw the pool overloaded but no node's heartbeat
+		// says by how much: step, as a step-scaling policy would.
+		grow = p.Capacity.ScaleOutStep
+		why = fmt.Sprintf("alarm %s in ALARM and no node reports its load: adding the scale-out step of %d", in.Signal.Alarm, grow)
+	}
+	if grow > 0 {
+		if since := in.Now.Sub(in.LastScaleOut); !in.LastScaleOut.IsZero() && since < p.Cooldowns.ScaleOut.D() {
+			return settle(Hold, r.Current, fmt.Sprintf("%s; inside scale-out cooldown (last %s ago, window %s)", why, since.Round(time.Second), p.Cooldowns.ScaleOut))
+		}
+		if r.Current >= p.Capacity.Max {
+			return settle(Hold, r.Current, fmt.Sprintf("%s; the pool is at its max of %d", why, p.Capacity.Max))
+		}
+		bound := max(p.Capacity.ScaleOutStep, int(math.Ceil(float64(r.Current)*float64(c.MaxGrowthPercent)/100)))
+		if grow > bound {
+			why += fmt.Sprintf("; growth bounded to %d per decision", bound)
+			grow = bound
+		}
+		desired := min(r.Current+grow, p.Capacity.Max)
+		if desired < r.Current+grow {
+			why += fmt.Sprintf("; capped at max %d", p.Capacity.Max)
+		}
+		if inFlight > 0 {
+			why += fmt.Sprintf(" (%d in flight counted)", inFlight)
+		}
+		return settle(Grow, desired, why)
+	}
+
+	// Shrinking: every metric, the alarms, the window and the cooldown
+	// must agree.
+	hold := func(reason string) Recommendation { return settle(Hold, r.Current, reason) }
+	switch {
+	case r.Current <= floor:
+		return hold(fmt.Sprintf("%d serving or in flight, at the floor of %d: holding", r.Current, floor))
+	case sample.Reporting == 0:
+		return hold(fmt.Sprintf("no node of %d reports its load: holding (missing data never scales in)", r.Current))
+	case len(notUnder) > 0:
+		return hold(fmt.Sprintf("within target: %s at or near target (tolerance %g%%)", strings.Join(notUnder, ", "), c.TolerancePercent))
+	case inFlight > 0:
+		return hold(fmt.Sprintf("load is below target but %d node(s) are still on their way in: holding", inFlight))
+	}
+	for ref, st := range in.AlarmStates {
+		if ref.Direction == pool.ScaleOut && st == "ALARM" {
+			return hold(fmt.Sprintf("load is below target but the %s scale-out alarm is in ALARM: holding", ref.Metric))
+		}
+	}
+	if since := in.Now.Sub(in.LastScaleIn); !in.LastScaleIn.IsZero() && since < p.Cooldowns.ScaleIn.D() {
+		return hold(fmt.Sprintf("load is below target; inside scale-in cooldown (last %s ago, window %s)", since.Round(time.Second), p.Cooldowns.ScaleIn))
+	}
+	window := c.ScaleInWindow.D()
+	start := in.Now.Add(-window)
+	if len(in.Window) == 0 || in.Window[0].At.After(start) {
+		return hold(fmt.Sprintf("stabilizing: load is below target, and scale-in needs %s of readings first", window))
+	}
+	peak, peakAt := proportional, in.Now
+	for _, s := range in.Window {
+		if s.At.Before(start) {
+			continue
+		}
+		if d := desiredFor(s.Load, targets); d > peak {
+			peak, peakAt = d, s.At
+		}
+	}
+	desired := max(peak, floor, r.Current-p.Capacity.ScaleInStep)
+	if desired >= r.Current {
+		return hold(fmt.Sprintf("stabilizing: the load %s ago called for %d nodes; scale-in waits out its %s window", in.Now.Sub(peakAt).Round(time.Second), peak, window))
+	}
+	reason := fmt.Sprintf("every metric below target for %s: load calls for %d nodes", window, peak)
+	if desired > peak {
+		reason += fmt.Sprintf("; removing at most %d per decision, never below %d", p.Capacity.ScaleInStep, floor)
+	}
+	return settle(Shrink, desired, reason)
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -1,0 +1,181 @@
+package capacity
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// The dev pool live-rtmp-use1: min 1, max 6, scale-out step 2, scale-in
+// step 1; scale-out thresholds 1500 connections, 70 % CPU, 800 Mbit/s per
+// node, so targets at 80 % are 1200, 56 and 640; tolerance 10 %; scale-in
+// window 3 x 300 s = 15 min; cooldowns 120 s out, 900 s in; agent every
+// 10 s, so a heartbeat older than 30 s does not count.
+var now = time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)
+
+func reporting(id string, st fleet.State, conns, cpu float64) fleet.Node {
+	n := node(id, st, "us-east-1a")
+	n.Heartbeat = &fleet.Heartbeat{At: now.Add(-5 * time.Second), Healthy: true, Load: fleet.Load{Connections: conns, CPUPercent: cpu}}
+	return n
+}
+
+func quiet(ids ...string) []fleet.Node {
+	var out []fleet.Node
+	for _, id := range ids {
+		out = append(out, reporting(id, fleet.Active, 100, 10))
+	}
+	return out
+}
+
+// history is a window of samples, one a minute from ago until a minute
+// ago, each with the given total connections.
+func history(ago time.Duration, conns float64) []fleet.Sample {
+	var out []fleet.Sample
+	for at := now.Add(-ago); at.Before(now); at = at.Add(time.Minute) {
+		out = append(out, fleet.Sample{At: at, Load: fleet.Load{Connections: conns, CPUPercent: 10}})
+	}
+	return out
+}
+
+func TestRecommend(t *testing.T) {
+	p := livePool(t)
+	stale := reporting("s", fleet.Active, 5000, 90)
+	stale.Heartbeat.At = now.Add(-time.Minute)
+	sick := reporting("u", fleet.Active, 5000, 90)
+	sick.Heartbeat.Healthy, sick.Heartbeat.Reason = false, "nginx /stat did not answer"
+	alarmOut := Signal{Source: SourceAlarm, Alarm: "mediascale-dev-live-rtmp-use1-scale-out-connections", Direction: pool.ScaleOut, Metric: pool.MetricConnections}
+	peakWindow := history(20*time.Minute, 400)
+	peakWindow[12].Load.Connections = 4000 // eight minutes ago
+
+	cases := []struct {
+		name      string
+		in        Inputs
+		direction string
+		desired   int
+		reason    string
+	}{
+		{"an empty pool is refilled to min without any reading",
+			Inputs{}, Grow, 1, "0 serving or in flight, below min 1: refilling to 1"},
+		{"a pool whose nodes failed behind its back is refilled to min",
+			Inputs{Nodes: []fleet.Node{node("a", fleet.Failed, "us-east-1a"), node("b", fleet.Terminated, "us-east-1a")}}, Grow, 1, "below min 1"},
+		{"load above target grows the pool in proportion",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 2000, 30), reporting("b", fleet.Active, 2000, 30)}},
+			Grow, 4, "connections 2000 per node > 1200 target: load calls for 4 nodes"},
+		{"the highest metric wins",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 500, 90), reporting("b", fleet.Active, 500, 90)}},
+			Grow, 4, "cpu 90 per node > 56 target: load calls for 4 nodes"},
+		{"growth is bounded per decision",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 6000, 30), reporting("b", fleet.Active, 6000, 30)}},
+			Grow, 4, "load calls for 10 nodes; growth bounded to 2 per decision"},
+		{"in-flight nodes count as capacity, so the same load asks for nothing more",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 2000, 30), reporting("b", fleet.Active, 2000, 30),
+				node("c", fleet.Pending, "us-east-1a"), reporting("d", fleet.Shifting, 0, 5)}},
+			Hold, 4, "2 node(s) are still on their way in"},
+		{"a pool still overloaded with nodes in flight grows by the difference only",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 3000, 30), reporting("b", fleet.Active, 3000, 30),
+				node("c", fleet.Provisioning, "us-east-1a"), node("d", fleet.Deploying, "us-east-1a")}},
+			Grow, 5, "load calls for 5 nodes (2 in flight counted)"},
+		{"load within the tolerance band is left alone",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1300, 30), reporting("b", fleet.Active, 1300, 30)}},
+			Hold, 2, "within target: connections at or near target"},
+		{"a pool at max holds",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 2000, 30), reporting("b", fleet.Active, 2000, 30), reporting("c", fleet.Active, 2000, 30),
+				reporting("d", fleet.Active, 2000, 30), reporting("e", fleet.Active, 2000, 30), reporting("f", fleet.Active, 2000, 30)}},
+			Hold, 6, "the pool is at its max of 6"},
+		{"growth waits out the scale-out cooldown",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 2000, 30)}, LastScaleOut: now.Add(-30 * time.Second)},
+			Hold, 1, "inside scale-out cooldown (last 30s ago, window 2m0s)"},
+		{"an alarm with no node reporting adds the scale-out step",
+			Inputs{Nodes: []fleet.Node{node("a", fleet.Active, "us-east-1a")}, Signal: alarmOut},
+			Grow, 3, "no node reports its load: adding the scale-out step of 2"},
+		{"a stale heartbeat is not load",
+			Inputs{Nodes: []fleet.Node{stale, node("b", fleet.Active, "us-east-1a")}},
+			Hold, 2, "no node of 2 reports its load: holding"},
+		{"an unhealthy node's load is not counted, and it is taken to be at target for scale-in",
+			Inputs{Nodes: []fleet.Node{sick, reporting("b", fleet.Active, 1000, 30)}, Window: history(20*time.Minute, 100)},
+			Hold, 2, "within target: connections"},
+		{"a forecast floor raises the pool ahead of a peak",
+			Inputs{Nodes: quiet("a"), Floor: 4}, Grow, 4, "below forecast floor 4: refilling to 4"},
+		{"a forecast floor above max stops at max",
+			Inputs{Nodes: quiet("a"), Floor: 40}, Grow, 6, "refilling to 6"},
+		{"a pool at min never shrinks",
+			Inputs{Nodes: quiet("a"), Window: history(20*time.Minute, 100)}, Hold, 1, "at the floor of 1"},
+		{"scale-in waits until the window is full of readings",
+			Inputs{Nodes: quiet("a", "b", "c"), Window: history(5*time.Minute, 300)}, Hold, 3, "scale-in needs 15m0s of readings first"},
+		{"a quiet window shrinks the pool by at most the scale-in step",
+			Inputs{Nodes: quiet("a", "b", "c", "d"), Window: history(20*time.Minute, 400)},
+			Shrink, 3, "every metric below target for 15m0s: load calls for 1 nodes; removing at most 1 per decision, never below 1"},
+		{"a peak inside the window holds scale-in",
+			Inputs{Nodes: quiet("a", "b", "c"), Window: peakWindow}, Hold, 3, "stabilizing: the load 8m0s ago called for 4 nodes"},
+		{"one metric near its target holds scale-in",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 100, 55), reporting("b", fleet.Active, 100, 55)}, Window: history(20*time.Minute, 200)},
+			Hold, 2, "within target: cpu at or near target"},
+		{"a scale-out alarm in ALARM holds scale-in",
+			Inputs{Nodes: quiet("a", "b", "c"), Window: history(20*time.Minute, 300),
+				AlarmStates: map[pool.AlarmRef]string{{Pool: "live-rtmp-use1", Direction: pool.ScaleOut, Metric: pool.MetricBandwidth}: "ALARM"}},
+			Hold, 3, "the bandwidth scale-out alarm is in ALARM"},
+		{"scale-in waits out its cooldown",
+			Inputs{Nodes: quiet("a", "b", "c"), Window: history(20*time.Minute, 300), LastScaleIn: now.Add(-10 * time.Minute)},
+			Hold, 3, "inside scale-in cooldown"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Pool, tc.in.Now = p, now
+			r := Recommend(tc.in)
+			if r.Direction != tc.direction || r.Desired != tc.desired || r.Change != r.Desired-r.Current {
+				t.Fatalf("got %q desired %d change %d (current %d), want %q desired %d; reason %q",
+					r.Direction, r.Desired, r.Change, r.Current, tc.direction, tc.desired, r.Reason)
+			}
+			if !strings.Contains(r.Reason, tc.reason) {
+				t.Fatalf("reason %q does not say %q", r.Reason, tc.reason)
+			}
+			if r.Desired < 0 || r.Desired > p.Capacity.Max && r.Direction != Hold {
+				t.Fatalf("desired %d outside [0, max]", r.Desired)
+			}
+		})
+	}
+}
+
+func TestMeasureSumsFreshHealthyServingNodes(t *testing.T) {
+	p := livePool(t)
+	stale := reporting("s", fleet.Active, 999, 99)
+	stale.Heartbeat.At = now.Add(-31 * time.Second)
+	draining := reporting("d", fleet.Draining, 999, 99)
+	sick := reporting("u", fleet.Active, 999, 99)
+	sick.Heartbeat.Healthy = false
+	s := Measure(p, []fleet.Node{
+		reporting("a", fleet.Active, 10, 20), reporting("b", fleet.Shifting, 5, 1), stale, draining, sick,
+		node("p", fleet.Pending, "us-east-1a"),
+	}, now)
+	if s.Capacity != 5 || s.Reporting != 2 || s.InFlight != 2 || s.Unhealthy != 1 || s.Silent != 2 {
+		t.Fatalf("capacity %d reporting %d in flight %d unhealthy %d silent %d", s.Capacity, s.Reporting, s.InFlight, s.Unhealthy, s.Silent)
+	}
+	if s.Load.Connections != 15 || s.Load.CPUPercent != 21 {
+		t.Fatalf("load %+v, want 15 connections and 21 CPU", s.Load)
+	}
+}
+
+// BenchmarkRecommend10000Nodes is one decision for a pool of 10,000
+// reporting nodes with a full hour of one-a-minute samples in its window.
+func BenchmarkRecommend10000Nodes(b *testing.B) {
+	f, err := pool.LoadFile("../../infra/config/dev.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := f.Find("live-rtmp-use1")
+	p.Capacity.Max = 20000
+	nodes := make([]fleet.Node, 10000)
+	for i := range nodes {
+		nodes[i] = reporting("n", fleet.Active, 1000, 40)
+	}
+	in := Inputs{Pool: p, Nodes: nodes, Window: history(time.Hour, 1e7), Now: now}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := Recommend(in); r.Current != 10000 {
+			b.Fatal(r.Reason)
+		}
+	}
+}

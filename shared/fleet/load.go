@@ -1,0 +1,153 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Load is what a node carries, or a pool in total: live sessions, CPU in
+// percent of the whole machine, and media bandwidth in and out.
+type Load struct {
+	Connections   float64 `dynamodbav:"connections" json:"connections"`
+	CPUPercent    float64 `dynamodbav:"cpuPercent" json:"cpuPercent"`
+	BandwidthMbps float64 `dynamodbav:"bandwidthMbps" json:"bandwidthMbps"`
+}
+
+// Add returns the sum of two loads.
+func (l Load) Add(o Load) Load {
+	return Load{Connections: l.Connections + o.Connections, CPUPercent: l.CPUPercent + o.CPUPercent, BandwidthMbps: l.BandwidthMbps + o.BandwidthMbps}
+}
+
+// Heartbeat is the node agent's last word on its node: when, whether the
+// media server answered, and the load it read.
+type Heartbeat struct {
+	At      time.Time `dynamodbav:"at" json:"at"`
+	Healthy bool      `dynamodbav:"healthy" json:"healthy"`
+	// Reason says why an unhealthy node is unhealthy.
+	Reason string `dynamodbav:"reason,omitempty" json:"reason,omitempty"`
+	Load   Load   `dynamodbav:"load" json:"load"`
+}
+
+// Fresh reports whether the heartbeat is recent enough to act on.
+func (h *Heartbeat) Fresh(now time.Time, maxAge time.Duration) bool {
+	return h != nil && now.Sub(h.At) <= maxAge
+}
+
+// heartbeatStates are the states in which a node's agent may report: the
+// media server runs from the probe on until the node is gone. A heartbeat
+// on a node in any other state is refused, so an agent that outlives its
+// node never brings a TERMINATED or FAILED record back.
+var heartbeatStates = []State{Probing, Shifting, Active, Draining}
+
+// ErrNotReporting is returned to an agent whose node is not (or no longer)
+// in a state that takes heartbeats.
+var ErrNotReporting = fmt.Errorf("node is not in service: heartbeat refused")
+
+// Heartbeat writes an agent's heartbeat onto its node's record. It changes
+// neither the state nor the version, so it never races a workflow step
+// that owns the node; it is conditional on the record existing in a state
+// that takes heartbeats.
+func (s *Store) Heartbeat(ctx context.Context, pool, id string, hb Heartbeat) error {
+	av, err := attributevalue.Marshal(hb)
+	if err != nil {
+		return fmt.Errorf("encoding heartbeat of %s/%s: %w", pool, id, err)
+	}
+	values := map[string]types.AttributeValue{":hb": av}
+	cond := "attribute_exists(pk) AND #state IN ("
+	for i, st := range heartbeatStates {
+		k := fmt.Sprintf(":s%d", i)
+		values[k] = str(string(st))
+		if i > 0 {
+			cond += ", "
+		}
+		cond += k
+	}
+	cond += ")"
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(poolKey(pool), nodePrefix+id),
+		UpdateExpression:          aws.String("SET #hb = :hb"),
+		ConditionExpression:       &cond,
+		ExpressionAttributeNames:  map[string]string{"#hb": "heartbeat", "#state": "state"},
+		ExpressionAttributeValues: values,
+	})
+	if _, lost := isConditionFailed(err); lost {
+		return fmt.Errorf("node %s/%s: %w", pool, id, ErrNotReporting)
+	}
+	if err != nil {
+		return fmt.Errorf("writing heartbeat of %s/%s: %w", pool, id, err)
+	}
+	return nil
+}
+
+// Sample is one reading of a pool's total load by the controller: the sum
+// over the nodes that reported, how many did, and how many nodes the pool
+// counted as capacity then.
+type Sample struct {
+	At        time.Time `dynamodbav:"at" json:"at"`
+	Load      Load      `dynamodbav:"load" json:"load"`
+	Reporting int       `dynamodbav:"reporting" json:"reporting"`
+	Capacity  int       `dynamodbav:"capacity" json:"capacity"`
+}
+
+// windowKey holds a pool's recent load samples: the controller's sliding
+// window, which scale-in stabilization reads.
+const windowKey = "WINDOW"
+
+// Window returns a pool's load samples, oldest first.
+func (s *Store) Window(ctx context.Context, pool string) ([]Sample, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(poolKey(pool), windowKey), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("reading the load window of pool %s: %w", pool, err)
+	}
+	var samples []Sample
+	if v, ok := out.Item["samples"]; ok {
+		if err := attributevalue.Unmarshal(v, &samples); err != nil {
+			return nil, fmt.Errorf("decoding the load window of pool %s: %w", pool, err)
+		}
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i].At.Before(samples[j].At) })
+	return samples, nil
+}
+
+// maxWindowSamples bounds the window item far below DynamoDB's 400 KB item
+// limit (a sample is about 120 bytes): a one-hour window read every 10 s.
+const maxWindowSamples = 400
+
+// RecordSample adds a sample to the pool's window and drops the ones older
+// than keep. Two controllers recording at once may each lose the other's
+// sample; both read the same moment, so the window loses nothing it needs.
+func (s *Store) RecordSample(ctx context.Context, pool string, sample Sample, keep time.Duration) error {
+	samples, err := s.Window(ctx, pool)
+	if err != nil {
+		return err
+	}
+	cutoff := sample.At.Add(-keep)
+	kept := samples[:0]
+	for _, x := range samples {
+		if x.At.After(cutoff) && x.At.Before(sample.At) {
+			kept = append(kept, x)
+		}
+	}
+	kept = append(kept, sample)
+	if len(kept) > maxWindowSamples {
+		kept = kept[len(kept)-maxWindowSamples:]
+	}
+	av, err := attributevalue.Marshal(kept)
+	if err != nil {
+		return fmt.Errorf("encoding the load window of pool %s: %w", pool, err)
+	}
+	item := key(poolKey(pool), windowKey)
+	item["samples"] = av
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("recording a load sample of pool %s: %w", pool, err)
+	}
+	return nil
+}
