@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 ENV ?= dev
 FUNCTIONS := $(notdir $(wildcard functions/*))
-GO_DIRS := events functions infra scripts shared
+GO_DIRS := agent events functions infra scripts shared
 CDK := node_modules/.bin/cdk
 # Synth needs no AWS account: keep the SDKs from probing the EC2 instance
 # metadata address for credentials (the network rule: loopback only).
@@ -20,12 +20,17 @@ all: build
 deps:
 	@scripts/deps
 
-# Builds every function as build/<name>/bootstrap.
-build: $(FUNCTIONS:%=build/%/bootstrap)
+# Builds every function as build/<name>/bootstrap, and the node agent as
+# build/agent/mediascale-agent (the deploy document ships it to nodes).
+build: $(FUNCTIONS:%=build/%/bootstrap) build/agent/mediascale-agent
 
 build/%/bootstrap: FORCE
 	@mkdir -p $(dir $@)
 	$(LAMBDA_GOFLAGS) go build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $@ ./functions/$*
+
+build/agent/mediascale-agent: FORCE
+	@mkdir -p $(dir $@)
+	$(LAMBDA_GOFLAGS) go build -trimpath -ldflags="-s -w" -o $@ ./agent
 
 FORCE:
 
@@ -86,7 +91,7 @@ destroy: deps
 	scripts/cdkenv $(ENV) destroy
 
 up: build deps
-	scripts/localcloud up
+	POOLS="$(POOLS)" LOOP="$(LOOP)" scripts/localcloud up
 
 down:
 	scripts/localcloud down

@@ -98,3 +98,20 @@ func parseAlarmTimestamp(s string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a CloudWatch timestamp such as 2026-11-21T10:00:00.000+0000", s)
 }
+
+// Scheduled events: EventBridge's rate rule that runs the controller over
+// every pool (the level-triggered guarantee behind the alarms' fast path).
+const (
+	ScheduleSource     = "aws.events"
+	ScheduleDetailType = "Scheduled Event"
+)
+
+// IsScheduleEvent tells the controller's schedule from an alarm or an
+// operator request by its envelope, without parsing the rest.
+func IsScheduleEvent(raw []byte) bool {
+	var env struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+	}
+	return json.Unmarshal(raw, &env) == nil && env.Source == ScheduleSource && env.DetailType == ScheduleDetailType
+}

@@ -34,6 +34,11 @@ func build(app awscdk.App) error {
 	if err != nil {
 		return err
 	}
+	// -c pools=FILE deploys another pool file under the environment's
+	// settings, validated as usual: the local cloud's short-period pools.
+	if file, ok := app.Node().TryGetContext(jsii.String("pools")).(string); ok && file != "" {
+		settings.Config = file
+	}
 	pools, err := pool.LoadFile(settings.Config)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ var decoders = map[string]func([]byte) error{
 			_, err := events.ParseOperatorEvent(raw)
 			return err
 		}
+		if events.IsScheduleEvent(raw) {
+			return nil
+		}
 		_, err := events.ParseAlarmEvent(raw)
 		return err
 	},

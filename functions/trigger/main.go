@@ -1,5 +1,6 @@
-// Command trigger receives CloudWatch alarm state changes from EventBridge,
-// decides whether a pool scales, and starts the scaling execution.
+// Command trigger runs the controller: on CloudWatch alarm state changes
+// from EventBridge, on the per-minute schedule and on operator requests it
+// decides each pool's capacity and starts the scaling execution.
 package main
 
 import (
@@ -7,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/mediascale/mediascale/shared/coldstart"
@@ -21,5 +23,5 @@ func main() {
 		pool.ScaleOut: os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE"),
 		pool.ScaleIn:  os.Getenv("MEDIASCALE_SCALE_IN_MACHINE"),
 	}
-	lambda.Start(trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), machines, time.Now, env.Log).Handle)
+	lambda.Start(trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), cloudwatch.NewFromConfig(env.AWS), machines, time.Now, env.Log).Handle)
 }

@@ -31,18 +31,22 @@ func specNamed(name string) functionSpec {
 // states, not in functions.
 var functionSpecs = []functionSpec{
 	{
-		Name: "trigger", Description: "Turns CloudWatch alarm state changes into pool scaling executions",
-		MemoryMB: 256, TimeoutSeconds: 10,
-		// PutItem: dedupe marks, the pool lock, drain cancels. GetItem:
-		// cooldown marks, pool status, the lock's owner. UpdateItem: the
-		// request-to-grow mark. DeleteItem: giving the lock back after a
-		// failed start.
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+		Name: "trigger", Description: "Runs the controller on alarms, the schedule and operator requests, and starts scaling executions",
+		// A schedule tick decides every pool in turn: a few table reads
+		// and one DescribeAlarms each.
+		MemoryMB: 256, TimeoutSeconds: 30,
+		// PutItem: dedupe marks, the pool lock, drain cancels, the load
+		// window. GetItem: cooldown marks, pool status, the lock's owner,
+		// the window. Query: the pool's nodes. UpdateItem: the scale-out
+		// cooldown mark. DeleteItem: giving the lock back after a failed
+		// start.
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"},
 	},
 	{
 		Name: "plan", Description: "Plans which nodes a scale-out adds and records them",
 		MemoryMB: 256, TimeoutSeconds: 15,
-		TableActions: []string{"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		// DeleteItem: a scale-out's plan hands the pool lock back.
+		TableActions: []string{"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
 	},
 	{
 		Name: "provision", Description: "Launches or starts a node's instance and reports when it runs",

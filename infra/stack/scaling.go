@@ -207,6 +207,23 @@ func (s *Stack) newAlarms(p Props) {
 	}))
 }
 
+// newControlSchedule runs the controller over every pool each minute:
+// alarms are the fast path, this is the guarantee. EventBridge sends an
+// alarm's state change once; a pool that stays overloaded after its first
+// execution, or that falls below min, moves no alarm again.
+func (s *Stack) newControlSchedule(p Props) {
+	rule := awsevents.NewRule(s.Stack, jsii.String("ControlSchedule"), &awsevents.RuleProps{
+		RuleName:    jsii.String("mediascale-" + p.Env + "-control"),
+		Description: jsii.String("Runs the mediascale " + p.Env + " controller over every pool"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
+	})
+	// A missed tick is replaced by the next one a minute later: retrying
+	// an old one would act on a stale picture.
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["trigger"], &awseventstargets.LambdaFunctionProps{
+		RetryAttempts: jsii.Number(0), MaxEventAge: awscdk.Duration_Minutes(jsii.Number(1)),
+	}))
+}
+
 // newReconcileSchedule runs the reconciler every five minutes.
 func (s *Stack) newReconcileSchedule(p Props) {
 	rule := awsevents.NewRule(s.Stack, jsii.String("ReconcileSchedule"), &awsevents.RuleProps{
@@ -237,6 +254,9 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 		arns = append(arns, *sm.StateMachineArn())
 	}
 	stmt("trigger", "StartScaling", []string{"states:StartExecution"}, arns, nil)
+	// The controller reads its pools' alarm states; DescribeAlarms has no
+	// resource-level permissions.
+	stmt("trigger", "ReadAlarmStates", []string{"cloudwatch:DescribeAlarms"}, []string{"*"}, nil)
 
 	// Launching: the new instance and volume must carry the environment
 	// tag; the other resources RunInstances touches are named by type.

@@ -294,8 +294,8 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 	// What Lambda needs to put a function's network interfaces in the VPC.
 	const vpcActions = "ec2:AssignPrivateIpAddresses ec2:CreateNetworkInterface ec2:DeleteNetworkInterface ec2:DescribeNetworkInterfaces ec2:DescribeSubnets ec2:UnassignPrivateIpAddresses"
 	want := map[string]string{
-		"Trigger":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem states:StartExecution",
-		"Plan":      "cloudwatch:GetMetricData dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
+		"Trigger":   "cloudwatch:DescribeAlarms dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem states:StartExecution",
+		"Plan":      "cloudwatch:GetMetricData dynamodb:DeleteItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem",
 		"Drain":     "dynamodb:GetItem dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " " + vpcActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets ssm:SendCommand",
 		"Provision": "dynamodb:GetItem dynamodb:UpdateItem ec2:CreateTags ec2:DescribeInstances ec2:RunInstances ec2:StartInstances iam:PassRole",
 		"Deploy":    "dynamodb:GetItem dynamodb:UpdateItem ssm:GetCommandInvocation ssm:SendCommand",
@@ -594,4 +594,25 @@ func asStrings(v any) []string {
 		out = append(out, fmt.Sprint(x))
 	}
 	return out
+}
+
+func TestTheControllerRunsEveryMinuteOverEveryPool(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	var found bool
+	for _, r := range resources(doc, "AWS::Events::Rule") {
+		p := props(r)
+		if p["Name"] != "mediascale-dev-control" {
+			continue
+		}
+		found = true
+		targets := p["Targets"].([]any)
+		arn, _ := json.Marshal(targets[0].(map[string]any)["Arn"])
+		retry := targets[0].(map[string]any)["RetryPolicy"].(map[string]any)
+		if p["ScheduleExpression"] != "rate(1 minute)" || len(targets) != 1 || !strings.Contains(string(arn), "TriggerFunction") || retry["MaximumRetryAttempts"] != float64(0) {
+			t.Fatalf("control rule: %v, target %s, retry %v", p["ScheduleExpression"], arn, retry)
+		}
+	}
+	if !found {
+		t.Fatal("no mediascale-dev-control rule")
+	}
 }

@@ -8,6 +8,8 @@
 //	localaws verify --stack NAME --template FILE
 //	localaws activate --motoapi URL
 //	localaws medianode --dir DIR --endpoints FILE
+//	localaws loop [--env dev] [--state DIR] [--agent FILE] [--schedule-speedup 6]
+//	localaws crowd [--pool NAME] [--peak 36] [--ramp 20s] [--hold 90s] [--limit 8m] [--out PREFIX]
 //	localaws account
 //	localaws freeport
 package main
@@ -78,6 +80,10 @@ func main() {
 		err = activate(os.Args[2:])
 	case "medianode":
 		err = mediaNode(os.Args[2:])
+	case "loop":
+		err = loop(os.Args[2:])
+	case "crowd":
+		err = crowd(os.Args[2:])
 	case "freeport":
 		var port int
 		if port, err = loopback.FreePort(); err == nil {
@@ -93,7 +99,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|replay|verify|activate|medianode|account|freeport ...")
+	fmt.Fprintln(os.Stderr, "usage: localaws router|invoke|replay|verify|activate|medianode|loop|crowd|account|freeport ...")
 	os.Exit(2)
 }
 

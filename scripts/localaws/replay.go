@@ -135,6 +135,31 @@ func billedSince(before, after map[string]map[string]int) int {
 	return total
 }
 
+// countTransitions counts the state transitions (states entered, as Step
+// Functions bills them) and the Lambda tasks of an execution's history.
+func countTransitions(hist []sfntypes.HistoryEvent) (transitions, lambdaTasks int) {
+	for _, e := range hist {
+		switch e.Type {
+		case sfntypes.HistoryEventTypeTaskStateEntered, sfntypes.HistoryEventTypeChoiceStateEntered, sfntypes.HistoryEventTypeWaitStateEntered,
+			sfntypes.HistoryEventTypeSucceedStateEntered, sfntypes.HistoryEventTypeFailStateEntered, sfntypes.HistoryEventTypeMapStateEntered,
+			sfntypes.HistoryEventTypePassStateEntered, sfntypes.HistoryEventTypeParallelStateEntered:
+			transitions++
+		case sfntypes.HistoryEventTypeLambdaFunctionScheduled, sfntypes.HistoryEventTypeTaskScheduled:
+			lambdaTasks++
+		}
+	}
+	return transitions, lambdaTasks
+}
+
+// invocationsSince is every Lambda invocation the local runtime served
+// between two readings of its counters, and their billed milliseconds.
+func invocationsSince(before, after map[string]map[string]int) (invocations, billedMs int) {
+	for fn, n := range after["invocations"] {
+		invocations += n - before["invocations"][fn]
+	}
+	return invocations, billedSince(before, after)
+}
+
 // ruleTarget returns the ARN of the Lambda function the rule targets.
 func ruleTarget(ctx context.Context, eb *eventbridge.Client, rule string) (string, error) {
 	out, err := eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: aws.String(rule)})
@@ -175,16 +200,7 @@ func follow(ctx context.Context, c *sfn.Client, rs ReplaySummary, started time.T
 			}
 			rs.Status = string(d.Status)
 			rs.DurationMs = time.Since(started).Milliseconds()
-			for _, e := range hist {
-				switch e.Type {
-				case sfntypes.HistoryEventTypeTaskStateEntered, sfntypes.HistoryEventTypeChoiceStateEntered, sfntypes.HistoryEventTypeWaitStateEntered,
-					sfntypes.HistoryEventTypeSucceedStateEntered, sfntypes.HistoryEventTypeFailStateEntered, sfntypes.HistoryEventTypeMapStateEntered,
-					sfntypes.HistoryEventTypePassStateEntered, sfntypes.HistoryEventTypeParallelStateEntered:
-					rs.Transitions++
-				case sfntypes.HistoryEventTypeLambdaFunctionScheduled, sfntypes.HistoryEventTypeTaskScheduled:
-					rs.LambdaInvocations++
-				}
-			}
+			rs.Transitions, rs.LambdaInvocations = countTransitions(hist)
 			rs.Nodes = json.RawMessage("[]")
 			var summary struct {
 				Nodes json.RawMessage `json:"nodes"`

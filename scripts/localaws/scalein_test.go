@@ -27,11 +27,12 @@ func (c *cloud) scaleInAlarm() []byte {
 	return c.stateChange("alarm-connections-low.json", "2026-11-21T11:00:00.000+0000", 13)
 }
 
-// publishConnections plays the nodes' metrics agent: each ACTIVE node's
-// Connections datapoint, as the scale-in plan reads it. Every call writes
-// into a later minute than the one before (counting up to the present), so
-// a node's newest one-minute period carries this call's value alone and
-// not the maximum of several scenarios' values.
+// publishConnections plays the nodes' agent: each ACTIVE node's
+// Connections datapoint, as the scale-in plan reads it, and its heartbeat
+// with that load, as the controller reads it. Every call writes into a
+// later minute than the one before (counting up to the present), so a
+// node's newest one-minute period carries this call's value alone and not
+// the maximum of several scenarios' values.
 func (c *cloud) publishConnections(counts map[string]float64) {
 	c.t.Helper()
 	c.metricMinute++
@@ -48,19 +49,49 @@ func (c *cloud) publishConnections(counts map[string]float64) {
 			c.t.Fatal(err)
 		}
 	}
+	c.heartbeats(counts)
 }
 
-func (c *cloud) clearCooldown(direction string) {
+// heartbeats plays each node's agent reporting its sessions (and a little
+// CPU) now.
+func (c *cloud) heartbeats(counts map[string]float64) {
+	c.t.Helper()
+	for node, v := range counts {
+		hb := fleet.Heartbeat{At: time.Now().UTC(), Healthy: true, Load: fleet.Load{Connections: v, CPUPercent: 5}}
+		if err := c.store.Heartbeat(context.Background(), "live-rtmp-use1", node, hb); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+// quietWindow replaces the pool's load window with one quiet sample from
+// before its 15-minute stabilization window, as if the load had been low
+// all that time: the scale-in scenarios start after it.
+func (c *cloud) quietWindow() {
+	c.t.Helper()
+	c.deleteItem("WINDOW")
+	quiet := fleet.Sample{At: time.Now().UTC().Add(-20 * time.Minute), Load: fleet.Load{Connections: 1}}
+	if err := c.store.RecordSample(context.Background(), "live-rtmp-use1", quiet, time.Hour, fleet.Decision{Reason: "seeded by the test"}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *cloud) deleteItem(sk string) {
 	c.t.Helper()
 	_, err := dynamodb.NewFromConfig(c.cfg).DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
 		TableName: aws.String(c.table),
 		Key: map[string]ddbtypes.AttributeValue{
-			"pk": &ddbtypes.AttributeValueMemberS{Value: "POOL#live-rtmp-use1"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "SCALED#" + direction},
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "POOL#live-rtmp-use1"}, "sk": &ddbtypes.AttributeValueMemberS{Value: sk},
 		},
 	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+func (c *cloud) clearCooldown(direction string) {
+	c.t.Helper()
+	c.deleteItem("SCALED#" + direction)
 }
 
 // mediaNode is the local cloud's nginx-rtmp, from its endpoint file.
@@ -99,14 +130,20 @@ func (c *cloud) drainOne(t *testing.T, beforeScaleIn func()) (victim fleet.Node,
 	t.Helper()
 	c.fresh()
 	c.clearCooldown("in")
-	if len(c.activeNodes()) < 2 {
+	if active := c.activeNodes(); len(active) < 2 {
+		// The nodes there are report overload, so the controller grows.
+		busy := map[string]float64{}
+		for _, n := range active {
+			busy[n.ID] = 3000
+		}
+		c.heartbeats(busy)
 		if out := c.replay(c.alarm()); out.Status != "SUCCEEDED" {
 			t.Fatalf("scale-out before the scale-in: %s", out.Status)
 		}
 	}
-	// The scale-out just now asked the pool to grow, which holds scale-in
+	// The load that grew the pool is in its window, which holds scale-in
 	// for its stabilization window; these scenarios start after it.
-	c.clearCooldown("want-out")
+	c.quietWindow()
 	active := c.activeNodes()
 	counts := map[string]float64{}
 	for i, n := range active {
@@ -223,6 +260,13 @@ func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
 		t.Fatal("no node started draining")
 	}
 	c.fresh()
+	// The nodes left in service report overload: the controller wants
+	// the pool to grow while a scale-in holds it.
+	busy := map[string]float64{}
+	for _, n := range c.activeNodes() {
+		busy[n.ID] = 3000
+	}
+	c.heartbeats(busy)
 	rs := c.replay(c.alarm())
 	if rs.Status != "NOT_STARTED" || !bytes.Contains(rs.Decision, []byte("cancelled the drains of scale-in")) {
 		t.Fatalf("the scale-out alarm during the drain: %+v", rs)

@@ -241,8 +241,11 @@ func Recommend(in Inputs) Recommendation {
 			why = fmt.Sprintf("forecast floor %d", in.Floor)
 		}
 		want := floor
-		if sample.Reporting > 0 && len(over) > 0 {
+		switch {
+		case sample.Reporting > 0 && len(over) > 0:
 			want = max(want, min(proportional, p.Capacity.Max))
+		case sample.Reporting == 0 && alarmedOut(in.Signal):
+			want = max(want, min(r.Current+p.Capacity.ScaleOutStep, p.Capacity.Max))
 		}
 		return settle(Grow, want, fmt.Sprintf("%d serving or in flight, below %s: refilling to %d", r.Current, why, want))
 	}
@@ -254,7 +257,7 @@ func Recommend(in Inputs) Recommendation {
 	case sample.Reporting > 0 && len(over) > 0:
 		grow = proportional - r.Current
 		why = fmt.Sprintf("%s: load calls for %d nodes", strings.Join(over, ", "), proportional)
-	case sample.Reporting == 0 && in.Signal.Source == SourceAlarm && in.Signal.Direction == pool.ScaleOut:
+	case sample.Reporting == 0 && alarmedOut(in.Signal):
 		// CloudWatch saw the pool overloaded but no node's heartbeat
 		// says by how much: step, as a step-scaling policy would.
 		grow = p.Capacity.ScaleOutStep
@@ -327,5 +330,8 @@ func Recommend(in Inputs) Recommendation {
 	}
 	return settle(Shrink, desired, reason)
 }
+
+// alarmedOut reports whether a scale-out alarm woke the controller.
+func alarmedOut(s Signal) bool { return s.Source == SourceAlarm && s.Direction == pool.ScaleOut }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -59,6 +59,8 @@ func TestRecommend(t *testing.T) {
 	}{
 		{"an empty pool is refilled to min without any reading",
 			Inputs{}, Grow, 1, "0 serving or in flight, below min 1: refilling to 1"},
+		{"a scale-out alarm on an empty pool with no readings adds the scale-out step",
+			Inputs{Signal: alarmOut}, Grow, 2, "below min 1: refilling to 2"},
 		{"a pool whose nodes failed behind its back is refilled to min",
 			Inputs{Nodes: []fleet.Node{node("a", fleet.Failed, "us-east-1a"), node("b", fleet.Terminated, "us-east-1a")}}, Grow, 1, "below min 1"},
 		{"load above target grows the pool in proportion",

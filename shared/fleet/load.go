@@ -101,51 +101,86 @@ type Sample struct {
 // window, which scale-in stabilization reads.
 const windowKey = "WINDOW"
 
-// Window returns a pool's load samples, oldest first.
-func (s *Store) Window(ctx context.Context, pool string) ([]Sample, error) {
+// Decision is the controller's last word on a pool, kept beside its window
+// for operators (msctl fleet, the demo's timeline).
+type Decision struct {
+	At        time.Time `dynamodbav:"at" json:"at"`
+	Direction string    `dynamodbav:"direction" json:"direction"`
+	Current   int       `dynamodbav:"current" json:"current"`
+	Desired   int       `dynamodbav:"desired" json:"desired"`
+	Reason    string    `dynamodbav:"reason" json:"reason"`
+}
+
+// windowItem is the stored form of a pool's window.
+type windowItem struct {
+	Samples  []Sample  `dynamodbav:"samples"`
+	Decision *Decision `dynamodbav:"decision,omitempty"`
+}
+
+func (s *Store) window(ctx context.Context, pool string) (windowItem, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(poolKey(pool), windowKey), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return nil, fmt.Errorf("reading the load window of pool %s: %w", pool, err)
+		return windowItem{}, fmt.Errorf("reading the load window of pool %s: %w", pool, err)
 	}
-	var samples []Sample
-	if v, ok := out.Item["samples"]; ok {
-		if err := attributevalue.Unmarshal(v, &samples); err != nil {
-			return nil, fmt.Errorf("decoding the load window of pool %s: %w", pool, err)
-		}
+	var w windowItem
+	if err := attributevalue.UnmarshalMap(out.Item, &w); err != nil {
+		return windowItem{}, fmt.Errorf("decoding the load window of pool %s: %w", pool, err)
 	}
-	sort.Slice(samples, func(i, j int) bool { return samples[i].At.Before(samples[j].At) })
-	return samples, nil
+	sort.Slice(w.Samples, func(i, j int) bool { return w.Samples[i].At.Before(w.Samples[j].At) })
+	return w, nil
+}
+
+// Window returns a pool's load samples, oldest first.
+func (s *Store) Window(ctx context.Context, pool string) ([]Sample, error) {
+	w, err := s.window(ctx, pool)
+	return w.Samples, err
+}
+
+// LastDecision returns the controller's last decision on a pool; ok is
+// false before its first.
+func (s *Store) LastDecision(ctx context.Context, pool string) (d Decision, ok bool, err error) {
+	w, err := s.window(ctx, pool)
+	if err != nil || w.Decision == nil {
+		return Decision{}, false, err
+	}
+	return *w.Decision, true, nil
 }
 
 // maxWindowSamples bounds the window item far below DynamoDB's 400 KB item
 // limit (a sample is about 120 bytes): a one-hour window read every 10 s.
 const maxWindowSamples = 400
 
-// RecordSample adds a sample to the pool's window and drops the ones older
-// than keep. Two controllers recording at once may each lose the other's
-// sample; both read the same moment, so the window loses nothing it needs.
-func (s *Store) RecordSample(ctx context.Context, pool string, sample Sample, keep time.Duration) error {
-	samples, err := s.Window(ctx, pool)
+// RecordSample adds a sample to the pool's window, in time order, drops
+// the ones older than keep before it, and keeps the decision made on it.
+// Two controllers recording at once may each lose the other's sample; both
+// read the same moment, so the window loses nothing it needs.
+func (s *Store) RecordSample(ctx context.Context, pool string, sample Sample, keep time.Duration, decision Decision) error {
+	w, err := s.window(ctx, pool)
 	if err != nil {
 		return err
 	}
 	cutoff := sample.At.Add(-keep)
-	kept := samples[:0]
-	for _, x := range samples {
-		if x.At.After(cutoff) && x.At.Before(sample.At) {
+	kept := w.Samples[:0]
+	for _, x := range w.Samples {
+		if x.At.After(cutoff) && !x.At.Equal(sample.At) {
 			kept = append(kept, x)
 		}
 	}
 	kept = append(kept, sample)
+	sort.Slice(kept, func(i, j int) bool { return kept[i].At.Before(kept[j].At) })
 	if len(kept) > maxWindowSamples {
 		kept = kept[len(kept)-maxWindowSamples:]
 	}
-	av, err := attributevalue.Marshal(kept)
+	if decision.At.IsZero() {
+		decision.At = sample.At
+	}
+	item, err := attributevalue.MarshalMap(windowItem{Samples: kept, Decision: &decision})
 	if err != nil {
 		return fmt.Errorf("encoding the load window of pool %s: %w", pool, err)
 	}
-	item := key(poolKey(pool), windowKey)
-	item["samples"] = av
+	for k, v := range key(poolKey(pool), windowKey) {
+		item[k] = v
+	}
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("recording a load sample of pool %s: %w", pool, err)
 	}

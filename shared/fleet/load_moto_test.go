@@ -61,7 +61,7 @@ func TestTheLoadWindowSlidesOnMoto(t *testing.T) {
 	}
 	for i := range 5 {
 		sample := Sample{At: c.Now(), Load: Load{Connections: float64(i)}, Reporting: 2, Capacity: 3}
-		if err := s.RecordSample(ctx, "live", sample, 3*time.Minute); err != nil {
+		if err := s.RecordSample(ctx, "live", sample, 3*time.Minute, Decision{Direction: "out", Current: i, Desired: i + 1, Reason: "load"}); err != nil {
 			t.Fatal(err)
 		}
 		c.Advance(time.Minute)
@@ -72,6 +72,9 @@ func TestTheLoadWindowSlidesOnMoto(t *testing.T) {
 	}
 	if len(w) != 3 || w[0].Load.Connections != 2 || w[2].Load.Connections != 4 || w[2].Capacity != 3 || w[2].Reporting != 2 {
 		t.Fatalf("window after five samples one minute apart, keeping three minutes: %+v", w)
+	}
+	if d, ok, err := s.LastDecision(ctx, "live"); err != nil || !ok || d.Current != 4 || d.Desired != 5 || !d.At.Equal(w[2].At) {
+		t.Fatalf("last decision %+v, %v, %v", d, ok, err)
 	}
 	if other, _ := s.Window(ctx, "voice"); len(other) != 0 {
 		t.Fatalf("another pool's window: %+v", other)

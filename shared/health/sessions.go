@@ -12,10 +12,15 @@ import (
 	"strings"
 )
 
-// rtmpStat is the part of nginx-rtmp's /stat document that counts
-// sessions: per application, its streams and client count.
+// rtmpStat is the part of nginx-rtmp's /stat document mediascale reads:
+// the server's byte counters and, per application, its streams and client
+// count.
 type rtmpStat struct {
-	Servers []struct {
+	BytesIn  int64 `xml:"bytes_in"`
+	BytesOut int64 `xml:"bytes_out"`
+	BwIn     int64 `xml:"bw_in"`
+	BwOut    int64 `xml:"bw_out"`
+	Servers  []struct {
 		Applications []struct {
 			Name string `xml:"name"`
 			Live struct {
@@ -27,6 +32,18 @@ type rtmpStat struct {
 			} `xml:"live"`
 		} `xml:"application"`
 	} `xml:"server"`
+}
+
+// Stat is what a media node's statistics page says about its load.
+type Stat struct {
+	// Sessions counts publishers and players.
+	Sessions int
+	// Streams names each application's live streams.
+	Streams map[string][]string
+	// BytesIn and BytesOut count every media byte since the server
+	// started; BitsPerSecond is the server's own recent rate, in and out.
+	BytesIn, BytesOut int64
+	BitsPerSecond     int64
 }
 
 // Session counts are read from the node's statistics page on its health
@@ -56,27 +73,33 @@ func get(ctx context.Context, c *http.Client, u string) ([]byte, error) {
 	return body, nil
 }
 
-// Sessions counts the live sessions (publishers and players) on a node and
-// names its streams.
-func Sessions(ctx context.Context, c *http.Client, ep Endpoint) (count int, streams map[string][]string, err error) {
+// ReadStat reads a node's statistics page.
+func ReadStat(ctx context.Context, c *http.Client, ep Endpoint) (Stat, error) {
 	body, err := get(ctx, c, statURL(ep, "/stat"))
 	if err != nil {
-		return 0, nil, fmt.Errorf("reading sessions: %w", err)
+		return Stat{}, fmt.Errorf("reading sessions: %w", err)
 	}
 	var st rtmpStat
 	if err := xml.Unmarshal(body, &st); err != nil {
-		return 0, nil, fmt.Errorf("reading sessions: /stat is not nginx-rtmp statistics: %w", err)
+		return Stat{}, fmt.Errorf("reading sessions: /stat is not nginx-rtmp statistics: %w", err)
 	}
-	streams = map[string][]string{}
+	out := Stat{Streams: map[string][]string{}, BytesIn: st.BytesIn, BytesOut: st.BytesOut, BitsPerSecond: st.BwIn + st.BwOut}
 	for _, s := range st.Servers {
 		for _, a := range s.Applications {
-			count += a.Live.NClients
+			out.Sessions += a.Live.NClients
 			for _, stream := range a.Live.Streams {
-				streams[a.Name] = append(streams[a.Name], stream.Name)
+				out.Streams[a.Name] = append(out.Streams[a.Name], stream.Name)
 			}
 		}
 	}
-	return count, streams, nil
+	return out, nil
+}
+
+// Sessions counts the live sessions (publishers and players) on a node and
+// names its streams.
+func Sessions(ctx context.Context, c *http.Client, ep Endpoint) (count int, streams map[string][]string, err error) {
+	st, err := ReadStat(ctx, c, ep)
+	return st.Sessions, st.Streams, err
 }
 
 // CloseSessions drops every client of every stream on the node and

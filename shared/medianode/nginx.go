@@ -106,9 +106,6 @@ func StartForTest(tb testing.TB) *Nginx {
 // Start runs nginx-rtmp on 127.0.0.1 with fresh ports, its files in dir,
 // and waits until both ports accept connections.
 func Start(dir string) (*Nginx, error) {
-	if err := Available(); err != nil {
-		return nil, err
-	}
 	media, err := loopback.FreePort()
 	if err != nil {
 		return nil, err
@@ -117,7 +114,20 @@ func Start(dir string) (*Nginx, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Nginx{Dir: dir, Host: "127.0.0.1", MediaPort: media, HealthPort: health}
+	return StartAt(dir, "127.0.0.1", media, health)
+}
+
+// StartAt runs nginx-rtmp on a given loopback address and ports, as a
+// node of its own: the local cloud gives every instance an address in
+// 127.0.0.0/8 and the pool's real ports.
+func StartAt(dir, host string, media, health int) (*Nginx, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("media nodes run on loopback only, not %q", host)
+	}
+	n := &Nginx{Dir: dir, Host: host, MediaPort: media, HealthPort: health}
 	var conf bytes.Buffer
 	if err := confTemplate.Execute(&conf, map[string]any{
 		"Module": RTMPModule, "Dir": dir, "Host": n.Host, "MediaPort": media, "HealthPort": health,
@@ -134,6 +144,7 @@ func Start(dir string) (*Nginx, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer logFile.Close()
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	if err := n.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting nginx: %w", err)
@@ -142,7 +153,7 @@ func Start(dir string) (*Nginx, error) {
 		if err := loopback.WaitTCP(net.JoinHostPort(n.Host, strconv.Itoa(port)), 10*time.Second); err != nil {
 			n.Stop()
 			out, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			return nil, fmt.Errorf("nginx did not listen on %d: %v\n%s", port, err, out)
+			return nil, fmt.Errorf("nginx did not listen on %s:%d: %v\n%s", n.Host, port, err, out)
 		}
 	}
 	return n, nil

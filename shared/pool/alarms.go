@@ -35,7 +35,12 @@ type AlarmRef struct {
 // creates alarms with it and the trigger maps an alarm back to its pool
 // through AlarmIndex, so neither side parses names.
 func AlarmName(env, pool string, dir Direction, m Metric) string {
-	return fmt.Sprintf("mediascale-%s-%s-scale-%s-%s", env, pool, dir, m)
+	return fmt.Sprintf("%s%s-%s", AlarmPrefix(env, pool), dir, m)
+}
+
+// AlarmPrefix begins the name of every scaling alarm of one pool.
+func AlarmPrefix(env, pool string) string {
+	return fmt.Sprintf("mediascale-%s-%s-scale-", env, pool)
 }
 
 // AlarmIndex maps every scaling alarm of the environment to its pool and

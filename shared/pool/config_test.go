@@ -12,6 +12,16 @@ import (
 
 const configDir = "../../infra/config"
 
+func TestTheLocalLoopPoolFileIsValid(t *testing.T) {
+	f, err := LoadFile(filepath.Join(configDir, "dev-loop.yaml"))
+	if err != nil || f.Environment != "dev" {
+		t.Fatalf("dev-loop.yaml: %v (environment %q)", err, f.Environment)
+	}
+	if p := f.Pools[0]; !p.HighResolution() || p.AgentInterval() != 2*time.Second {
+		t.Fatalf("the loop pool must alarm on 10 s periods with a 2 s agent: %+v", p.Agent)
+	}
+}
+
 func TestShippedConfigsAreValid(t *testing.T) {
 	for _, env := range []string{"dev", "staging", "prod"} {
 		t.Run(env, func(t *testing.T) {

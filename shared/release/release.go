@@ -158,7 +158,10 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	default:
 		s.Status, s.Reason = Failed, "every node was rolled back"
 	}
-	if good > 0 {
+	// A scale-in's cooldown runs from its end; a scale-out's from its
+	// decision, which the trigger marks, so a long shift does not hold
+	// the next growth of a pool that is still overloaded.
+	if good > 0 && req.Direction == events.DirectionIn {
 		if err := h.store.MarkScaled(ctx, req.Pool, req.Direction, h.now(), req.Execution); err != nil {
 			return Summary{}, err
 		}

@@ -10,24 +10,31 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/capacity"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/invocation"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 // dedupeTTL is how long a seen state change is remembered. EventBridge
 // retries for up to 24 hours, so a shorter memory could let a retry through.
 const dedupeTTL = 48 * time.Hour
 
-// lockLease is how long a started execution owns its pool. It outlasts the
-// longest workflow (a drain of up to an hour plus launches and bakes); the
-// workflow releases the lock on every path long before, and an execution
-// that died without releasing frees the pool when the lease runs out.
-const lockLease = 6 * time.Hour
+// Lock leases. A scale-in owns its pool until it ends (a drain of up to an
+// hour plus its waits); the workflow releases the lock on every path long
+// before, and one that died frees the pool when the lease runs out. A
+// scale-out owns the pool only until its plan has written its nodes (the
+// plan hands the lock back), so its lease covers the start and one plan.
+const (
+	scaleInLease  = 6 * time.Hour
+	scaleOutLease = 15 * time.Minute
+)
 
 // Store is what the trigger needs from the node table.
 type Store interface {
@@ -39,11 +46,20 @@ type Store interface {
 	Status(ctx context.Context, pool string) (fleet.PoolStatus, error)
 	AcquireLock(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
+	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
+	Window(ctx context.Context, pool string) ([]fleet.Sample, error)
+	RecordSample(ctx context.Context, pool string, s fleet.Sample, keep time.Duration, d fleet.Decision) error
 }
 
 // Executions is the part of the Step Functions client the trigger uses.
 type Executions interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+}
+
+// Alarms is the part of the CloudWatch client the trigger uses: the states
+// of a pool's scaling alarms are an input of every decision.
+type Alarms interface {
+	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
 }
 
 // Handler is the trigger Lambda's handler.
@@ -52,6 +68,7 @@ type Handler struct {
 	index    map[string]pool.AlarmRef
 	store    Store
 	sfn      Executions
+	alarms   Alarms
 	machines map[pool.Direction]string
 	now      func() time.Time
 	log      *slog.Logger
@@ -59,8 +76,8 @@ type Handler struct {
 
 // NewHandler builds a handler over a validated configuration. machines maps
 // a direction to the ARN of the state machine that scales that way.
-func NewHandler(cfg pool.File, store Store, sfn Executions, machines map[pool.Direction]string, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{config: cfg, index: cfg.AlarmIndex(), store: store, sfn: sfn, machines: machines, now: now, log: log}
+func NewHandler(cfg pool.File, store Store, sfn Executions, alarms Alarms, machines map[pool.Direction]string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{config: cfg, index: cfg.AlarmIndex(), store: store, sfn: sfn, alarms: alarms, machines: machines, now: now, log: log}
 }
 
 // Handle takes the raw event so that a malformed one is an InvalidInput
@@ -72,12 +89,19 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Decision, er
 
 // LogAttrs puts the decision in the invocation's log line.
 func (d Decision) LogAttrs() []any {
-	return []any{"pool", d.Pool, "alarm", d.Alarm, "direction", d.Direction, "action", d.Action, "reason", d.Reason, "execution", d.Execution}
+	attrs := []any{"pool", d.Pool, "alarm", d.Alarm, "direction", d.Direction, "action", d.Action, "reason", d.Reason, "execution", d.Execution}
+	if r := d.Recommendation; r != nil {
+		attrs = append(attrs, "current", r.Current, "desired", r.Desired, "inFlight", r.InFlight, "reporting", r.Reporting, "metrics", r.Metrics)
+	}
+	return attrs
 }
 
 func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, error) {
-	if events.IsOperatorEvent(raw) {
+	switch {
+	case events.IsOperatorEvent(raw):
 		return h.operator(ctx, raw)
+	case events.IsScheduleEvent(raw):
+		return h.tick(ctx)
 	}
 	ev, err := events.ParseAlarmEvent(raw)
 	if err != nil {
@@ -87,55 +111,170 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 	if err != nil {
 		return Decision{Alarm: ev.Detail.AlarmName}, err
 	}
-	if ev.Detail.State.Value != events.AlarmStateAlarm {
-		return Decide(ev, ref, p, Cooldown{}, h.now()), nil
+	d := Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name, Direction: ref.Direction, Action: ActionIgnore}
+	switch ev.Detail.State.Value {
+	case events.AlarmStateAlarm:
+	case events.AlarmStateInsufficientData:
+		d.Reason = "metrics missing (INSUFFICIENT_DATA): the pool holds its current capacity"
+		return d, nil
+	default:
+		d.Reason = fmt.Sprintf("alarm moved to %s, not ALARM: the schedule keeps watching the pool", ev.Detail.State.Value)
+		return d, nil
 	}
 	first, err := h.store.MarkOnce(ctx, DedupeKey(ev), dedupeTTL)
 	if err != nil {
-		return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("checking for a duplicate event: %w", err)
+		return d, fmt.Errorf("checking for a duplicate event: %w", err)
 	}
 	if !first {
-		return Decision{
-			Action: ActionIgnore, Alarm: ev.Detail.AlarmName, Pool: p.Name, Direction: ref.Direction,
-			Reason: fmt.Sprintf("duplicate: state change of %s at %s was already handled", ev.Detail.AlarmName, ev.Detail.State.Timestamp),
-		}, nil
+		d.Reason = fmt.Sprintf("duplicate: state change of %s at %s was already handled", ev.Detail.AlarmName, ev.Detail.State.Timestamp)
+		return d, nil
+	}
+	sig := capacity.Signal{Source: capacity.SourceAlarm, Alarm: ev.Detail.AlarmName, Direction: ref.Direction, Metric: ref.Metric}
+	return h.control(ctx, p, sig, ev.Detail.State.At)
+}
+
+// tick runs the controller over every pool: the schedule is what keeps an
+// overloaded pool growing and refills one below min when no alarm moves.
+// One pool's failure does not keep the others from their decision.
+func (h *Handler) tick(ctx context.Context) (Decision, error) {
+	now := h.now()
+	out := Decision{Action: ActionIgnore, Alarm: "schedule", Reason: fmt.Sprintf("controller tick over %d pools", len(h.config.Pools))}
+	var errs []error
+	for _, p := range h.config.Pools {
+		d, err := h.control(ctx, p, capacity.Signal{Source: capacity.SourceSchedule}, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pool %s: %w", p.Name, err))
+			d.Reason = "error: " + err.Error()
+		}
+		if d.Action == ActionScale {
+			out.Action = ActionScale
+		}
+		out.Pools = append(out.Pools, d)
+	}
+	return out, errors.Join(errs...)
+}
+
+// control asks the controller for one pool's capacity and starts the
+// execution for the difference. at is the signal's time: the alarm's state
+// change, or the tick's time, from which the execution's name derives.
+func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal, at time.Time) (Decision, error) {
+	d := Decision{Alarm: sig.Alarm, Pool: p.Name, Direction: sig.Direction, Action: ActionIgnore}
+	if d.Alarm == "" {
+		d.Alarm = sig.Source
 	}
 	status, err := h.store.Status(ctx, p.Name)
 	if err != nil {
-		return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading pool status: %w", err)
+		return d, fmt.Errorf("reading pool status: %w", err)
 	}
 	if status.Paused {
-		return Decision{
-			Action: ActionIgnore, Alarm: ev.Detail.AlarmName, Pool: p.Name, Direction: ref.Direction,
-			Reason: fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason),
-		}, nil
-	}
-	cd := Cooldown{}
-	if cd.LastScaled, cd.Known, err = h.store.LastScaled(ctx, p.Name, string(ref.Direction)); err != nil {
-		return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading cooldown: %w", err)
-	}
-	switch ref.Direction {
-	case pool.ScaleOut:
-		// Every request to grow counts for scale-in stabilization, even
-		// one the cooldown or a busy pool turns away.
-		if err := h.store.MarkScaled(ctx, p.Name, wantOut, h.now(), ev.Detail.AlarmName); err != nil {
-			return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, err
-		}
-	case pool.ScaleIn:
-		if cd.GrowWanted, cd.GrowKnown, err = h.store.LastScaled(ctx, p.Name, wantOut); err != nil {
-			return Decision{Alarm: ev.Detail.AlarmName, Pool: p.Name}, fmt.Errorf("reading the last request to grow: %w", err)
-		}
-	}
-	d := Decide(ev, ref, p, cd, h.now())
-	if d.Action != ActionScale {
+		d.Reason = fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason)
 		return d, nil
 	}
-	return h.start(ctx, d, ev)
+	rec, err := h.recommend(ctx, p, sig)
+	if err != nil {
+		return d, err
+	}
+	d.Recommendation, d.Reason = &rec, rec.Reason
+	h.publish(ctx, rec)
+	switch rec.Direction {
+	case capacity.Grow:
+		d.Direction = pool.ScaleOut
+	case capacity.Shrink:
+		d.Direction = pool.ScaleIn
+	default:
+		return d, nil
+	}
+	ref := pool.AlarmRef{Pool: p.Name, Direction: d.Direction}
+	d.Action, d.Execution = ActionScale, ExecutionName(ref, d.Alarm, at)
+	req := events.ScaleRequest{
+		Pool: p.Name, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: rec.Reason, RequestedAt: at.UTC(),
+	}
+	if d.Direction == pool.ScaleOut {
+		req.Desired = rec.Desired
+	} else {
+		req.Count = -rec.Change
+	}
+	return h.startRequest(ctx, d, req)
+}
+
+// recommend reads everything the controller needs and records the load it
+// read in the pool's window.
+func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, error) {
+	in := capacity.Inputs{Pool: p, Signal: sig, Now: h.now()}
+	var err error
+	if in.Nodes, err = h.store.ListNodes(ctx, p.Name); err != nil {
+		return capacity.Recommendation{}, err
+	}
+	if in.Window, err = h.store.Window(ctx, p.Name); err != nil {
+		return capacity.Recommendation{}, err
+	}
+	if in.LastScaleOut, _, err = h.store.LastScaled(ctx, p.Name, string(pool.ScaleOut)); err != nil {
+		return capacity.Recommendation{}, fmt.Errorf("reading the scale-out cooldown: %w", err)
+	}
+	if in.LastScaleIn, _, err = h.store.LastScaled(ctx, p.Name, string(pool.ScaleIn)); err != nil {
+		return capacity.Recommendation{}, fmt.Errorf("reading the scale-in cooldown: %w", err)
+	}
+	if in.AlarmStates, err = h.alarmStates(ctx, p); err != nil {
+		return capacity.Recommendation{}, err
+	}
+	rec := capacity.Recommend(in)
+	// The window must reach back past the stabilization window, so the
+	// oldest sample proves it is covered.
+	keep := 2*p.Controller().ScaleInWindow.D() + 5*time.Minute
+	decision := fleet.Decision{Direction: rec.Direction, Current: rec.Current, Desired: rec.Desired, Reason: rec.Reason}
+	if err := h.store.RecordSample(ctx, p.Name, rec.Sample, keep, decision); err != nil {
+		h.log.WarnContext(ctx, "the load sample was not recorded; the next decision records its own", "pool", p.Name, "error", err.Error())
+	}
+	return rec, nil
+}
+
+// alarmStates reads the states of the pool's scaling alarms in one call.
+func (h *Handler) alarmStates(ctx context.Context, p pool.Pool) (map[pool.AlarmRef]string, error) {
+	prefix := pool.AlarmPrefix(h.config.Environment, p.Name)
+	states := map[pool.AlarmRef]string{}
+	pages := cloudwatch.NewDescribeAlarmsPaginator(h.alarms, &cloudwatch.DescribeAlarmsInput{AlarmNamePrefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the scaling alarms of pool %s: %w", p.Name, err)
+		}
+		for _, a := range page.MetricAlarms {
+			if ref, ok := h.index[aws.ToString(a.AlarmName)]; ok && ref.Pool == p.Name {
+				states[ref] = string(a.StateValue)
+			}
+		}
+	}
+	return states, nil
+}
+
+// publish writes the decision as metrics (README.md, "Metrics"): the
+// capacity the pool has and the one the controller wants, so the
+// dashboard shows every decision, acted on or not.
+func (h *Handler) publish(ctx context.Context, r capacity.Recommendation) {
+	direction := r.Direction
+	if direction == capacity.Hold {
+		direction = "hold"
+	}
+	h.log.InfoContext(ctx, "controller decision", r.LogAttrs()...)
+	now := h.now()
+	pl := telemetry.Dimension{Name: "Pool", Value: r.Pool}
+	errs := errors.Join(
+		telemetry.EmitMetrics(ctx, h.log, now, []telemetry.Dimension{pl, {Name: "Decision", Value: direction}}, [][]string{{"Pool", "Decision"}},
+			telemetry.Metric{Name: "ControllerDecisions", Value: 1, Unit: telemetry.Count}),
+		telemetry.EmitMetrics(ctx, h.log, now, []telemetry.Dimension{pl}, [][]string{{"Pool"}},
+			telemetry.Metric{Name: "CurrentCapacity", Value: float64(r.Current), Unit: telemetry.Count},
+			telemetry.Metric{Name: "DesiredCapacity", Value: float64(r.Desired), Unit: telemetry.Count},
+			telemetry.Metric{Name: "InFlightNodes", Value: float64(r.InFlight), Unit: telemetry.Count}),
+	)
+	if errs != nil {
+		h.log.ErrorContext(ctx, "decision metrics not published", "pool", r.Pool, "error", errs.Error())
+	}
 }
 
 // operator handles a manual request: no dedupe and no cooldown (an
 // operator means it), but the same lock and the same workflow; it works on
-// a paused pool, which is how an operator acts while alarms are held.
+// a paused pool, which is how an operator acts while alarms are held. A
+// dry run also says what the controller would do now.
 func (h *Handler) operator(ctx context.Context, raw json.RawMessage) (Decision, error) {
 	r, err := events.ParseOperatorEvent(raw)
 	if err != nil {
@@ -156,7 +295,12 @@ func (h *Handler) operator(ctx context.Context, raw json.RawMessage) (Decision, 
 		Reason:    fmt.Sprintf("%s asked for %d node(s) %s: %s", r.Operator, r.Count, r.Direction, r.Reason),
 	}
 	if r.DryRun {
-		d.Reason = "dry run: " + d.Reason
+		rec, err := h.recommend(ctx, p, capacity.Signal{Source: capacity.SourceOperator})
+		if err != nil {
+			return d, err
+		}
+		d.Recommendation = &rec
+		d.Reason = fmt.Sprintf("dry run: %s; the controller would %s", d.Reason, describe(rec))
 	}
 	return h.startRequest(ctx, d, events.ScaleRequest{
 		Pool: p.Name, Direction: r.Direction, Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason,
@@ -164,13 +308,24 @@ func (h *Handler) operator(ctx context.Context, raw json.RawMessage) (Decision, 
 	})
 }
 
-// busy answers an alarm for a pool another execution holds. A request to
+// describe says in words what a recommendation would do.
+func describe(r capacity.Recommendation) string {
+	switch r.Direction {
+	case capacity.Grow:
+		return fmt.Sprintf("grow from %d to %d (%s)", r.Current, r.Desired, r.Reason)
+	case capacity.Shrink:
+		return fmt.Sprintf("shrink from %d to %d (%s)", r.Current, r.Desired, r.Reason)
+	}
+	return fmt.Sprintf("hold at %d (%s)", r.Current, r.Reason)
+}
+
+// busy answers a decision for a pool another execution holds. A request to
 // grow while the pool is draining nodes cancels those drains: the nodes go
 // back into service at full weight, which is faster and kinder to their
 // sessions than launching new ones.
 func (h *Handler) busy(ctx context.Context, d Decision, held error) (Decision, error) {
 	d.Action, d.Execution = ActionIgnore, ""
-	d.Reason = "pool busy: " + held.Error()
+	d.Reason = "pool busy: " + held.Error() + "; wanted: " + d.Reason
 	if d.Direction != pool.ScaleOut {
 		return d, nil
 	}
@@ -185,23 +340,21 @@ func (h *Handler) busy(ctx context.Context, d Decision, held error) (Decision, e
 	return d, nil
 }
 
-// start starts the execution an alarm decided on.
-func (h *Handler) start(ctx context.Context, d Decision, ev events.AlarmEvent) (Decision, error) {
-	return h.startRequest(ctx, d, events.ScaleRequest{
-		Pool: d.Pool, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason, RequestedAt: ev.Detail.State.At,
-	})
-}
-
 // startRequest takes the pool lock for the execution and starts it. A busy
 // pool or an execution that already exists turns the decision into an
-// ignore; a failed start gives the lock back.
+// ignore; a failed start gives the lock back. A started scale-out marks the
+// pool's scale-out cooldown from the decision on.
 func (h *Handler) startRequest(ctx context.Context, d Decision, req events.ScaleRequest) (Decision, error) {
 	machine := h.machines[d.Direction]
 	if machine == "" {
 		d.Action, d.Reason, d.Execution = ActionIgnore, fmt.Sprintf("no scale-%s workflow is deployed", d.Direction), ""
 		return d, nil
 	}
-	if _, err := h.store.AcquireLock(ctx, d.Pool, d.Execution, lockLease); err != nil {
+	lease := scaleInLease
+	if d.Direction == pool.ScaleOut {
+		lease = scaleOutLease
+	}
+	if _, err := h.store.AcquireLock(ctx, d.Pool, d.Execution, lease); err != nil {
 		var held *events.LockHeld
 		if errors.As(err, &held) {
 			return h.busy(ctx, d, err)
@@ -227,5 +380,10 @@ func (h *Handler) startRequest(ctx context.Context, d Decision, req events.Scale
 		return d, fmt.Errorf("starting execution %s: %w", d.Execution, err)
 	}
 	d.ExecutionARN = aws.ToString(out.ExecutionArn)
+	if d.Direction == pool.ScaleOut && !req.DryRun {
+		if err := h.store.MarkScaled(ctx, d.Pool, string(pool.ScaleOut), h.now(), d.Execution); err != nil {
+			h.log.ErrorContext(ctx, "marking the scale-out cooldown", "pool", d.Pool, "error", err.Error())
+		}
+	}
 	return d, nil
 }

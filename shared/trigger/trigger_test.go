@@ -7,13 +7,17 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
@@ -33,13 +37,66 @@ type fakeStore struct {
 	lastScaled map[string]time.Time
 	locks      map[string]string
 	paused     map[string]bool
+	nodes      map[string][]fleet.Node
+	windows    map[string][]fleet.Sample
 	cancelled  []string
 	calls      []string
 	err        error
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{}}
+	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{},
+		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}}
+}
+
+func (f *fakeStore) ListNodes(_ context.Context, p string) ([]fleet.Node, error) {
+	f.calls = append(f.calls, "ListNodes "+p)
+	return f.nodes[p], nil
+}
+
+func (f *fakeStore) Window(_ context.Context, p string) ([]fleet.Sample, error) {
+	return f.windows[p], nil
+}
+
+func (f *fakeStore) RecordSample(_ context.Context, p string, s fleet.Sample, _ time.Duration, _ fleet.Decision) error {
+	f.calls = append(f.calls, "RecordSample "+p)
+	f.windows[p] = append(f.windows[p], s)
+	return nil
+}
+
+// fakeAlarms is a hand-written CloudWatch that answers the states of the
+// alarms it holds for a name prefix, and records every request.
+type fakeAlarms struct {
+	states   map[string]cwtypes.StateValue
+	requests []*cloudwatch.DescribeAlarmsInput
+}
+
+func (f *fakeAlarms) DescribeAlarms(_ context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {
+	f.requests = append(f.requests, in)
+	out := &cloudwatch.DescribeAlarmsOutput{}
+	for name, st := range f.states {
+		if strings.HasPrefix(name, aws.ToString(in.AlarmNamePrefix)) {
+			out.MetricAlarms = append(out.MetricAlarms, cwtypes.MetricAlarm{AlarmName: aws.String(name), StateValue: st})
+		}
+	}
+	return out, nil
+}
+
+// reporting is a node whose agent reported the given load just before
+// the event.
+func reporting(poolName, id string, conns, cpu float64) fleet.Node {
+	return fleet.Node{Pool: poolName, ID: id, State: fleet.Active, AZ: "us-east-1a",
+		Heartbeat: &fleet.Heartbeat{At: eventTime.Add(-5 * time.Second), Healthy: true, Load: fleet.Load{Connections: conns, CPUPercent: cpu}}}
+}
+
+// quietFor is a window of one sample a minute, each with the given total
+// connections, from ago until a minute before the event.
+func quietFor(ago time.Duration, conns float64) []fleet.Sample {
+	var out []fleet.Sample
+	for at := eventTime.Add(-ago); at.Before(eventTime); at = at.Add(time.Minute) {
+		out = append(out, fleet.Sample{At: at, Load: fleet.Load{Connections: conns, CPUPercent: 10}})
+	}
+	return out
 }
 
 func (f *fakeStore) MarkScaled(_ context.Context, p, dir string, at time.Time, _ string) error {
@@ -153,7 +210,28 @@ func newTestHandler(t *testing.T, store Store, now time.Time) *Handler {
 }
 
 func newTestHandlerWith(t *testing.T, store Store, sf Executions, now time.Time) *Handler {
-	return NewHandler(devConfig(t), store, sf, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+	return newTestHandlerWithAlarms(t, store, sf, &fakeAlarms{}, now)
+}
+
+func newTestHandlerWithAlarms(t *testing.T, store Store, sf Executions, al Alarms, now time.Time) *Handler {
+	return NewHandler(devConfig(t), store, sf, al, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+}
+
+// goldenFleet is the fleet each sample event meets in the golden test:
+// overloaded live nodes for the scale-out alarms, quiet ones with a full
+// quiet window for the scale-in alarm, hot voice nodes for the CPU alarm.
+func goldenFleet(name string) *fakeStore {
+	f := newFakeStore()
+	switch {
+	case strings.Contains(name, "low") || strings.Contains(name, "operator"):
+		f.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 100, 10), reporting("live-rtmp-use1", "n-2", 120, 12)}
+		f.windows["live-rtmp-use1"] = quietFor(20*time.Minute, 250)
+	case strings.Contains(name, "voice"):
+		f.nodes["voice-sfu-use1"] = []fleet.Node{reporting("voice-sfu-use1", "n-1", 900, 70), reporting("voice-sfu-use1", "n-2", 1000, 72)}
+	default:
+		f.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 2000, 40), reporting("live-rtmp-use1", "n-2", 2100, 41)}
+	}
+	return f
 }
 
 func TestSampleEventsMatchGoldenDecisions(t *testing.T) {
@@ -164,7 +242,7 @@ func TestSampleEventsMatchGoldenDecisions(t *testing.T) {
 	for _, file := range files {
 		name := filepath.Base(file)
 		t.Run(name, func(t *testing.T) {
-			d, err := newTestHandler(t, newFakeStore(), eventTime).Handle(context.Background(), readEvent(t, name))
+			d, err := newTestHandler(t, goldenFleet(name), eventTime).Handle(context.Background(), readEvent(t, name))
 			if err != nil {
 				t.Fatalf("sample event refused: %v", err)
 			}
@@ -245,42 +323,27 @@ func TestStoreFailureIsNamedForTheStateMachine(t *testing.T) {
 	}
 }
 
-func TestDecide(t *testing.T) {
-	cfg := devConfig(t)
-	live, _ := cfg.Find("live-rtmp-use1")
-	alarm := func(state string) events.AlarmEvent {
-		ev, err := events.ParseAlarmEvent(readEvent(t, "alarm-connections-high.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev.Detail.State.Value = state
-		return ev
-	}
-	out := pool.AlarmRef{Pool: live.Name, Direction: pool.ScaleOut, Metric: pool.MetricConnections}
-	in := pool.AlarmRef{Pool: live.Name, Direction: pool.ScaleIn, Metric: pool.MetricCPU}
+func TestOnlyAnAlarmInALARMWakesTheController(t *testing.T) {
 	cases := []struct {
 		name   string
-		ev     events.AlarmEvent
-		ref    pool.AlarmRef
-		cd     Cooldown
+		state  string
 		action string
 		reason string
 	}{
-		{"an alarm that returns to OK does nothing", alarm("OK"), out, Cooldown{}, ActionIgnore, "moved to OK"},
-		{"missing data holds the pool and says so", alarm("INSUFFICIENT_DATA"), in, Cooldown{}, ActionIgnore, "metrics missing (INSUFFICIENT_DATA): the pool holds its current capacity"},
-		{"a first alarm scales out", alarm("ALARM"), out, Cooldown{}, ActionScale, "connections alarm"},
-		{"an alarm inside the scale-out cooldown is ignored", alarm("ALARM"), out, Cooldown{LastScaled: eventTime.Add(-time.Minute), Known: true}, ActionIgnore, "inside scale-out cooldown: last scaled 1m0s ago, window 2m0s"},
-		{"an alarm after the scale-out cooldown scales out", alarm("ALARM"), out, Cooldown{LastScaled: eventTime.Add(-3 * time.Minute), Known: true}, ActionScale, "in ALARM since"},
-		{"scale-in waits for its longer window", alarm("ALARM"), in, Cooldown{LastScaled: eventTime.Add(-5 * time.Minute), Known: true}, ActionIgnore, "window 15m0s"},
+		{"an alarm that returns to OK leaves the pool to the schedule", "OK", ActionIgnore, "moved to OK, not ALARM: the schedule keeps watching the pool"},
+		{"missing data holds the pool and says so", "INSUFFICIENT_DATA", ActionIgnore, "metrics missing (INSUFFICIENT_DATA): the pool holds its current capacity"},
+		{"an alarm in ALARM asks the controller", "ALARM", ActionScale, "refilling to 2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Decide(tc.ev, tc.ref, live, tc.cd, eventTime)
-			if d.Action != tc.action || !strings.Contains(d.Reason, tc.reason) {
-				t.Fatalf("decision = %+v, want %s with reason containing %q", d, tc.action, tc.reason)
+			raw := bytes.Replace(readEvent(t, "alarm-connections-high.json"), []byte(`"value": "ALARM"`), []byte(`"value": "`+tc.state+`"`), 1)
+			store := newFakeStore()
+			d, err := newTestHandler(t, store, eventTime).Handle(context.Background(), raw)
+			if err != nil || d.Action != tc.action || !strings.Contains(d.Reason, tc.reason) {
+				t.Fatalf("decision = %+v, %v; want %s saying %q", d, err, tc.action, tc.reason)
 			}
-			if (d.Action == ActionScale) != (d.Execution != "") {
-				t.Fatalf("execution name %q on action %s", d.Execution, d.Action)
+			if asked := slices.Contains(store.calls, "ListNodes live-rtmp-use1"); asked != (tc.state == "ALARM") {
+				t.Fatalf("controller asked = %v for state %s", asked, tc.state)
 			}
 		})
 	}
@@ -375,35 +438,105 @@ func TestAPausedPoolRecordsAndIgnoresTheAlarm(t *testing.T) {
 	}
 }
 
-func TestARequestToGrowHoldsScaleInForItsWindow(t *testing.T) {
-	store, sf := newFakeStore(), &fakeSFN{}
-	// A scale-out alarm turned away by the cooldown still counts.
-	store.lastScaled["live-rtmp-use1/out"] = eventTime.Add(-time.Minute)
-	h := newTestHandlerWith(t, store, sf, eventTime)
-	out, err := h.Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
-	if err != nil || out.Action != ActionIgnore {
-		t.Fatalf("scale-out inside its cooldown = %+v, %v", out, err)
+func TestAScaleInAlarmWhileAnotherMetricsScaleOutAlarmIsInALARMRemovesNothing(t *testing.T) {
+	store, sf := goldenFleet("alarm-connections-low.json"), &fakeSFN{}
+	al := &fakeAlarms{states: map[string]cwtypes.StateValue{
+		"mediascale-dev-live-rtmp-use1-scale-out-cpu":         cwtypes.StateValueAlarm,
+		"mediascale-dev-live-rtmp-use1-scale-in-connections":  cwtypes.StateValueAlarm,
+		"mediascale-dev-voice-sfu-use1-scale-out-connections": cwtypes.StateValueOk,
+	}}
+	d, err := newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
+	if err != nil || d.Action != ActionIgnore || !strings.Contains(d.Reason, "the cpu scale-out alarm is in ALARM: holding") || len(sf.started) != 0 {
+		t.Fatalf("decision = %+v, %v, started %d", d, err, len(sf.started))
 	}
-	later := newTestHandlerWith(t, store, sf, eventTime.Add(10*time.Minute))
-	in, err := later.Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
-	if err != nil || in.Action != ActionIgnore || !strings.Contains(in.Reason, "stabilizing: the pool asked to grow 10m0s ago") {
-		t.Fatalf("scale-in 10 min after a request to grow = %+v, %v", in, err)
+	if len(al.requests) != 1 || aws.ToString(al.requests[0].AlarmNamePrefix) != "mediascale-dev-live-rtmp-use1-scale-" {
+		t.Fatalf("alarm states read with %+v; want one call by the pool's prefix", al.requests)
 	}
-	afterWindow := newTestHandlerWith(t, newFakeStoreFrom(store), sf, eventTime.Add(16*time.Minute))
-	in, err = afterWindow.Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
-	if err != nil || in.Action != ActionScale {
-		t.Fatalf("scale-in after the 15 min window = %+v, %v", in, err)
+	delete(al.states, "mediascale-dev-live-rtmp-use1-scale-out-cpu")
+	d, err = newTestHandlerWithAlarms(t, newFakeStoreFrom(store), sf, al, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
+	var req events.ScaleRequest
+	if err != nil || d.Action != ActionScale || len(sf.started) != 1 || json.Unmarshal([]byte(aws.ToString(sf.started[0].Input)), &req) != nil ||
+		req.Direction != "in" || req.Count != 1 || aws.ToString(sf.started[0].StateMachineArn) != machines[pool.ScaleIn] {
+		t.Fatalf("with every metric quiet: %+v, %v, input %+v", d, err, req)
 	}
 }
 
-// newFakeStoreFrom copies the marks of a store but forgets seen events, so
-// the same sample event can be delivered again as a new state change.
-func newFakeStoreFrom(f *fakeStore) *fakeStore {
-	g := newFakeStore()
-	for k, v := range f.lastScaled {
-		g.lastScaled[k] = v
+func TestScheduleTickDecidesEveryPool(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 3000, 40), reporting("live-rtmp-use1", "n-2", 3000, 40)}
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if err != nil || d.Action != ActionScale || len(d.Pools) != 2 || len(sf.started) != 2 {
+		t.Fatalf("tick = %+v, %v, started %d", d, err, len(sf.started))
 	}
-	return g
+	// Live: 6000 sessions call for 5 nodes, bounded to doubling the 2 it
+	// has; voice: empty, refilled to its min of 2.
+	want := map[string]int{"live-rtmp-use1": 4, "voice-sfu-use1": 2}
+	for _, started := range sf.started {
+		var req events.ScaleRequest
+		if err := json.Unmarshal([]byte(aws.ToString(started.Input)), &req); err != nil || req.Desired != want[req.Pool] || req.Direction != "out" || req.Alarm != "schedule" {
+			t.Fatalf("input %+v, %v; want desired %d", req, err, want[req.Pool])
+		}
+	}
+	if got := len(store.windows["live-rtmp-use1"]); got != 1 || store.windows["live-rtmp-use1"][0].Load.Connections != 6000 {
+		t.Fatalf("the tick recorded %d samples: %+v", got, store.windows["live-rtmp-use1"])
+	}
+}
+
+func TestAPoolStillOverloadedKeepsGrowingByTheDifference(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 3000, 40), reporting("live-rtmp-use1", "n-2", 3000, 40)}
+	first, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || first.Action != ActionScale || first.Recommendation.Desired != 4 {
+		t.Fatalf("first decision %+v, %v", first, err)
+	}
+	// Three minutes on, past the scale-out cooldown, the load is higher.
+	later := eventTime.Add(3 * time.Minute)
+	heavy := func(id string) fleet.Node {
+		n := reporting("live-rtmp-use1", id, 4000, 40)
+		n.Heartbeat.At = later.Add(-2 * time.Second)
+		return n
+	}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{heavy("n-1"), heavy("n-2")}
+	tick, _ := newTestHandlerWith(t, store, sf, later).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if live := tick.Pools[0]; live.Action != ActionIgnore || !strings.HasPrefix(live.Reason, "pool busy") {
+		t.Fatalf("a tick while the first execution still plans = %+v", live)
+	}
+	// Its plan wrote two nodes and handed the lock back; they are still
+	// on their way in.
+	delete(store.locks, "live-rtmp-use1")
+	store.nodes["live-rtmp-use1"] = append(store.nodes["live-rtmp-use1"],
+		fleet.Node{Pool: "live-rtmp-use1", ID: "n-3", State: fleet.Shifting}, fleet.Node{Pool: "live-rtmp-use1", ID: "n-4", State: fleet.Deploying})
+	tick, err = newTestHandlerWith(t, store, sf, later.Add(time.Second)).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	live := tick.Pools[0]
+	if err != nil || live.Action != ActionScale || live.Recommendation.Current != 4 || live.Recommendation.InFlight != 2 || live.Recommendation.Desired != 6 {
+		t.Fatalf("a tick with the pool still overloaded = %+v (%+v), %v", live, live.Recommendation, err)
+	}
+	var req events.ScaleRequest
+	for _, st := range sf.started {
+		if aws.ToString(st.Name) == live.Execution {
+			_ = json.Unmarshal([]byte(aws.ToString(st.Input)), &req)
+		}
+	}
+	if req.Desired != 6 {
+		t.Fatalf("second scale-out input %+v: want desired 6, so its plan adds only the difference", req)
+	}
+}
+
+func TestTwoAlarmsOfAPoolInTheSameSecondStartOnePlanningRound(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 3000, 90)}
+	h := newTestHandlerWith(t, store, sf, eventTime)
+	conns, err := h.Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || conns.Action != ActionScale {
+		t.Fatalf("connections alarm = %+v, %v", conns, err)
+	}
+	cpu := bytes.ReplaceAll(readEvent(t, "alarm-connections-high.json"), []byte("scale-out-connections"), []byte("scale-out-cpu"))
+	// The second trigger races the first: it read no cooldown mark yet.
+	delete(store.lastScaled, "live-rtmp-use1/out")
+	second, err := h.Handle(context.Background(), cpu)
+	if err != nil || second.Action != ActionIgnore || !strings.Contains(second.Reason, "pool busy") || len(sf.started) != 1 {
+		t.Fatalf("CPU alarm in the same second = %+v, %v, started %d", second, err, len(sf.started))
+	}
 }
 
 func TestAScaleOutAlarmCancelsAPendingDrain(t *testing.T) {
@@ -448,4 +581,15 @@ func TestAnOperatorRequestGoesThroughTheSameWorkflow(t *testing.T) {
 	if _, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw); err == nil || !strings.Contains(err.Error(), "above the pool's max of 6") {
 		t.Fatalf("a count above max: %v", err)
 	}
+}
+
+// newFakeStoreFrom copies a store's marks, nodes and windows but forgets
+// seen events, so the same sample event can be delivered again as a new
+// state change.
+func newFakeStoreFrom(f *fakeStore) *fakeStore {
+	g := newFakeStore()
+	maps.Copy(g.lastScaled, f.lastScaled)
+	maps.Copy(g.nodes, f.nodes)
+	maps.Copy(g.windows, f.windows)
+	return g
 }

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
+	"github.com/mediascale/mediascale/shared/capacity"
+	"github.com/mediascale/mediascale/shared/coldstart"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// CrowdPoint is one line of the crowd's timeline.
+type CrowdPoint struct {
+	Seconds   float64 `json:"seconds"`
+	Sessions  int     `json:"sessions"`
+	Serving   int     `json:"serving"`
+	InFlight  int     `json:"inFlight"`
+	Draining  int     `json:"draining"`
+	Direction string  `json:"direction"`
+	Desired   int     `json:"desired"`
+	Reason    string  `json:"reason"`
+}
+
+// CrowdSummary is what a crowd run measured.
+type CrowdSummary struct {
+	Peak int `json:"peakSessions"`
+	// ToCapacitySeconds runs from the first session to enough ACTIVE
+	// nodes for the peak at the controller's target; -1 if never.
+	ToCapacitySeconds float64 `json:"toCapacitySeconds"`
+	NeededNodes       int     `json:"neededNodes"`
+	// ToMinSeconds runs from the end of the load to the pool back at min
+	// with nothing draining; -1 if not within the run.
+	ToMinSeconds      float64      `json:"toMinSeconds"`
+	MaxServing        int          `json:"maxServing"`
+	Executions        int          `json:"executions"`
+	Transitions       int          `json:"transitions"`
+	LambdaInvocations int          `json:"lambdaInvocations"`
+	LambdaMs          int          `json:"lambdaMs"`
+	Timeline          []CrowdPoint `json:"timeline"`
+}
+
+// crowd drives a bounded flash crowd of real RTMP sessions at a pool of
+// the running local cloud (started with LOOP=1): one ffmpeg publisher and
+// players of our own, each connecting to a node chosen in proportion to
+// the pool's Route53 weights at that moment, as DNS clients would. It
+// ramps to the peak, holds it, ends every session, and watches until the
+// pool is back at min or the run's time is up. It prints a timeline and
+// writes the summary (JSON) and a plot (SVG).
+func crowd(args []string) error {
+	fs := flag.NewFlagSet("crowd", flag.ExitOnError)
+	env := fs.String("env", envOr("MEDIASCALE_ENV", "dev"), "environment")
+	poolName := fs.String("pool", "live-rtmp-use1", "a Route53 pool")
+	peak := fs.Int("peak", 36, "sessions at the peak (at most 200)")
+	ramp := fs.Duration("ramp", 20*time.Second, "time from the first session to the peak")
+	hold := fs.Duration("hold", 90*time.Second, "how long the peak lasts")
+	limit := fs.Duration("limit", 8*time.Minute, "the whole run's longest time")
+	out := fs.String("out", ".localcloud/crowd", "file prefix of the summary (.json) and plot (.svg)")
+	_ = fs.Parse(args)
+	if *peak < 1 || *peak > 200 {
+		return fmt.Errorf("--peak %d: between 1 and 200 sessions", *peak)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *limit)
+	defer cancel()
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return err
+	}
+	fn := lambda.NewFromConfig(cfg)
+	trigger, err := fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-" + *env + "-trigger")})
+	if err != nil {
+		return fmt.Errorf("reading the deployed trigger: %w", err)
+	}
+	vars := trigger.Environment.Variables
+	pools, err := coldstart.ReadPools(ctx, ssm.NewFromConfig(cfg), vars[coldstart.EnvPoolsParameter])
+	if err != nil {
+		return err
+	}
+	p, ok := pools.Find(*poolName)
+	if !ok || p.Traffic.Route53 == nil {
+		return fmt.Errorf("pool %s is not a Route53 pool of %s", *poolName, *env)
+	}
+	store := fleet.NewStore(dynamodb.NewFromConfig(cfg), vars[coldstart.EnvTable], time.Now)
+	records := &weightedRecords{r53: route53.NewFromConfig(cfg), name: p.Traffic.Route53.RecordName, port: p.Probe.MediaPort}
+	needed := int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections] - 1e-9))
+	router := os.Getenv("MEDIASCALE_ROUTER_URL")
+	statsBefore := routerStats(ctx, router)
+	runStart := time.Now()
+
+	sessions := &crowdSessions{}
+	defer sessions.stopAll()
+	summary := CrowdSummary{Peak: *peak, NeededNodes: needed, ToCapacitySeconds: -1, ToMinSeconds: -1}
+	var firstSession, loadEnded time.Time
+	publisherStarted := false
+	fmt.Printf("crowd: %d sessions over %s, held %s, on %s (%d nodes needed at %.1f sessions per node)\n",
+		*peak, *ramp, *hold, p.Name, needed, capacity.Targets(p)[pool.MetricConnections])
+	fmt.Printf("%6s %8s %7s %8s %8s  %s\n", "t(s)", "sessions", "serving", "inflight", "draining", "last decision")
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		now := time.Now()
+		// The crowd: add sessions along the ramp until the peak, then
+		// hold, then end them all.
+		switch {
+		case loadEnded.IsZero() && !firstSession.IsZero() && now.Sub(firstSession) > *ramp+*hold:
+			sessions.stopAll()
+			loadEnded = now
+		case loadEnded.IsZero():
+			want := *peak
+			if !firstSession.IsZero() && *ramp > 0 {
+				want = min(*peak, 1+int(float64(*peak)*now.Sub(firstSession).Seconds()/ramp.Seconds()))
+			}
+			for sessions.count() < want {
+				addr, err := records.pick(ctx)
+				if err != nil || addr == "" {
+					break // no node takes traffic yet
+				}
+				if firstSession.IsZero() {
+					firstSession = now
+				}
+				if !publisherStarted {
+					if err := sessions.publish(addr, int((*ramp + *hold).Seconds())); err == nil {
+						publisherStarted = true
+						continue
+					}
+				}
+				sessions.play(ctx, addr)
+			}
+		}
+		nodes, err := store.ListNodes(ctx, p.Name)
+		if err != nil {
+			return err
+		}
+		pt := CrowdPoint{Seconds: now.Sub(runStart).Seconds(), Sessions: sessions.count()}
+		for _, n := range nodes {
+			switch {
+			case n.State == fleet.Active:
+				pt.Serving++
+			case n.State.Serving():
+				pt.InFlight++
+			case n.State == fleet.Draining:
+				pt.Draining++
+			}
+		}
+		if d, ok, _ := store.LastDecision(ctx, p.Name); ok {
+			pt.Direction, pt.Desired, pt.Reason = d.Direction, d.Desired, d.Reason
+			if pt.Direction == "" {
+				pt.Direction = "hold"
+			}
+		}
+		summary.Timeline = append(summary.Timeline, pt)
+		summary.MaxServing = max(summary.MaxServing, pt.Serving)
+		if int(pt.Seconds)%3 == 0 || len(summary.Timeline) == 1 {
+			fmt.Printf("%6.0f %8d %7d %8d %8d  %s %d: %s\n", pt.Seconds, pt.Sessions, pt.Serving, pt.InFlight, pt.Draining, pt.Direction, pt.Desired, pt.Reason)
+		}
+		if summary.ToCapacitySeconds < 0 && !firstSession.IsZero() && pt.Serving >= needed {
+			summary.ToCapacitySeconds = now.Sub(firstSession).Seconds()
+			fmt.Printf("crowd: %d nodes ACTIVE, enough for the peak, %.0f s after the first session\n", pt.Serving, summary.ToCapacitySeconds)
+		}
+		if !loadEnded.IsZero() && pt.Serving <= p.Capacity.Min && pt.InFlight == 0 && pt.Draining == 0 {
+			summary.ToMinSeconds = now.Sub(loadEnded).Seconds()
+			fmt.Printf("crowd: the pool is back at its min of %d, %.0f s after the load ended\n", p.Capacity.Min, summary.ToMinSeconds)
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	sessions.stopAll()
+	done, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	summary.Executions, summary.Transitions, err = executionCost(done, sfn.NewFromConfig(cfg), *env, runStart)
+	if err != nil {
+		return err
+	}
+	summary.LambdaInvocations, summary.LambdaMs = invocationsSince(statsBefore, routerStats(done, router))
+	if err := writeCrowd(*out, p, summary); err != nil {
+		return err
+	}
+	line, _ := json.Marshal(struct {
+		CrowdSummary
+		Timeline []CrowdPoint `json:"timeline,omitempty"`
+	}{CrowdSummary: summary})
+	fmt.Println(string(line))
+	if summary.ToCapacitySeconds < 0 || summary.ToMinSeconds < 0 {
+		return fmt.Errorf("the pool did not reach capacity and come back to min within %s", *limit)
+	}
+	return nil
+}
+
+// weightedRecords picks a node the way DNS clients spread over a weighted
+// record set: each in proportion to its weight.
+type weightedRecords struct {
+	r53  *route53.Client
+	name string
+	port int
+}
+
+func (w *weightedRecords) pick(ctx context.Context) (string, error) {
+	zones, err := w.r53.ListHostedZones(ctx, &route53.ListHostedZonesInput{})
+	if err != nil {
+		return "", err
+	}
+	type choice struct {
+		addr   string
+		weight int64
+	}
+	var choices []choice
+	var total int64
+	for _, z := range zones.HostedZones {
+		if !strings.HasSuffix(w.name+".", aws.ToString(z.Name)) {
+			continue
+		}
+		out, err := w.r53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{HostedZoneId: z.Id, StartRecordName: aws.String(w.name)})
+		if err != nil {
+			return "", err
+		}
+		for _, r := range out.ResourceRecordSets {
+			if strings.TrimSuffix(aws.ToString(r.Name), ".") != w.name || r.Weight == nil || *r.Weight == 0 || len(r.ResourceRecords) == 0 {
+				continue
+			}
+			host := aws.ToString(r.ResourceRecords[0].Value)
+			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+				continue // the network rule: loopback only
+			}
+			choices = append(choices, choice{net.JoinHostPort(host, strconv.Itoa(w.port)), *r.Weight})
+			total += *r.Weight
+		}
+	}
+	if total == 0 {
+		return "", nil
+	}
+	x := rand.Int64N(total)
+	for _, c := range choices {
+		if x < c.weight {
+			return c.addr, nil
+		}
+		x -= c.weight
+	}
+	return "", nil
+}
+
+// crowdSessions holds the crowd's live sessions.
+type crowdSessions struct {
+	mu        sync.Mutex
+	live      int
+	cancels   []context.CancelFunc
+	publisher *exec.Cmd
+	wg        sync.WaitGroup
+}
+
+func (s *crowdSessions) count() int { s.mu.Lock(); defer s.mu.Unlock(); return s.live }
+
+// play starts one player; it counts as live from the moment it plays
+// until it ends, for whatever reason.
+func (s *crowdSessions) play(ctx context.Context, addr string) {
+	sctx, cancel := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	s.mu.Lock()
+	s.cancels = append(s.cancels, cancel)
+	s.live++
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = rtmpclient.Play(sctx, addr, "live", "show", ready)
+		s.mu.Lock()
+		s.live--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-ready:
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// publish starts the show's publisher: ffmpeg pushing a small generated
+// stream for at most seconds.
+func (s *crowdSessions) publish(addr string, seconds int) error {
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", "rtmp://"+addr+"/live/show")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.publisher = cmd
+	s.live++
+	s.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		s.mu.Lock()
+		s.live--
+		s.mu.Unlock()
+	}()
+	return nil
+}
+
+func (s *crowdSessions) stopAll() {
+	s.mu.Lock()
+	cancels, pub := s.cancels, s.publisher
+	s.cancels, s.publisher = nil, nil
+	s.mu.Unlock()
+	for _, c := range cancels {
+		c()
+	}
+	if pub != nil && pub.Process != nil {
+		_ = syscall.Kill(-pub.Process.Pid, syscall.SIGTERM)
+	}
+	s.wg.Wait()
+	for i := 0; i < 50 && s.count() > 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// executionCost counts the executions of both machines started since a
+// time, and the state transitions they made.
+func executionCost(ctx context.Context, c *sfn.Client, env string, since time.Time) (executions, transitions int, err error) {
+	list, err := c.ListStateMachines(ctx, &sfn.ListStateMachinesInput{})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, m := range list.StateMachines {
+		if !strings.HasPrefix(aws.ToString(m.Name), "mediascale-"+env+"-") {
+			continue
+		}
+		ex, err := c.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: m.StateMachineArn})
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, e := range ex.Executions {
+			if aws.ToTime(e.StartDate).Before(since) {
+				continue
+			}
+			executions++
+			hist, err := history(ctx, c, aws.ToString(e.ExecutionArn))
+			if err != nil {
+				return 0, 0, err
+			}
+			n, _ := countTransitions(hist)
+			transitions += n
+		}
+	}
+	return executions, transitions, nil
+}

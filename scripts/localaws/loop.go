@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/mediascale/mediascale/scripts/internal/alarmclock"
+	"github.com/mediascale/mediascale/scripts/internal/localnodes"
+	"github.com/mediascale/mediascale/shared/coldstart"
+	"github.com/mediascale/mediascale/shared/motoserver"
+)
+
+// loop runs what turns the local cloud into a closed loop: a media node
+// with its agent for every instance, CloudWatch alarm evaluation and the
+// scheduled rules (alarmclock). It stops, and stops every node, on a
+// signal.
+func loop(args []string) error {
+	fs := flag.NewFlagSet("loop", flag.ExitOnError)
+	env := fs.String("env", envOr("MEDIASCALE_ENV", "dev"), "environment")
+	state := fs.String("state", ".localcloud", "the local cloud's state folder")
+	agentBin := fs.String("agent", "build/tools/mediascale-agent", "the node agent built for this machine")
+	speedup := fs.Int("schedule-speedup", 6, "run scheduled rules this many times as often as their rate")
+	_ = fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg, err := localConfig(ctx)
+	if err != nil {
+		return err
+	}
+	router, err := url.Parse(os.Getenv("AWS_ENDPOINT_URL"))
+	if err != nil {
+		return err
+	}
+	port, _ := strconv.Atoi(router.Port())
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("component", "loop")
+
+	fn := lambda.NewFromConfig(cfg)
+	trigger, err := fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-" + *env + "-trigger")})
+	if err != nil {
+		return fmt.Errorf("reading the deployed trigger: %w", err)
+	}
+	vars := trigger.Environment.Variables
+	pools, err := coldstart.ReadPools(ctx, ssm.NewFromConfig(cfg), vars[coldstart.EnvPoolsParameter])
+	if err != nil {
+		return err
+	}
+	who, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return err
+	}
+	agent, err := filepath.Abs(*agentBin)
+	if err != nil {
+		return err
+	}
+	nodes := &localnodes.Manager{
+		EC2: ec2.NewFromConfig(cfg), Pools: pools, Subnet: localnodes.SubnetFor(port),
+		Dir: filepath.Join(*state, "nodes"), Endpoints: filepath.Join(*state, "endpoints.json"), Agent: agent,
+		AgentEnv: []string{
+			"AWS_ENDPOINT_URL=" + router.String(), "AWS_REGION=" + motoserver.Region, "AWS_ACCESS_KEY_ID=testing",
+			"AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true", "MEDIASCALE_TABLE=" + vars[coldstart.EnvTable],
+		},
+		Log: log,
+	}
+	clock := &alarmclock.Clock{
+		CW: cloudwatch.NewFromConfig(cfg), Events: eventbridge.NewFromConfig(cfg),
+		Deliver: func(ctx context.Context, target string, event []byte) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			out, err := fn.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(target), Payload: event})
+			if err != nil {
+				return err
+			}
+			log.Info("delivered", "target", target, "answer", string(out.Payload))
+			return nil
+		},
+		Account: aws.ToString(who.Account), Region: motoserver.Region, Prefix: "mediascale-" + *env + "-",
+		ScheduleSpeedup: *speedup, Log: log, Now: time.Now,
+	}
+	log.Info("loop running", "subnet", fmt.Sprintf("127.%d.%d.0/24", nodes.Subnet[0], nodes.Subnet[1]), "scheduleSpeedup", *speedup, "pools", len(pools.Pools))
+	done := make(chan struct{})
+	go func() { nodes.Run(ctx); close(done) }()
+	clock.Run(ctx)
+	<-done
+	return nil
+}
