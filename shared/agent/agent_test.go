@@ -77,7 +77,9 @@ func metricValue(t *testing.T, cw *cloudwatch.Client, name string, dims ...types
 	return out.Datapoints[0].Maximum
 }
 
-func dim(k, v string) types.Dimension { return types.Dimension{Name: aws.String(k), Value: aws.String(v)} }
+func dim(k, v string) types.Dimension {
+	return types.Dimension{Name: aws.String(k), Value: aws.String(v)}
+}
 
 func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 	nginx := medianode.StartForTest(t)
