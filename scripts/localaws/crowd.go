@@ -127,8 +127,12 @@ func crowd(args []string) error {
 			sessions.stopAll()
 			loadEnded = now
 		case loadEnded.IsZero():
-			want := *peak
-			if !firstSession.IsZero() && *ramp > 0 {
+			want := 1
+			switch {
+			case firstSession.IsZero():
+			case *ramp <= 0:
+				want = *peak
+			default:
 				want = min(*peak, 1+int(float64(*peak)*now.Sub(firstSession).Seconds()/ramp.Seconds()))
 			}
 			for sessions.count() < want {
@@ -230,7 +234,7 @@ func (w *weightedRecords) pick(ctx context.Context) (string, error) {
 	var choices []choice
 	var total int64
 	for _, z := range zones.HostedZones {
-		if !strings.HasSuffix(w.name+".", aws.ToString(z.Name)) {
+		if !strings.HasSuffix(strings.TrimSuffix(w.name, "."), strings.TrimSuffix(aws.ToString(z.Name), ".")) {
 			continue
 		}
 		out, err := w.r53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{HostedZoneId: z.Id, StartRecordName: aws.String(w.name)})

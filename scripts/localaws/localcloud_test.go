@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,9 +28,76 @@ import (
 
 const repoRoot = "../.."
 
+// assemblies holds the cloud assemblies this test binary synthesized: the
+// functions are built and each pool file synthesized once per package,
+// not once per local cloud (about 25 s a cloud).
+var assemblies struct {
+	sync.Mutex
+	root  string
+	built bool
+	dirs  map[string]string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if assemblies.root != "" {
+		os.RemoveAll(assemblies.root)
+	}
+	os.Exit(code)
+}
+
+// assembly returns the dev cloud assembly for a pool file ("" for the
+// environment's own), building the functions and synthesizing it with
+// the real CDK CLI the first time it is asked for.
+func assembly(t testing.TB, pools string) string {
+	t.Helper()
+	assemblies.Lock()
+	defer assemblies.Unlock()
+	if dir, ok := assemblies.dirs[pools]; ok {
+		return dir
+	}
+	if !assemblies.built {
+		build := exec.Command("make", "-s", "build")
+		build.Dir = repoRoot
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("make build: %v\n%s", err, out)
+		}
+		assemblies.built = true
+	}
+	if assemblies.root == "" {
+		root, err := os.MkdirTemp("", "mediascale-assemblies-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		assemblies.root, assemblies.dirs = root, map[string]string{}
+	}
+	dir := filepath.Join(assemblies.root, strconv.Itoa(len(assemblies.dirs)))
+	args := []string{"synth", "-c", "env=dev", "--quiet", "--no-notices", "--no-version-reporting", "-o", dir}
+	if pools != "" {
+		args = append(args, "-c", "pools="+pools)
+	}
+	cdk, err := filepath.Abs(filepath.Join(repoRoot, "node_modules/.bin/cdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	synth := exec.Command(cdk, args...)
+	synth.Dir = repoRoot
+	synth.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+	if out, err := synth.CombinedOutput(); err != nil {
+		t.Fatalf("cdk synth: %v\n%s", err, out)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assemblies.dirs[pools] = abs
+	return abs
+}
+
 // localCloud brings up a private local cloud for one test with the real
-// scripts/localcloud, and tears it down after.
-func localCloud(t testing.TB) (env map[string]string, state string) {
+// scripts/localcloud, and tears it down after. extra is added to the
+// script's environment (LOOP=1, POOLS=...).
+func localCloud(t testing.TB, extra ...string) (env map[string]string, state string) {
 	t.Helper()
 	motoserver.Require(t, "moto_server")
 	motoserver.Require(t, "node")
@@ -38,16 +107,18 @@ func localCloud(t testing.TB) (env map[string]string, state string) {
 		}
 		t.Skip("the CDK CLI is not installed (npm ci); skipping")
 	}
-	build := exec.Command("make", "-s", "build")
-	build.Dir = repoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("make build: %v\n%s", err, out)
+	pools := ""
+	for _, kv := range extra {
+		if v, ok := strings.CutPrefix(kv, "POOLS="); ok {
+			pools = v
+		}
 	}
+	extra = append(extra, "LOCALCLOUD_ASSEMBLY="+assembly(t, pools))
 	state = t.TempDir()
 	script := filepath.Join(repoRoot, "scripts/localcloud")
 	run := func(args ...string) ([]byte, error) {
 		cmd := exec.Command(script, args...)
-		cmd.Env = append(os.Environ(), "LOCALCLOUD_STATE="+state, "ENV=dev")
+		cmd.Env = append(append(os.Environ(), "LOCALCLOUD_STATE="+state, "ENV=dev"), extra...)
 		return cmd.CombinedOutput()
 	}
 	t.Cleanup(func() {
@@ -56,7 +127,7 @@ func localCloud(t testing.TB) (env map[string]string, state string) {
 		}
 	})
 	if out, err := run("up"); err != nil {
-		for _, log := range []string{"deploy.log", "router.log"} {
+		for _, log := range []string{"deploy.log", "router.log", "loop.log"} {
 			b, _ := os.ReadFile(filepath.Join(state, log))
 			t.Logf("%s:\n%s", log, b)
 		}

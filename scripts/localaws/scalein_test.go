@@ -128,6 +128,28 @@ func (c *cloud) activeNodes() []fleet.Node {
 // runs beforeScaleIn (to open sessions), and replays a scale-in alarm.
 func (c *cloud) drainOne(t *testing.T, beforeScaleIn func()) (victim fleet.Node, rs ReplaySummary, elapsed time.Duration) {
 	t.Helper()
+	active := c.readyToShrink(t)
+	counts := map[string]float64{}
+	for i, n := range active {
+		counts[n.ID] = float64(100 + i)
+	}
+	victim = active[0]
+	counts[victim.ID] = 1
+	c.publishConnections(counts)
+	if beforeScaleIn != nil {
+		beforeScaleIn()
+	}
+	start := time.Now()
+	rs = c.replay(c.scaleInAlarm())
+	return victim, rs, time.Since(start)
+}
+
+// readyToShrink readies a scale-in scenario: no faults or cooldowns, at
+// least two ACTIVE nodes (a scale-out first if there are fewer), and a
+// window that has been quiet for longer than the stabilization window. It
+// returns the ACTIVE nodes.
+func (c *cloud) readyToShrink(t *testing.T) []fleet.Node {
+	t.Helper()
 	c.fresh()
 	c.clearCooldown("in")
 	if active := c.activeNodes(); len(active) < 2 {
@@ -144,26 +166,39 @@ func (c *cloud) drainOne(t *testing.T, beforeScaleIn func()) (victim fleet.Node,
 	// The load that grew the pool is in its window, which holds scale-in
 	// for its stabilization window; these scenarios start after it.
 	c.quietWindow()
-	active := c.activeNodes()
-	counts := map[string]float64{}
-	for i, n := range active {
-		counts[n.ID] = float64(100 + i)
-	}
-	victim = active[0]
-	counts[victim.ID] = 1
-	c.publishConnections(counts)
-	if beforeScaleIn != nil {
-		beforeScaleIn()
-	}
-	start := time.Now()
-	rs = c.replay(c.scaleInAlarm())
-	return victim, rs, time.Since(start)
+	return c.activeNodes()
 }
 
 func TestScaleInOnTheLocalCloud(t *testing.T) {
 	c := newCloud(t)
 	ep := c.mediaNode()
 	mediaAddr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.MediaPort))
+
+	t.Run("a scale-in alarm while another metric's scale-out alarm is in ALARM removes nothing", func(t *testing.T) {
+		active := c.readyToShrink(t)
+		quiet := map[string]float64{}
+		for _, n := range active {
+			quiet[n.ID] = 1
+		}
+		c.publishConnections(quiet)
+		cw := cloudwatch.NewFromConfig(c.cfg)
+		setState := func(state cwtypes.StateValue) {
+			if _, err := cw.SetAlarmState(context.Background(), &cloudwatch.SetAlarmStateInput{
+				AlarmName: aws.String("mediascale-dev-live-rtmp-use1-scale-out-cpu"), StateValue: state, StateReason: aws.String("set by the test"),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setState(cwtypes.StateValueAlarm)
+		defer setState(cwtypes.StateValueOk)
+		rs := c.replay(c.scaleInAlarm())
+		if rs.Status != "NOT_STARTED" || !bytes.Contains(rs.Decision, []byte("the cpu scale-out alarm is in ALARM: holding")) {
+			t.Fatalf("scale-in with the CPU scale-out alarm in ALARM: %s %s", rs.Status, rs.Decision)
+		}
+		if now := c.activeNodes(); len(now) != len(active) {
+			t.Fatalf("%d ACTIVE nodes after the held scale-in, want %d", len(now), len(active))
+		}
+	})
 
 	t.Run("a node without sessions is drained at once and terminated", func(t *testing.T) {
 		victim, rs, _ := c.drainOne(t, nil)

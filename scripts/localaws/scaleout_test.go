@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -89,8 +91,8 @@ type cloud struct {
 	metricMinute int
 }
 
-func newCloud(t testing.TB) *cloud {
-	env, state := localCloud(t)
+func newCloud(t testing.TB, extra ...string) *cloud {
+	env, state := localCloud(t, extra...)
 	ctx := context.Background()
 	c := &cloud{t: t, env: env, state: state, cfg: motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])}
 	conf, err := lambda.NewFromConfig(c.cfg).GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-dev-plan")})
@@ -378,6 +380,75 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 				t.Fatalf("node %s: %s as %s, want ACTIVE as c7g.xlarge", n.ID, n.State, n.InstanceType)
 			}
 		}
+	})
+
+	t.Run("two alarms of the pool in the same second start at most one planning round", func(t *testing.T) {
+		c.fresh()
+		conns := c.alarm()
+		cpu := bytes.ReplaceAll(conns, []byte("scale-out-connections"), []byte("scale-out-cpu"))
+		before := c.executions("scale-out")
+		target, err := ruleTarget(context.Background(), eventbridge.NewFromConfig(c.cfg), "mediascale-dev-alarms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		answers := make([]string, 2)
+		for i, ev := range [][]byte{conns, cpu} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := lambda.NewFromConfig(c.cfg).Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(target), Payload: ev})
+				if err != nil {
+					answers[i] = err.Error()
+					return
+				}
+				answers[i] = string(out.Payload)
+			}()
+		}
+		wg.Wait()
+		started := c.executions("scale-out") - before
+		if started != 1 {
+			t.Fatalf("%d executions started by two alarms in one second, want 1; answers %q", started, answers)
+		}
+		held := 0
+		for _, a := range answers {
+			if strings.Contains(a, "pool busy") || strings.Contains(a, "cooldown") {
+				held++
+			}
+		}
+		if held != 1 {
+			t.Fatalf("one alarm must find the pool busy or cooling down: %q", answers)
+		}
+		c.waitIdle()
+	})
+}
+
+// executions counts the executions of one of the environment's machines.
+func (c *cloud) executions(machine string) int {
+	c.t.Helper()
+	list, err := sfn.NewFromConfig(c.cfg).ListExecutions(context.Background(), &sfn.ListExecutionsInput{
+		StateMachineArn: aws.String("arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-" + machine),
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return len(list.Executions)
+}
+
+// waitIdle waits, bounded, until no execution of the environment runs.
+func (c *cloud) waitIdle() {
+	c.t.Helper()
+	client := sfn.NewFromConfig(c.cfg)
+	waitFor(c.t, "every execution to end", 3*time.Minute, func() bool {
+		for _, m := range []string{"scale-out", "scale-in"} {
+			list, err := client.ListExecutions(context.Background(), &sfn.ListExecutionsInput{
+				StateMachineArn: aws.String("arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-" + m), StatusFilter: "RUNNING",
+			})
+			if err != nil || len(list.Executions) > 0 {
+				return false
+			}
+		}
+		return true
 	})
 }
 

@@ -145,6 +145,16 @@ func (c *ctl) fleet(ctx context.Context, args []string) error {
 		if st.Paused {
 			fmt.Fprintf(w, "%s\t(paused by %s: %s)\t\t\t\t\t\t\t\n", p.Name, st.Operator, st.Reason)
 		}
+		if d, ok, err := store.LastDecision(ctx, p.Name); err != nil {
+			return err
+		} else if ok {
+			dir := d.Direction
+			if dir == "" {
+				dir = "hold"
+			}
+			fmt.Fprintf(w, "%s\t(controller %s ago: %s %d -> %d: %s)\t\t\t\t\t\t\t\n", p.Name,
+				time.Since(d.At).Round(time.Second), dir, d.Current, d.Desired, d.Reason)
+		}
 		nodes, err := store.ListNodes(ctx, p.Name)
 		if err != nil {
 			return err

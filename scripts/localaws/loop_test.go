@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+
+	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
+	"github.com/mediascale/mediascale/shared/fleet"
+)
+
+// waitFor polls cond every second until it holds or the budget runs out,
+// and says what it was waiting for when it did not.
+func waitFor(t testing.TB, what string, budget time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(budget)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: still waiting for %s", budget, what)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (c *cloud) count(st fleet.State) int {
+	return len(c.nodesWhere(func(n fleet.Node) bool { return n.State == st }))
+}
+
+// players holds real RTMP sessions on the nodes, each node chosen in
+// proportion to its Route53 weight when the session starts.
+type players struct {
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	ctx    context.Context
+}
+
+func (c *cloud) play(t testing.TB, n int) *players {
+	t.Helper()
+	p := &players{}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	records := &weightedRecords{r53: route53.NewFromConfig(c.cfg), name: "live.dev.mediascale.internal", port: 1935}
+	for i := 0; i < n; i++ {
+		addr, err := records.pick(context.Background())
+		if err != nil || addr == "" {
+			t.Fatalf("no node takes sessions: %q, %v", addr, err)
+		}
+		ready := make(chan struct{})
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); _ = rtmpclient.Play(p.ctx, addr, "live", "show", ready) }()
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("session %d did not start on %s", i, addr)
+		}
+	}
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *players) stop() { p.cancel(); p.wg.Wait() }
+
+// TestTheLoopScalesAPoolWithRealLoad runs the closed loop on the local
+// cloud (LOOP=1, the dev-loop pool: 8 sessions a node at the alarm, the
+// controller's target 6.4): no event is replayed; the agents' metrics move
+// the deployed alarms, and the schedule does the rest.
+func TestTheLoopScalesAPoolWithRealLoad(t *testing.T) {
+	c := newCloud(t, "LOOP=1", "POOLS=infra/config/dev-loop.yaml")
+	ctx := context.Background()
+	cw := cloudwatch.NewFromConfig(c.cfg)
+	alarmState := func(name string) string {
+		out, err := cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{name}})
+		if err != nil || len(out.MetricAlarms) != 1 {
+			t.Fatalf("alarm %s: %v", name, err)
+		}
+		return string(out.MetricAlarms[0].StateValue)
+	}
+
+	t.Run("an empty pool is refilled to min by the schedule", func(t *testing.T) {
+		waitFor(t, "one ACTIVE node", 2*time.Minute, func() bool { return c.count(fleet.Active) == 1 })
+	})
+
+	var crowd *players
+	t.Run("a sustained overload grows the pool to the size the controller's formula gives", func(t *testing.T) {
+		// 20 sessions at 6.4 a node: ceil(20 / 6.4) = 4 nodes, in at
+		// least two executions (growth per decision is bounded to 2).
+		crowd = c.play(t, 20)
+		sawAlarm := false
+		waitFor(t, "5 ACTIVE nodes", 4*time.Minute, func() bool {
+			sawAlarm = sawAlarm || alarmState("mediascale-dev-live-rtmp-use1-scale-out-connections") == string(cwtypes.StateValueAlarm)
+			return c.count(fleet.Active) == 4
+		})
+		if !sawAlarm {
+			t.Error("the agents' metrics never moved the deployed scale-out alarm to ALARM")
+		}
+		// A few more decisions: the pool stays at the formula's size.
+		time.Sleep(15 * time.Second)
+		if serving := len(c.nodesWhere(func(n fleet.Node) bool { return n.State.Serving() })); serving != 4 {
+			t.Fatalf("%d nodes serving or in flight after the pool met its target, want 4", serving)
+		}
+		outs := c.executions("scale-out")
+		// One to refill min, then at least two to grow 1 -> 3 -> 4.
+		if outs < 3 {
+			t.Fatalf("%d scale-out executions: the overload should have outlasted the first", outs)
+		}
+	})
+
+	t.Run("when the load ends the pool shrinks back to min, every drain finding no session", func(t *testing.T) {
+		crowd.stop()
+		waitFor(t, "the pool back at 1 node", 5*time.Minute, func() bool {
+			return c.count(fleet.Active) == 1 && c.count(fleet.Draining) == 0
+		})
+		for _, n := range c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Terminated }) {
+			if n.ForcedSessions == nil || *n.ForcedSessions != 0 {
+				t.Fatalf("node %s was drained with %v sessions forced", n.ID, n.ForcedSessions)
+			}
+		}
+	})
+
+	t.Run("a pool whose node is terminated behind its back is refilled to min", func(t *testing.T) {
+		active := c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Active })
+		if _, err := ec2.NewFromConfig(c.cfg).TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{active[0].InstanceID}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a new ACTIVE node in place of the terminated one", 4*time.Minute, func() bool {
+			now := c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Active })
+			return len(now) == 1 && now[0].ID != active[0].ID
+		})
+		if gone, _ := c.store.GetNode(ctx, active[0].Pool, active[0].ID); gone.State != fleet.Failed {
+			t.Fatalf("the terminated node's record is %s, want FAILED", gone.State)
+		}
+	})
+}
