@@ -55,6 +55,9 @@ func build(app awscdk.App) error {
 			return fmt.Errorf("function %s is not built (%v): run make build first", fn, err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(assets, "agent", "mediascale-agent")); err != nil {
+		return fmt.Errorf("the node agent is not built (%v): run make build first", err)
+	}
 	_, err = stack.New(app, stack.Props{Env: env, Settings: settings, Pools: pools, AssetRoot: assets, RepoRoot: "."})
 	return err
 }

@@ -15,5 +15,5 @@ import (
 func main() {
 	env := coldstart.MustLoad("deploy")
 	store := env.Store()
-	lambda.Start(deploy.NewHandler(ssm.NewFromConfig(env.AWS), store, env.Pools, time.Now, env.Log).Handle())
+	lambda.Start(deploy.NewHandler(ssm.NewFromConfig(env.AWS), store, env.Pools, env.Table, time.Now, env.Log).Handle())
 }

@@ -199,11 +199,12 @@ func (s *Stack) newLaunchTemplates(p Props, n *network) {
 	})
 	role := awsiam.NewRole(s.Stack, jsii.String("NodeRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
-		Description: jsii.String("mediascale " + p.Env + " media node: SSM Run Command only"),
+		Description: jsii.String("mediascale " + p.Env + " media node: SSM Run Command and its node agent"),
 		ManagedPolicies: &[]awsiam.IManagedPolicy{
 			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
 		},
 	})
+	s.nodeRole = role
 	profile := awsiam.NewCfnInstanceProfile(s.Stack, jsii.String("NodeProfile"), &awsiam.CfnInstanceProfileProps{
 		Roles: &[]interface{}{role.RoleName()},
 	})

@@ -13,11 +13,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/mediascale/mediascale/shared/compute"
+	"github.com/mediascale/mediascale/shared/deploy"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/traffic"
 )
@@ -32,21 +34,48 @@ const DrainScript = "infra/media/drain-nginx-rtmp.sh"
 // mediaDocumentName is the SSM document an environment's RTMP pools deploy.
 func mediaDocumentName(env string) string { return "mediascale-" + env + "-media-rtmp" }
 
+// AgentScript installs the node agent as a systemd unit; the media
+// document runs it after the media server is up.
+const AgentScript = "infra/media/install-agent.sh"
+
 // newMediaDocument defines the SSM Command document that installs
-// nginx-rtmp; its parameters are checked by pattern before the script runs.
+// nginx-rtmp and the node agent; its parameters are checked by pattern
+// before the scripts run. The agent's binary is an asset of the stack,
+// copied from the assets bucket: nodes download nothing else for it.
 func (s *Stack) newMediaDocument(p Props) error {
 	script, err := os.ReadFile(filepath.Join(p.RepoRoot, MediaScript))
 	if err != nil {
 		return fmt.Errorf("reading the media install script: %w", err)
 	}
+	agentScript, err := os.ReadFile(filepath.Join(p.RepoRoot, AgentScript))
+	if err != nil {
+		return fmt.Errorf("reading the agent install script: %w", err)
+	}
+	agent := awss3assets.NewAsset(s.Stack, jsii.String("NodeAgent"), &awss3assets.AssetProps{
+		Path: jsii.String(filepath.Join(p.AssetRoot, "agent", "mediascale-agent")),
+	})
 	lines := []string{
 		"export RTMP_PORT='{{rtmpPort}}'",
 		"export HEALTH_PORT='{{healthPort}}'",
 		"export MAX_CONNECTIONS='{{maxConnections}}'",
 	}
 	lines = append(lines, strings.Split(strings.TrimRight(string(script), "\n"), "\n")...)
+	agentLines := []string{
+		"export AGENT_URL='" + *agent.S3ObjectUrl() + "'",
+		"export AWS_REGION='{{global:REGION}}'",
+		"export HEALTH_PORT='{{healthPort}}'",
+		"export NODE='{{" + deploy.ParamNode + "}}'",
+		"export POOL='{{" + deploy.ParamPool + "}}'",
+		"export TABLE='{{" + deploy.ParamTable + "}}'",
+		"export INTERVAL='{{" + deploy.ParamAgentInterval + "}}'",
+		"export HIGH_RESOLUTION='{{" + deploy.ParamHighResolution + "}}'",
+	}
+	agentLines = append(agentLines, strings.Split(strings.TrimRight(string(agentScript), "\n"), "\n")...)
 	number := func(desc, def string) map[string]any {
 		return map[string]any{"type": "String", "description": desc, "default": def, "allowedPattern": "^[0-9]{1,5}$"}
+	}
+	text := func(desc, pattern string) map[string]any {
+		return map[string]any{"type": "String", "description": desc, "allowedPattern": pattern}
 	}
 	awsssm.NewCfnDocument(s.Stack, jsii.String("MediaRtmpDocument"), &awsssm.CfnDocumentProps{
 		Name:           jsii.String(mediaDocumentName(p.Env)),
@@ -55,19 +84,51 @@ func (s *Stack) newMediaDocument(p Props) error {
 		UpdateMethod:   jsii.String("NewVersion"),
 		Content: map[string]any{
 			"schemaVersion": "2.2",
-			"description":   "mediascale: install and configure nginx with the RTMP module and its health endpoint",
+			"description":   "mediascale: install and configure nginx with the RTMP module and its health endpoint, then the node agent",
 			"parameters": map[string]any{
-				"rtmpPort":       number("RTMP listen port", "1935"),
-				"healthPort":     number("port of /healthz and /stat", "8080"),
-				"maxConnections": number("worker connection cap", "2000"),
+				"rtmpPort":                 number("RTMP listen port", "1935"),
+				"healthPort":               number("port of /healthz and /stat", "8080"),
+				"maxConnections":           number("worker connection cap", "2000"),
+				deploy.ParamNode:           text("the node's id", "^n-[0-9a-z-]{1,64}$"),
+				deploy.ParamPool:           text("the node's pool", "^[a-z][a-z0-9-]{2,38}[a-z0-9]$"),
+				deploy.ParamTable:          text("the node table the agent writes its heartbeat to", "^[A-Za-z0-9_.-]{3,255}$"),
+				deploy.ParamAgentInterval:  text("seconds between two agent reports", "^[0-9]{1,3}$"),
+				deploy.ParamHighResolution: text("store the agent's metrics at one-second resolution", "^(true|false)$"),
 			},
-			"mainSteps": []any{map[string]any{
-				"action": "aws:runShellScript", "name": "installNginxRtmp",
-				"inputs": map[string]any{"runCommand": lines, "timeoutSeconds": "900"},
-			}},
+			"mainSteps": []any{
+				map[string]any{
+					"action": "aws:runShellScript", "name": "installNginxRtmp",
+					"inputs": map[string]any{"runCommand": lines, "timeoutSeconds": "900"},
+				},
+				map[string]any{
+					"action": "aws:runShellScript", "name": "installAgent",
+					"inputs": map[string]any{"runCommand": agentLines, "timeoutSeconds": "120"},
+				},
+			},
 		},
 	})
+	if s.nodeRole != nil {
+		s.grantAgent(s.nodeRole, agent)
+	}
 	return nil
+}
+
+// grantAgent lets a node's agent fetch its binary, publish its pool's
+// metrics and write its heartbeat: nothing more.
+func (s *Stack) grantAgent(role awsiam.Role, agent awss3assets.Asset) {
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: jsii.String("FetchAgent"), Actions: jsii.Strings("s3:GetObject"),
+		Resources: jsii.Strings(*agent.Bucket().ArnForObjects(agent.S3ObjectKey())),
+	}))
+	// PutMetricData has no resource-level permissions; the namespace
+	// condition keeps nodes to mediascale's metrics.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: jsii.String("PublishLoad"), Actions: jsii.Strings("cloudwatch:PutMetricData"), Resources: jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": traffic.Namespace}},
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: jsii.String("WriteHeartbeat"), Actions: jsii.Strings("dynamodb:UpdateItem"), Resources: jsii.Strings(*s.Table.TableArn()),
+	}))
 }
 
 // newDrainDocument defines the SSM document that makes an RTMP node refuse

@@ -41,6 +41,9 @@ type Stack struct {
 	ScaleOut       awsstepfunctions.StateMachine
 	ScaleIn        awsstepfunctions.StateMachine
 	network        *network
+	// nodeRole is the instance role of managed launch templates; nil when
+	// every pool brings its own.
+	nodeRole awsiam.Role
 	// published is the pool configuration with every "managed" id
 	// resolved, which the grants scope permissions to.
 	published pool.File

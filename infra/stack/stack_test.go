@@ -74,6 +74,12 @@ func build(t *testing.T, env string) *Stack {
 			t.Fatal(err)
 		}
 	}
+	if err := os.MkdirAll(filepath.Join(assets, "agent"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(assets, "agent", "mediascale-agent"), []byte("agent"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	// The CDK CLI turns asset metadata on by default; SAM needs it to find
 	// each function's prebuilt bootstrap.
 	app := awscdk.NewApp(&awscdk.AppProps{
@@ -614,5 +620,46 @@ func TestTheControllerRunsEveryMinuteOverEveryPool(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no mediascale-dev-control rule")
+	}
+}
+
+func TestTheMediaDocumentInstallsTheNodeAgentFromTheStacksAssets(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	var content map[string]any
+	for _, r := range resources(doc, "AWS::SSM::Document") {
+		if p := props(r); p["Name"] == "mediascale-dev-media-rtmp" {
+			content = p["Content"].(map[string]any)
+		}
+	}
+	if content == nil {
+		t.Fatal("no media document")
+	}
+	steps := content["mainSteps"].([]any)
+	if len(steps) != 2 || steps[0].(map[string]any)["name"] != "installNginxRtmp" || steps[1].(map[string]any)["name"] != "installAgent" {
+		t.Fatalf("steps %v: want the media server, then the agent", steps)
+	}
+	agentStep, _ := json.Marshal(steps[1])
+	for _, want := range []string{"s3://", "cdk-hnb659fds-assets", "{{mediascaleNode}}", "{{mediascaleTable}}", "{{global:REGION}}", "systemctl restart mediascale-agent"} {
+		if !strings.Contains(string(agentStep), want) {
+			t.Fatalf("the agent step lacks %q", want)
+		}
+	}
+	params := content["parameters"].(map[string]any)
+	for _, name := range []string{"mediascaleNode", "mediascalePool", "mediascaleTable", "mediascaleAgentInterval", "mediascaleHighResolution"} {
+		if p, ok := params[name].(map[string]any); !ok || p["allowedPattern"] == nil {
+			t.Fatalf("parameter %s is not declared with a pattern: %v", name, params[name])
+		}
+	}
+	// The node role: the agent's three rights, each as narrow as AWS allows.
+	var nodeRole string
+	for id := range resources(doc, "AWS::IAM::Role") {
+		if strings.HasPrefix(id, "NodeRole") {
+			nodeRole = id
+		}
+	}
+	got := policyActions(doc)[nodeRole]
+	sort.Strings(got)
+	if strings.Join(got, " ") != "cloudwatch:PutMetricData dynamodb:UpdateItem s3:GetObject" {
+		t.Fatalf("node role actions %v", got)
 	}
 }

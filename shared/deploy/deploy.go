@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,13 +72,15 @@ type Handler struct {
 	ssm   SSM
 	store Store
 	pools pool.File
+	table string
 	now   func() time.Time
 	log   *slog.Logger
 }
 
-// NewHandler builds the deploy handler.
-func NewHandler(c SSM, store Store, pools pool.File, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{ssm: c, store: store, pools: pools, now: now, log: log}
+// NewHandler builds the deploy handler. table is the node table, which
+// each node's agent writes its heartbeat to.
+func NewHandler(c SSM, store Store, pools pool.File, table string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{ssm: c, store: store, pools: pools, table: table, now: now, log: log}
 }
 
 // Handle is the Lambda entry point.
@@ -113,16 +116,34 @@ func (h *Handler) act(ctx context.Context, req Request) (Result, error) {
 	}
 }
 
+// Agent parameters every deploy document takes besides the pool's own: the
+// node agent's settings (README.md, "The node agent"). The stack's media
+// document installs the agent with them; a pool's own document must
+// accept them too.
+const (
+	ParamNode           = "mediascaleNode"
+	ParamPool           = "mediascalePool"
+	ParamTable          = "mediascaleTable"
+	ParamAgentInterval  = "mediascaleAgentInterval"
+	ParamHighResolution = "mediascaleHighResolution"
+)
+
 // Command is the SSM request that deploys, or deploys again, a pool's
-// media server on an instance with the pool's document and parameters.
-func Command(p pool.Pool, instanceID, comment string) *ssm.SendCommandInput {
-	params := make(map[string][]string, len(p.Deploy.Parameters))
+// media server and node agent on a node's instance with the pool's
+// document and parameters.
+func Command(p pool.Pool, n fleet.Node, table, comment string) *ssm.SendCommandInput {
+	params := make(map[string][]string, len(p.Deploy.Parameters)+5)
 	for k, v := range p.Deploy.Parameters {
 		params[k] = []string{v}
 	}
+	params[ParamNode] = []string{n.ID}
+	params[ParamPool] = []string{p.Name}
+	params[ParamTable] = []string{table}
+	params[ParamAgentInterval] = []string{strconv.Itoa(int(p.AgentInterval().Seconds()))}
+	params[ParamHighResolution] = []string{strconv.FormatBool(p.HighResolution())}
 	return &ssm.SendCommandInput{
 		DocumentName:   aws.String(p.Deploy.Document),
-		InstanceIds:    []string{instanceID},
+		InstanceIds:    []string{n.InstanceID},
 		Parameters:     params,
 		TimeoutSeconds: aws.Int32(int32(p.Deploy.Timeout.D().Seconds())),
 		Comment:        aws.String(comment),
@@ -135,7 +156,7 @@ func (h *Handler) send(ctx context.Context, p pool.Pool, n fleet.Node) (Result, 
 	if n.Command != "" {
 		return Result{CommandID: n.Command, Status: "Sent"}, nil
 	}
-	out, err := h.ssm.SendCommand(ctx, Command(p, n.InstanceID, fmt.Sprintf("mediascale deploy %s/%s", n.Pool, n.ID)))
+	out, err := h.ssm.SendCommand(ctx, Command(p, n, h.table, fmt.Sprintf("mediascale deploy %s/%s", n.Pool, n.ID)))
 	var api smithy.APIError
 	if errors.As(err, &api) && (api.ErrorCode() == "InvalidDocument" || api.ErrorCode() == "InvalidParameters" || api.ErrorCode() == "InvalidInstanceId") {
 		return Result{}, events.Deploy("node %s: SSM refused the deployment: %s: %s", n.ID, api.ErrorCode(), api.ErrorMessage())

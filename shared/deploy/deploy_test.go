@@ -65,7 +65,7 @@ func TestDeployOnMoto(t *testing.T) {
 	}
 	store := fleet.NewStore(db, "nodes", time.Now)
 	client := ssm.NewFromConfig(cfg)
-	h := NewHandler(client, store, testPools(), time.Now, telemetry.NewLogger(io.Discard, "deploy"))
+	h := NewHandler(client, store, testPools(), "nodes", time.Now, telemetry.NewLogger(io.Discard, "deploy"))
 	task := deployingNode(t, store)
 
 	// moto accepts SendCommand for a document that does not exist, so the
@@ -84,6 +84,10 @@ func TestDeployOnMoto(t *testing.T) {
 		t.Fatalf("a retried send started command %s, want %s (%v)", again.CommandID, sent.CommandID, err)
 	}
 	cmds, _ := client.ListCommands(ctx, &ssm.ListCommandsInput{})
+	if got := cmds.Commands[0].Parameters; got[ParamNode][0] != "n-1" || got[ParamPool][0] != "live" || got[ParamTable][0] != "nodes" ||
+		got[ParamAgentInterval][0] != "10" || got[ParamHighResolution][0] != "false" {
+		t.Fatalf("the node agent's parameters: %v", got)
+	}
 	if len(cmds.Commands) != 1 || aws.ToString(cmds.Commands[0].DocumentName) != "media-rtmp" || cmds.Commands[0].Parameters["rtmpPort"][0] != "1935" {
 		t.Fatalf("commands sent: %+v", cmds.Commands)
 	}
@@ -129,7 +133,7 @@ func TestCheckOutcomes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Deploying, InstanceID: "i-1", Command: "cmd-1", Deadline: tc.deadline})
-			h := NewHandler(tc.fake, store, testPools(), func() time.Time { return now }, telemetry.NewLogger(io.Discard, "deploy"))
+			h := NewHandler(tc.fake, store, testPools(), "nodes", func() time.Time { return now }, telemetry.NewLogger(io.Discard, "deploy"))
 			res, err := call(t, h, ActionCheck, events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"})
 			if tc.errName == "" {
 				if err != nil || res.Ready != tc.ready {
@@ -152,7 +156,7 @@ func (f fakeSSM) SendCommand(context.Context, *ssm.SendCommandInput, ...func(*ss
 func TestSendRefusedIsDeployFailed(t *testing.T) {
 	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Deploying, InstanceID: "i-1"})
 	fake := fakeSSM{err: &types.InvalidDocument{Message: aws.String("document media-rtmp does not exist")}}
-	h := NewHandler(fake, store, testPools(), time.Now, telemetry.NewLogger(io.Discard, "deploy"))
+	h := NewHandler(fake, store, testPools(), "nodes", time.Now, telemetry.NewLogger(io.Discard, "deploy"))
 	_, err := call(t, h, ActionSend, events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"})
 	var df *events.DeployFailed
 	if !errors.As(err, &df) || !strings.Contains(err.Error(), "InvalidDocument: document media-rtmp does not exist") {

@@ -90,14 +90,16 @@ type Handler struct {
 	instances Instances
 	store     Store
 	pools     pool.File
+	table     string
 	now       func() time.Time
 	log       *slog.Logger
 }
 
-// NewHandler builds the drain handler.
+// NewHandler builds the drain handler. table is the node table, which a
+// restored node's agent reports to.
 func NewHandler(weights func(mode string) (traffic.Weights, error), commands Commands, sessions Sessions, instances Instances,
-	store Store, pools pool.File, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{weights: weights, commands: commands, sessions: sessions, instances: instances, store: store, pools: pools, now: now, log: log}
+	store Store, pools pool.File, table string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{weights: weights, commands: commands, sessions: sessions, instances: instances, store: store, pools: pools, table: table, now: now, log: log}
 }
 
 // Handle is the Lambda entry point.
@@ -247,7 +249,7 @@ func (h *Handler) restore(ctx context.Context, p pool.Pool, n fleet.Node) (Resul
 	}
 	// The deploy document rewrites the media server's configuration and
 	// reloads it, so the node accepts new sessions again.
-	if _, err := h.commands.SendCommand(ctx, deploy.Command(p, n.InstanceID, fmt.Sprintf("mediascale restore %s/%s: accept new sessions", n.Pool, n.ID))); err != nil {
+	if _, err := h.commands.SendCommand(ctx, deploy.Command(p, n, h.table, fmt.Sprintf("mediascale restore %s/%s: accept new sessions", n.Pool, n.ID))); err != nil {
 		return Result{}, fmt.Errorf("telling node %s to accept new sessions: %w", n.ID, err)
 	}
 	w, err := h.weights(p.Traffic.Mode)

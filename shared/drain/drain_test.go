@@ -92,7 +92,7 @@ func newRig(t *testing.T) *rig {
 		clk: &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}, node: node,
 	}
 	r.h = NewHandler(func(string) (traffic.Weights, error) { return r.w, nil }, r.cmds, health.Sessioner{HTTP: &http.Client{Timeout: time.Second}},
-		r.inst, r.store, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, r.clk.Now, telemetry.NewLogger(io.Discard, "drain"))
+		r.inst, r.store, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, "nodes", r.clk.Now, telemetry.NewLogger(io.Discard, "drain"))
 	return r
 }
 
