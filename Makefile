@@ -73,11 +73,13 @@ check-imports:
 test: deps fmt-check vet check-imports shellcheck test-go lint-templates
 
 # Benchmarks (never timed assertions): the controller's decision for a
-# pool of 10,000 nodes; cold start of the trigger in the local runtime,
+# pool of 10,000 nodes; the node agent's CPU and memory with 100 sessions;
+# cold start of the trigger in the local runtime,
 # native and as deployed; what one node of a replayed scale-out costs in
 # transitions, invocations and Lambda milliseconds.
 bench: build deps
 	go test -run '^$$' -bench Recommend10000Nodes -benchmem ./shared/capacity/
+	go test -run '^$$' -bench AgentWith100Sessions -benchtime 1x ./scripts/localaws/
 	go test -run '^$$' -bench TriggerColdStart -benchtime 10x ./scripts/internal/lambdaruntime/
 	go test -run '^$$' -bench ScaleOutReplay -benchtime 3x ./scripts/localaws/
 
