@@ -58,8 +58,10 @@ fmt-check:
 vet:
 	go vet ./...
 
+# The local-cloud package runs its clouds two at a time and takes about ten
+# minutes: past go test's default ten-minute limit per package.
 test-go: build deps
-	go test -count=1 ./...
+	go test -count=1 -timeout 25m ./...
 
 shellcheck:
 	shellcheck scripts/localcloud scripts/deps scripts/demo scripts/cdkenv .ci/run infra/media/*.sh

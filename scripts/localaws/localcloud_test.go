@@ -96,7 +96,9 @@ func assembly(t testing.TB, pools string) string {
 
 // localCloud brings up a private local cloud for one test with the real
 // scripts/localcloud, and tears it down after. extra is added to the
-// script's environment (LOOP=1, POOLS=...).
+// script's environment (LOOP=1, POOLS=...). Every cloud has its own ports
+// and loopback addresses, so the tests run two at a time (go test's
+// default -parallel on two cores): most of a scenario is waiting.
 func localCloud(t testing.TB, extra ...string) (env map[string]string, state string) {
 	t.Helper()
 	motoserver.Require(t, "moto_server")
@@ -165,6 +167,7 @@ func tableItems(t *testing.T, db *dynamodb.Client, table string) int {
 }
 
 func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
+	t.Parallel()
 	env, _ := localCloud(t)
 	ctx := context.Background()
 	cfg := motoserver.ConfigFor(ctx, env["AWS_ENDPOINT_URL"])
@@ -312,6 +315,7 @@ func cdkContext(t *testing.T) map[string]any {
 }
 
 func TestPerEnvironmentDeployAndDiff(t *testing.T) {
+	t.Parallel()
 	env, _ := localCloud(t)
 	run := func(extra []string, args ...string) (string, error) {
 		cmd := exec.Command(filepath.Join(repoRoot, "scripts/cdkenv"), args...)

@@ -70,6 +70,7 @@ func (p *players) stop() { p.cancel(); p.wg.Wait() }
 // controller's target 6.4): no event is replayed; the agents' metrics move
 // the deployed alarms, and the schedule does the rest.
 func TestTheLoopScalesAPoolWithRealLoad(t *testing.T) {
+	t.Parallel()
 	c := newCloud(t, "LOOP=1", "POOLS=infra/config/dev-loop.yaml")
 	ctx := context.Background()
 	cw := cloudwatch.NewFromConfig(c.cfg)

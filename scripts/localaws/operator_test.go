@@ -32,6 +32,7 @@ func (c *cloud) msctl(t *testing.T) func(args ...string) (string, error) {
 }
 
 func TestOperatorControlsOnTheLocalCloud(t *testing.T) {
+	t.Parallel()
 	c := newCloud(t)
 	msctl := c.msctl(t)
 	run := func(args ...string) string {

@@ -17,6 +17,7 @@ import (
 )
 
 func TestReconcilerRepairsHandMadeDriftOnTheLocalCloud(t *testing.T) {
+	t.Parallel()
 	// Every drift below is old enough to act on at once.
 	t.Setenv("MEDIASCALE_ORPHAN_GRACE_SECONDS", "0")
 	t.Setenv("MEDIASCALE_STUCK_AFTER_SECONDS", "0")

@@ -170,6 +170,7 @@ func (c *cloud) readyToShrink(t *testing.T) []fleet.Node {
 }
 
 func TestScaleInOnTheLocalCloud(t *testing.T) {
+	t.Parallel()
 	c := newCloud(t)
 	ep := c.mediaNode()
 	mediaAddr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.MediaPort))
@@ -265,6 +266,7 @@ func TestScaleInOnTheLocalCloud(t *testing.T) {
 }
 
 func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
+	t.Parallel()
 	c := newCloud(t)
 	ep := c.mediaNode()
 	mediaAddr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.MediaPort))

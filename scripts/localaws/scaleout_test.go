@@ -226,6 +226,7 @@ func (c *cloud) lockHeld() bool {
 }
 
 func TestScaleOutOnTheLocalCloud(t *testing.T) {
+	t.Parallel()
 	c := newCloud(t)
 	var first []fleet.Node
 

@@ -47,8 +47,10 @@ func TestRelease(t *testing.T) {
 		counted   int
 		marked    bool
 	}{
-		{"every node active is a success and starts the cooldown", "", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Active, "e1"), node("old", fleet.Active, "e0")}, nil, Succeeded, 2, true},
-		{"some nodes rolled back is partial and still starts the cooldown", "", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Failed, "e1")}, nil, Partial, 2, true},
+		// A scale-out's cooldown runs from its decision, which the trigger
+		// marks; release leaves it alone.
+		{"every node active is a success", "", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Active, "e1"), node("old", fleet.Active, "e0")}, nil, Succeeded, 2, false},
+		{"some nodes rolled back is partial", "", []fleet.Node{node("a", fleet.Active, "e1"), node("b", fleet.Failed, "e1")}, nil, Partial, 2, false},
 		{"every node rolled back is a failure without cooldown", "", []fleet.Node{node("a", fleet.Failed, "e1"), node("b", fleet.Failed, "e1")}, nil, Failed, 2, false},
 		{"a failure before any node is a failure with its reason", "", nil, failure, Failed, 0, false},
 		{"nothing to add is a success", "", nil, nil, Succeeded, 0, false},
