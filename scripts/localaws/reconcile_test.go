@@ -19,9 +19,7 @@ import (
 func TestReconcilerRepairsHandMadeDriftOnTheLocalCloud(t *testing.T) {
 	t.Parallel()
 	// Every drift below is old enough to act on at once.
-	t.Setenv("MEDIASCALE_ORPHAN_GRACE_SECONDS", "0")
-	t.Setenv("MEDIASCALE_STUCK_AFTER_SECONDS", "0")
-	c := newCloud(t)
+	c := newCloud(t, "MEDIASCALE_ORPHAN_GRACE_SECONDS=0", "MEDIASCALE_STUCK_AFTER_SECONDS=0")
 	ctx := context.Background()
 	c.fresh()
 	if rs := c.replay(c.alarm()); rs.Status != "SUCCEEDED" {
