@@ -19,14 +19,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
 	"github.com/mediascale/mediascale/shared/capacity"
-	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -87,13 +84,7 @@ func crowd(args []string) error {
 	if err != nil {
 		return err
 	}
-	fn := lambda.NewFromConfig(cfg)
-	trigger, err := fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-" + *env + "-trigger")})
-	if err != nil {
-		return fmt.Errorf("reading the deployed trigger: %w", err)
-	}
-	vars := trigger.Environment.Variables
-	pools, err := coldstart.ReadPools(ctx, ssm.NewFromConfig(cfg), vars[coldstart.EnvPoolsParameter])
+	table, pools, err := deployed(ctx, cfg, *env)
 	if err != nil {
 		return err
 	}
@@ -101,7 +92,7 @@ func crowd(args []string) error {
 	if !ok || p.Traffic.Route53 == nil {
 		return fmt.Errorf("pool %s is not a Route53 pool of %s", *poolName, *env)
 	}
-	store := fleet.NewStore(dynamodb.NewFromConfig(cfg), vars[coldstart.EnvTable], time.Now)
+	store := fleet.NewStore(dynamodb.NewFromConfig(cfg), table, time.Now)
 	records := &weightedRecords{r53: route53.NewFromConfig(cfg), name: p.Traffic.Route53.RecordName, port: p.Probe.MediaPort}
 	needed := int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections] - 1e-9))
 	router := os.Getenv("MEDIASCALE_ROUTER_URL")

@@ -25,6 +25,7 @@ import (
 	"github.com/mediascale/mediascale/scripts/internal/localnodes"
 	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/motoserver"
+	"github.com/mediascale/mediascale/shared/pool"
 )
 
 // loop runs what turns the local cloud into a closed loop: a media node
@@ -52,12 +53,7 @@ func loop(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("component", "loop")
 
 	fn := lambda.NewFromConfig(cfg)
-	trigger, err := fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-" + *env + "-trigger")})
-	if err != nil {
-		return fmt.Errorf("reading the deployed trigger: %w", err)
-	}
-	vars := trigger.Environment.Variables
-	pools, err := coldstart.ReadPools(ctx, ssm.NewFromConfig(cfg), vars[coldstart.EnvPoolsParameter])
+	table, pools, err := deployed(ctx, cfg, *env)
 	if err != nil {
 		return err
 	}
@@ -74,7 +70,7 @@ func loop(args []string) error {
 		Dir: filepath.Join(*state, "nodes"), Endpoints: filepath.Join(*state, "endpoints.json"), Agent: agent,
 		AgentEnv: []string{
 			"AWS_ENDPOINT_URL=" + router.String(), "AWS_REGION=" + motoserver.Region, "AWS_ACCESS_KEY_ID=testing",
-			"AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true", "MEDIASCALE_TABLE=" + vars[coldstart.EnvTable],
+			"AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true", "MEDIASCALE_TABLE=" + table,
 		},
 		Log: log,
 	}
@@ -99,4 +95,16 @@ func loop(args []string) error {
 	clock.Run(ctx)
 	<-done
 	return nil
+}
+
+// deployed reads what the deployed environment runs on: the node table's
+// name and the published pool configuration, as the trigger sees them.
+func deployed(ctx context.Context, cfg aws.Config, env string) (table string, pools pool.File, err error) {
+	trigger, err := lambda.NewFromConfig(cfg).GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("mediascale-" + env + "-trigger")})
+	if err != nil {
+		return "", pool.File{}, fmt.Errorf("reading the deployed trigger: %w", err)
+	}
+	vars := trigger.Environment.Variables
+	pools, err = coldstart.ReadPools(ctx, ssm.NewFromConfig(cfg), vars[coldstart.EnvPoolsParameter])
+	return vars[coldstart.EnvTable], pools, err
 }
