@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestDeployOnMoto(t *testing.T) {
 	}
 	cmds, _ := client.ListCommands(ctx, &ssm.ListCommandsInput{})
 	if got := cmds.Commands[0].Parameters; got[ParamNode][0] != "n-1" || got[ParamPool][0] != "live" || got[ParamTable][0] != "nodes" ||
-		got[ParamAgentInterval][0] != "10" || got[ParamHighResolution][0] != "false" {
+		got[ParamAgentInterval][0] != "10" || got[ParamHighResolution][0] != strconv.FormatBool(testPools().Pools[0].HighResolution()) {
 		t.Fatalf("the node agent's parameters: %v", got)
 	}
 	if len(cmds.Commands) != 1 || aws.ToString(cmds.Commands[0].DocumentName) != "media-rtmp" || cmds.Commands[0].Parameters["rtmpPort"][0] != "1935" {
