@@ -175,6 +175,7 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 		return d, err
 	}
 	d.Recommendation, d.Reason = &rec, rec.Reason
+	h.record(ctx, p, rec)
 	h.publish(ctx, rec)
 	switch rec.Direction {
 	case capacity.Grow:
@@ -197,8 +198,8 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	return h.startRequest(ctx, d, req)
 }
 
-// recommend reads everything the controller needs and records the load it
-// read in the pool's window.
+// recommend reads everything the controller needs and decides. It writes
+// nothing, so an operator's dry run changes nothing.
 func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, error) {
 	in := capacity.Inputs{Pool: p, Signal: sig, Now: h.now()}
 	var err error
@@ -217,15 +218,18 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 	if in.AlarmStates, err = h.alarmStates(ctx, p); err != nil {
 		return capacity.Recommendation{}, err
 	}
-	rec := capacity.Recommend(in)
-	// The window must reach back past the stabilization window, so the
-	// oldest sample proves it is covered.
+	return capacity.Recommend(in), nil
+}
+
+// record keeps the load a decision read in the pool's window, and the
+// decision beside it. The window must reach back past the stabilization
+// window, so the oldest sample proves it is covered.
+func (h *Handler) record(ctx context.Context, p pool.Pool, rec capacity.Recommendation) {
 	keep := 2*p.Controller().ScaleInWindow.D() + 5*time.Minute
 	decision := fleet.Decision{Direction: rec.Direction, Current: rec.Current, Desired: rec.Desired, Reason: rec.Reason}
 	if err := h.store.RecordSample(ctx, p.Name, rec.Sample, keep, decision); err != nil {
 		h.log.WarnContext(ctx, "the load sample was not recorded; the next decision records its own", "pool", p.Name, "error", err.Error())
 	}
-	return rec, nil
 }
 
 // alarmStates reads the states of the pool's scaling alarms in one call.

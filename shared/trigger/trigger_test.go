@@ -577,6 +577,9 @@ func TestAnOperatorRequestGoesThroughTheSameWorkflow(t *testing.T) {
 	if req.Count != 2 || !req.DryRun || req.Direction != "out" || store.locks["live-rtmp-use1"] != d.Execution {
 		t.Fatalf("execution input %+v, lock %q", req, store.locks["live-rtmp-use1"])
 	}
+	if slices.Contains(store.calls, "RecordSample live-rtmp-use1") {
+		t.Fatal("a dry run recorded a load sample: it must change nothing")
+	}
 	raw := []byte(`{"source":"mediascale.operator","detail-type":"Scale Request","detail":{"pool":"live-rtmp-use1","direction":"out","count":99,"operator":"x","reason":"y"}}`)
 	if _, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw); err == nil || !strings.Contains(err.Error(), "above the pool's max of 6") {
 		t.Fatalf("a count above max: %v", err)
