@@ -181,3 +181,42 @@ func BenchmarkRecommend10000Nodes(b *testing.B) {
 		}
 	}
 }
+
+func TestControlSettingsChangeTheDecision(t *testing.T) {
+	two := []fleet.Node{reporting("a", fleet.Active, 1300, 30), reporting("b", fleet.Active, 1300, 30)}
+	aged := reporting("a", fleet.Active, 2000, 30)
+	aged.Heartbeat.At = now.Add(-25 * time.Second)
+	cases := []struct {
+		name      string
+		set       func(*pool.Pool)
+		nodes     []fleet.Node
+		window    []fleet.Sample
+		direction string
+		desired   int
+	}{
+		// 2600 sessions on 2 nodes: 8 % over the default 1200 target,
+		// inside the default 10 % tolerance.
+		{"the default tolerance holds a small overload", func(*pool.Pool) {}, two, nil, Hold, 2},
+		{"no tolerance grows on it", func(p *pool.Pool) { p.Control.TolerancePercent = 1 }, two, nil, Grow, 3},
+		// A 50 % target is 750 sessions a node: 2600 call for 4.
+		{"a lower target asks for more nodes", func(p *pool.Pool) { p.Control.TargetPercent = 50 }, two, nil, Grow, 4},
+		{"the default growth bound doubles at most",
+			func(*pool.Pool) {}, []fleet.Node{reporting("a", fleet.Active, 6000, 30)}, nil, Grow, 3},
+		{"a larger growth bound lets it grow further",
+			func(p *pool.Pool) { p.Control.MaxGrowthPercent = 400 }, []fleet.Node{reporting("a", fleet.Active, 6000, 30)}, nil, Grow, 5},
+		{"a shorter scale-in window shrinks sooner",
+			func(p *pool.Pool) { p.Control.ScaleInWindow = pool.Duration(4 * time.Minute) }, quiet("a", "b", "c"), history(5*time.Minute, 300), Shrink, 2},
+		{"a 25 s old heartbeat counts with a 10 s agent", func(*pool.Pool) {}, []fleet.Node{aged}, nil, Grow, 2},
+		{"and not with a 5 s agent", func(p *pool.Pool) { p.Agent.Interval = pool.Duration(5 * time.Second) }, []fleet.Node{aged}, nil, Hold, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := livePool(t)
+			tc.set(&p)
+			r := Recommend(Inputs{Pool: p, Nodes: tc.nodes, Window: tc.window, Now: now})
+			if r.Direction != tc.direction || r.Desired != tc.desired {
+				t.Fatalf("got %q desired %d, want %q %d: %s", r.Direction, r.Desired, tc.direction, tc.desired, r.Reason)
+			}
+		})
+	}
+}
