@@ -11,6 +11,19 @@ const (
 	DirectionIn  = "in"
 )
 
+// Goals of a node in a scale-out: what the workflow takes it to.
+const (
+	// GoalServe takes a node into service (ACTIVE, with traffic).
+	GoalServe = "serve"
+	// GoalWarm launches, deploys and probes a node, then stops it and
+	// parks it in the pool's warm pool (WARM, no traffic).
+	GoalWarm = "warm"
+	// GoalRetire marks a warm node the plan terminated because it was
+	// built from an older revision of its pool, or the warm pool has too
+	// many.
+	GoalRetire = "retire"
+)
+
 // ScaleRequest is the input of a scaling execution, written by the trigger
 // (or an operator) and read by the plan step.
 type ScaleRequest struct {
@@ -28,6 +41,9 @@ type ScaleRequest struct {
 	// plan runs, so a decision never double-counts nodes another
 	// scale-out planned in between.
 	Desired int `json:"desired,omitempty"`
+	// WarmOnly asks for warm-pool upkeep alone: fill it, retire stale
+	// warm nodes, add no serving capacity.
+	WarmOnly bool `json:"warmOnly,omitempty"`
 	// DryRun plans and reports without changing anything. Always present,
 	// so the state machine can branch on it.
 	DryRun bool `json:"dryRun"`
@@ -46,6 +62,9 @@ type NodeTask struct {
 	// started instead of launched.
 	Warm       bool   `json:"warm,omitempty"`
 	InstanceID string `json:"instanceId,omitempty"`
+	// Goal is GoalServe or GoalWarm. Always present, so the state machine
+	// can branch on it.
+	Goal string `json:"goal"`
 }
 
 // LogAttrs names the node in an invocation's log line.
@@ -74,7 +93,10 @@ type Plan struct {
 	Current   int        `json:"current"`
 	Desired   int        `json:"desired"`
 	Nodes     []NodeTask `json:"nodes"`
-	Reasons   []string   `json:"reasons"`
+	// Retire lists the warm nodes the plan step itself terminates (stale
+	// or surplus); they never enter the per-node workflow.
+	Retire  []NodeTask `json:"retire,omitempty"`
+	Reasons []string   `json:"reasons"`
 }
 
 // Failure is what a Catch puts in the state: the error name and, for a

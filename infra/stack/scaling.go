@@ -330,6 +330,7 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt("provision", "TagOnLaunch", []string{"ec2:CreateTags"}, []string{ec2Arn("instance"), ec2Arn("volume")},
 		map[string]any{"StringEquals": map[string]any{"ec2:CreateAction": "RunInstances"}})
 	stmt("provision", "StartWarmNodes", []string{"ec2:StartInstances"}, []string{ec2Arn("instance")}, envTag)
+	stmt("provision", "ParkWarmNodes", []string{"ec2:StopInstances"}, []string{ec2Arn("instance")}, envTag)
 	// DescribeInstances supports no resource-level permissions: AWS
 	// requires "*" here.
 	stmt("provision", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
@@ -389,5 +390,7 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	// The plan reads session counts to choose scale-in victims; like the
 	// guard's reads, GetMetricData has no resource-level permissions.
 	stmt("plan", "ReadSessions", []string{"cloudwatch:GetMetricData"}, []string{"*"}, nil)
+	// The plan retires stale warm-pool nodes.
+	stmt("plan", "RetireWarmNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
 	stmt("rollback", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
 }

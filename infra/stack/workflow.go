@@ -58,11 +58,27 @@ func wait(secondsPath, next string) state {
 
 // until loops: when the boolean at path is true go to done, else to again.
 func until(path, done, again string) state {
-	return state{"Type": "Choice", "Choices": []any{state{"Variable": path, "BooleanEquals": true, "Next": done}}, "Default": again}
+	return state{"Type": "Choice", "Choices": []any{is(path, done)}, "Default": again}
+}
+
+// is is a Choice rule: the boolean at path is true. With a next state it
+// is a whole rule; without, a clause of a compound one.
+func is(path string, next ...string) state {
+	r := state{"Variable": path, "BooleanEquals": true}
+	if len(next) == 1 {
+		r["Next"] = next[0]
+	}
+	return r
+}
+
+// both is a Choice rule that holds when both clauses do.
+func both(a, b state, next string) state {
+	return state{"And": []any{a, b}, "Next": next}
 }
 
 // nodeStates is the per-node part of scale-out: launch, deploy, probe,
-// shift in guarded steps, and on any failure rollback of that node only.
+// shift in guarded steps, and on any failure rollback of that node only. A
+// node for the warm pool is parked (stopped, WARM) instead of shifted.
 func nodeStates(arn map[string]string) state {
 	with := func(extra state) state {
 		out := state{"task.$": "$.task"}
@@ -75,18 +91,32 @@ func nodeStates(arn map[string]string) state {
 		"Launch":          task(arn["provision"], with(state{"action": "launch"}), "$.instance", "WaitForInstance", "Rollback"),
 		"WaitForInstance": wait("$.instance.waitSeconds", "CheckInstance"),
 		"CheckInstance":   task(arn["provision"], with(state{"action": "check"}), "$.instance", "InstanceRunning", "Rollback"),
-		"InstanceRunning": until("$.instance.ready", "Deploy", "WaitForInstance"),
-		"Deploy":          task(arn["deploy"], with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "Rollback"),
-		"WaitForDeploy":   wait("$.deploy.waitSeconds", "CheckDeploy"),
-		"CheckDeploy":     task(arn["deploy"], with(state{"action": "check"}), "$.deploy", "Deployed", "Rollback"),
-		"Deployed":        until("$.deploy.ready", "Probe", "WaitForDeploy"),
-		"Probe":           task(arn["probe"], with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "Rollback"),
-		"Healthy":         until("$.probe.healthy", "Shift", "WaitToProbe"),
-		"WaitToProbe":     wait("$.probe.intervalSeconds", "Probe"),
-		"Shift":           task(arn["shift"], with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "Rollback"),
-		"Shifted":         until("$.shift.done", "Active", "Bake"),
-		"Bake":            wait("$.shift.bakeSeconds", "Shift"),
-		"Active":          state{"Type": "Succeed"},
+		// A started warm node was deployed before it was parked: no
+		// second deployment.
+		"InstanceRunning": state{"Type": "Choice", "Choices": []any{
+			both(is("$.instance.ready"), is("$.instance.deployed"), "Probe"),
+			is("$.instance.ready", "Deploy"),
+		}, "Default": "WaitForInstance"},
+		"Deploy":        task(arn["deploy"], with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "Rollback"),
+		"WaitForDeploy": wait("$.deploy.waitSeconds", "CheckDeploy"),
+		"CheckDeploy":   task(arn["deploy"], with(state{"action": "check"}), "$.deploy", "Deployed", "Rollback"),
+		"Deployed":      until("$.deploy.ready", "Probe", "WaitForDeploy"),
+		"Probe":         task(arn["probe"], with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "Rollback"),
+		// A node for the warm pool is parked once healthy; every other
+		// node takes traffic.
+		"Healthy": state{"Type": "Choice", "Choices": []any{
+			both(is("$.probe.healthy"), state{"Variable": "$.task.goal", "StringEquals": events.GoalWarm}, "Park"),
+			is("$.probe.healthy", "Shift"),
+		}, "Default": "WaitToProbe"},
+		"WaitToProbe": wait("$.probe.intervalSeconds", "Probe"),
+		"Park":        task(arn["provision"], with(state{"action": "park"}), "$.park", "Parked", "Rollback"),
+		"Parked":      until("$.park.ready", "Warm", "WaitToPark"),
+		"WaitToPark":  wait("$.park.waitSeconds", "Park"),
+		"Warm":        state{"Type": "Succeed"},
+		"Shift":       task(arn["shift"], with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "Rollback"),
+		"Shifted":     until("$.shift.done", "Active", "Bake"),
+		"Bake":        wait("$.shift.bakeSeconds", "Shift"),
+		"Active":      state{"Type": "Succeed"},
 		"Rollback": state{
 			"Type": "Task", "Resource": arn["rollback"], "Parameters": state{"task.$": "$.task", "failure.$": "$.failure"},
 			"ResultPath": "$.rollback", "Next": "RolledBack",
@@ -107,7 +137,7 @@ func nodeStates(arn map[string]string) state {
 // which CloudFormation resolves with Fn::Join).
 func ScaleOutDefinition(arn map[string]string) (string, error) {
 	return definition(arn, ScaleOutFunctions,
-		"mediascale scale-out: plan, then per node launch, deploy, probe and shift in guarded steps; rollback per node; release the pool lock on every path",
+		"mediascale scale-out: plan, then per node launch (or start a warm node), deploy, probe and shift in guarded steps, or park a node for the warm pool; rollback per node; release the pool lock on every path",
 		state{"task.$": "$$.Map.Item.Value", "probe": state{"attempt": 0}, "shift": state{"step": 0}},
 		"Launch", nodeStates(arn), MaxNodesInParallel)
 }

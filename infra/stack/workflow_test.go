@@ -84,46 +84,88 @@ func TestEveryNodeTaskRollsBackAndEveryPathReleasesTheLock(t *testing.T) {
 	}
 }
 
-// happyPath walks the node states from Launch taking the "ready" branch of
-// every Choice and the given number of shift steps, and counts the states
-// entered: the transitions Step Functions bills per node.
-func happyPath(t *testing.T, nodes map[string]any, steps int) int {
+// happyPath walks the node states from Launch, deciding every Choice from
+// a happy run's facts (every poll ready, every probe healthy, the given
+// number of shift steps; warm says the instance was started from the warm
+// pool; goal is the task's), and returns the states entered: the
+// transitions Step Functions bills per node, and the last one.
+func happyPath(t *testing.T, nodes map[string]any, steps int, warm bool, goal string) (int, string) {
 	t.Helper()
-	count, shifts := 0, 0
-	name := "Launch"
+	shifts := 0
+	facts := map[string]any{
+		"$.instance.ready": true, "$.instance.deployed": warm, "$.deploy.ready": true,
+		"$.probe.healthy": true, "$.park.ready": true, "$.task.goal": goal,
+	}
+	var holds func(rule map[string]any) bool
+	holds = func(rule map[string]any) bool {
+		if all, ok := rule["And"].([]any); ok {
+			for _, r := range all {
+				if !holds(r.(map[string]any)) {
+					return false
+				}
+			}
+			return true
+		}
+		v := facts[rule["Variable"].(string)]
+		if want, ok := rule["BooleanEquals"]; ok {
+			return v == want
+		}
+		return v == rule["StringEquals"]
+	}
+	count, name := 0, "Launch"
 	for i := 0; i < 200; i++ {
 		count++
 		s := nodes[name].(map[string]any)
 		switch s["Type"] {
 		case "Succeed":
-			return count
+			return count, name
 		case "Choice":
-			choice := s["Choices"].([]any)[0].(map[string]any)
-			ready := true
 			if name == "Shifted" {
 				shifts++
-				ready = shifts > steps
+				facts["$.shift.done"] = shifts > steps
 			}
-			if ready {
-				name = choice["Next"].(string)
-			} else {
-				name = s["Default"].(string)
+			next := s["Default"].(string)
+			for _, c := range s["Choices"].([]any) {
+				if holds(c.(map[string]any)) {
+					next = c.(map[string]any)["Next"].(string)
+					break
+				}
 			}
+			name = next
 		default:
 			name = s["Next"].(string)
 		}
 	}
 	t.Fatal("no end reached")
-	return 0
+	return 0, ""
 }
 
 func TestAFiveStepScaleOutStaysWithinThirtyTransitionsPerNode(t *testing.T) {
-	got := happyPath(t, nodeStatesOf(parsedDefinition(t)), 5)
-	if got > 30 {
-		t.Fatalf("%d transitions per node, budget 30", got)
+	nodes := nodeStatesOf(parsedDefinition(t))
+	cases := []struct {
+		name        string
+		warm        bool
+		goal        string
+		transitions int
+		end         string
+	}{
+		{"a new node is launched, deployed, probed and shifted", false, "serve", 28, "Active"},
+		{"a warm node is started, probed and shifted without a second deployment", true, "serve", 24, "Active"},
+		{"a node for the warm pool is launched, deployed, probed and parked", false, "warm", 13, "Warm"},
 	}
-	if got != 28 {
-		t.Fatalf("%d transitions per node; the budget in the notes says 28, update both", got)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, end := happyPath(t, nodes, 5, tc.warm, tc.goal)
+			if end != tc.end {
+				t.Fatalf("ended in %s, want %s", end, tc.end)
+			}
+			if got > 30 {
+				t.Fatalf("%d transitions per node, budget 30", got)
+			}
+			if got != tc.transitions {
+				t.Fatalf("%d transitions per node; the budget in the notes says %d, update both", got, tc.transitions)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"sync"
 	"testing"
@@ -67,6 +68,43 @@ func (c *cloud) play(t testing.TB, n int) *players {
 
 func (p *players) stop() { p.cancel(); p.wg.Wait() }
 
+// watchActive records, every 200 ms, when each node is first seen ACTIVE,
+// until the test ends; the returned function reads what it saw.
+func (c *cloud) watchActive(t testing.TB) func() map[string]time.Time {
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// A failed read is retried on the next tick: t.Fatal must
+			// not be called from this goroutine.
+			nodes, _ := c.store.ListNodes(ctx, "live-rtmp-use1")
+			for _, n := range nodes {
+				mu.Lock()
+				if _, ok := seen[n.ID]; !ok && n.State == fleet.Active {
+					seen[n.ID] = time.Now()
+				}
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() map[string]time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(seen)
+	}
+}
+
 // TestTheLoopScalesAPoolWithRealLoad (in a file named to sort first, so
 // the longest local-cloud test starts first and overlaps the others) runs the closed loop on the local
 // cloud (LOOP=1, the dev-loop pool: 8 sessions a node at the alarm, the
@@ -88,6 +126,16 @@ func TestTheLoopScalesAPoolWithRealLoad(t *testing.T) {
 	t.Run("an empty pool is refilled to min by the schedule", func(t *testing.T) {
 		waitFor(t, "one ACTIVE node", 2*time.Minute, func() bool { return c.count(fleet.Active) == 1 })
 	})
+
+	var standby fleet.Node
+	t.Run("the warm pool is filled with a stopped, deployed node that takes no traffic", func(t *testing.T) {
+		waitFor(t, "one WARM node", 2*time.Minute, func() bool { return c.count(fleet.Warm) == 1 })
+		standby = c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Warm })[0]
+		if st, _ := c.instance(standby.InstanceID); st != "stopped" || standby.Command == "" || standby.Weight != 0 {
+			t.Fatalf("warm node %s: instance %s, deploy command %q, weight %d; want stopped, deployed, no weight", standby.ID, st, standby.Command, standby.Weight)
+		}
+	})
+	firstActive := c.watchActive(t)
 
 	var crowd *players
 	t.Run("a sustained overload grows the pool to the size the controller's formula gives", func(t *testing.T) {
@@ -116,6 +164,33 @@ func TestTheLoopScalesAPoolWithRealLoad(t *testing.T) {
 		if outs < 3 {
 			t.Fatalf("%d scale-out executions: the overload should have outlasted the first", outs)
 		}
+	})
+
+	t.Run("the warm node was started and served before the cold nodes launched with it", func(t *testing.T) {
+		w, err := c.store.GetNode(ctx, standby.Pool, standby.ID)
+		if err != nil || w.State != fleet.Active || w.Weight == 0 || w.InstanceID != standby.InstanceID {
+			t.Fatalf("warm node now %+v, %v; want ACTIVE with weight on its own instance", w, err)
+		}
+		seen := firstActive()
+		cold := c.nodesWhere(func(n fleet.Node) bool { return n.Execution == w.Execution && n.ID != w.ID && n.Goal != "warm" })
+		if len(cold) == 0 {
+			t.Fatalf("execution %s started the warm node alone; the test needs a cold node beside it", w.Execution)
+		}
+		for _, n := range cold {
+			at, ok := seen[n.ID]
+			if ok && at.Before(seen[w.ID]) {
+				t.Fatalf("cold node %s was ACTIVE at %s, before the warm node at %s", n.ID, at.Format(time.StampMilli), seen[w.ID].Format(time.StampMilli))
+			}
+			if ok {
+				t.Logf("warm node %s ACTIVE %s before cold node %s of the same execution", w.ID, at.Sub(seen[w.ID]).Round(100*time.Millisecond), n.ID)
+			}
+		}
+	})
+
+	t.Run("the warm pool is refilled after its node was used", func(t *testing.T) {
+		waitFor(t, "a new WARM node", 2*time.Minute, func() bool {
+			return len(c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Warm && n.ID != standby.ID })) == 1
+		})
 	})
 
 	t.Run("when the load ends the pool shrinks back to min, every drain finding no session", func(t *testing.T) {

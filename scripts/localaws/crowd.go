@@ -30,14 +30,16 @@ import (
 
 // CrowdPoint is one line of the crowd's timeline.
 type CrowdPoint struct {
-	Seconds   float64 `json:"seconds"`
-	Sessions  int     `json:"sessions"`
-	Serving   int     `json:"serving"`
-	InFlight  int     `json:"inFlight"`
-	Draining  int     `json:"draining"`
-	Direction string  `json:"direction"`
-	Desired   int     `json:"desired"`
-	Reason    string  `json:"reason"`
+	Seconds  float64 `json:"seconds"`
+	Sessions int     `json:"sessions"`
+	Serving  int     `json:"serving"`
+	InFlight int     `json:"inFlight"`
+	Draining int     `json:"draining"`
+	// Warm counts the stopped nodes parked in the warm pool.
+	Warm      int    `json:"warm"`
+	Direction string `json:"direction"`
+	Desired   int    `json:"desired"`
+	Reason    string `json:"reason"`
 }
 
 // CrowdSummary is what a crowd run measured.
@@ -106,7 +108,7 @@ func crowd(args []string) error {
 	publisherStarted := false
 	fmt.Printf("crowd: %d sessions over %s, held %s, on %s (%d nodes needed at %.1f sessions per node)\n",
 		*peak, *ramp, *hold, p.Name, needed, capacity.Targets(p)[pool.MetricConnections])
-	fmt.Printf("%6s %8s %7s %8s %8s  %s\n", "t(s)", "sessions", "serving", "inflight", "draining", "last decision")
+	fmt.Printf("%6s %8s %7s %8s %8s %4s  %s\n", "t(s)", "sessions", "serving", "inflight", "draining", "warm", "last decision")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for ctx.Err() == nil {
@@ -152,10 +154,12 @@ func crowd(args []string) error {
 			switch {
 			case n.State == fleet.Active:
 				pt.Serving++
-			case n.State.Serving():
+			case n.Serving():
 				pt.InFlight++
 			case n.State == fleet.Draining:
 				pt.Draining++
+			case n.State == fleet.Warm:
+				pt.Warm++
 			}
 		}
 		if d, ok, _ := store.LastDecision(ctx, p.Name); ok {
@@ -167,7 +171,7 @@ func crowd(args []string) error {
 		summary.Timeline = append(summary.Timeline, pt)
 		summary.MaxServing = max(summary.MaxServing, pt.Serving)
 		if int(pt.Seconds)%3 == 0 || len(summary.Timeline) == 1 {
-			fmt.Printf("%6.0f %8d %7d %8d %8d  %s %d: %s\n", pt.Seconds, pt.Sessions, pt.Serving, pt.InFlight, pt.Draining, pt.Direction, pt.Desired, pt.Reason)
+			fmt.Printf("%6.0f %8d %7d %8d %8d %4d  %s %d: %s\n", pt.Seconds, pt.Sessions, pt.Serving, pt.InFlight, pt.Draining, pt.Warm, pt.Direction, pt.Desired, pt.Reason)
 		}
 		if summary.ToCapacitySeconds < 0 && !firstSession.IsZero() && pt.Serving >= needed {
 			summary.ToCapacitySeconds = now.Sub(firstSession).Seconds()

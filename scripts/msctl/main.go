@@ -20,6 +20,7 @@ import (
 	"os/user"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -162,6 +163,11 @@ func (c *ctl) fleet(ctx context.Context, args []string) error {
 		sort.Slice(nodes, func(i, j int) bool { return nodes[i].CreatedAt.Before(nodes[j].CreatedAt) })
 		for _, n := range nodes {
 			note := n.Reason
+			// The state alone does not say that a node on its way in
+			// is headed for the warm pool.
+			if n.Goal == events.GoalWarm && n.State != fleet.Warm {
+				note = strings.TrimSpace("for the warm pool " + note)
+			}
 			if n.ForcedSessions != nil && *n.ForcedSessions > 0 {
 				note = fmt.Sprintf("%s (%d sessions forced)", note, *n.ForcedSessions)
 			}

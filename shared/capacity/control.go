@@ -98,6 +98,10 @@ type Recommendation struct {
 	Metrics map[string]MetricView `json:"metrics"`
 	// Sample is the load the decision read, for the window.
 	Sample fleet.Sample `json:"sample"`
+	// Warm is the warm pool: when it needs upkeep and the pool neither
+	// grows (whose plan keeps the warm pool too) nor shrinks, the trigger
+	// starts a scale-out for the upkeep alone.
+	Warm Warm `json:"warm"`
 }
 
 // LogAttrs puts the decision in a log line.
@@ -149,7 +153,7 @@ func Measure(p pool.Pool, nodes []fleet.Node, now time.Time) Measurement {
 	m := Measurement{Sample: fleet.Sample{At: now}}
 	maxAge := p.HeartbeatMaxAge()
 	for _, n := range nodes {
-		if !n.State.Serving() {
+		if !n.Serving() {
 			continue
 		}
 		m.Capacity++
@@ -191,7 +195,8 @@ func Recommend(in Inputs) Recommendation {
 	ms := Measure(p, in.Nodes, in.Now)
 	sample, inFlight := ms.Sample, ms.InFlight
 	r := Recommendation{Pool: p.Name, Current: sample.Capacity, InFlight: inFlight, Reporting: sample.Reporting,
-		Unhealthy: ms.Unhealthy, Desired: sample.Capacity, Metrics: map[string]MetricView{}, Sample: sample}
+		Unhealthy: ms.Unhealthy, Desired: sample.Capacity, Metrics: map[string]MetricView{}, Sample: sample,
+		Warm: WarmUpkeep(p, in.Nodes)}
 	floor := min(max(p.Capacity.Min, in.Floor), p.Capacity.Max)
 	targets := Targets(p)
 	tol := c.TolerancePercent / 100
@@ -231,6 +236,9 @@ func Recommend(in Inputs) Recommendation {
 	proportional := desiredFor(sample.Load, targets)
 	settle := func(dir string, desired int, reason string) Recommendation {
 		r.Direction, r.Desired, r.Change, r.Reason = dir, desired, desired-r.Current, reason
+		if r.Warm.Needed() && dir == Hold {
+			r.Reason += "; " + r.Warm.String()
+		}
 		return r
 	}
 

@@ -220,3 +220,37 @@ func TestControlSettingsChangeTheDecision(t *testing.T) {
 		})
 	}
 }
+
+func TestTheControllerReportsTheWarmPoolsUpkeep(t *testing.T) {
+	p := livePool(t) // warmPool 1
+	filling := reporting("f", fleet.Probing, 0, 1)
+	filling.Goal = "warm"
+	cases := []struct {
+		name      string
+		nodes     []fleet.Node
+		direction string
+		warm      Warm
+		reason    string
+	}{
+		{"a steady pool with an empty warm pool holds and says the warm pool needs filling",
+			[]fleet.Node{reporting("a", fleet.Active, 1000, 40)}, Hold, Warm{Want: 1, Fill: 1}, "warm pool 0 of 1 ready: filling 1"},
+		{"a node on its way into the warm pool is neither capacity nor in flight",
+			[]fleet.Node{reporting("a", fleet.Active, 1000, 40), filling}, Hold, Warm{Want: 1, Filling: 1}, "at the floor of 1: holding"},
+		{"a full warm pool needs nothing",
+			[]fleet.Node{reporting("a", fleet.Active, 1000, 40), warmNode(p, "w", now)}, Hold, Warm{Want: 1, Ready: 1}, "at the floor of 1: holding"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Recommend(Inputs{Pool: p, Nodes: tc.nodes, Now: now, Signal: Signal{Source: SourceSchedule}})
+			if r.Direction != tc.direction || r.Warm != tc.warm || r.Current != 1 || r.InFlight != 0 {
+				t.Fatalf("direction %q, warm %+v, current %d, in flight %d; want %q, %+v, 1, 0", r.Direction, r.Warm, r.Current, r.InFlight, tc.direction, tc.warm)
+			}
+			if !strings.Contains(r.Reason, tc.reason) {
+				t.Fatalf("reason %q lacks %q", r.Reason, tc.reason)
+			}
+			if tc.warm.Needed() != strings.Contains(r.Reason, "warm pool") {
+				t.Fatalf("reason %q: the warm pool is named only when it needs upkeep", r.Reason)
+			}
+		})
+	}
+}

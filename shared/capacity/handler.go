@@ -17,8 +17,14 @@ import (
 type Store interface {
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	CreateNode(ctx context.Context, n fleet.Node) (fleet.Node, error)
-	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
+	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
+}
+
+// Instances terminates the instance of a retired warm node; one already
+// gone is not an error.
+type Instances interface {
+	Terminate(ctx context.Context, id string) error
 }
 
 // Connections reads each node's live session count; nodes without a
@@ -32,17 +38,18 @@ const connectionWindow = 5 * time.Minute
 
 // Handler is the plan function.
 type Handler struct {
-	store Store
-	conns Connections
-	pools pool.File
-	newID func() string
-	now   func() time.Time
-	log   *slog.Logger
+	store     Store
+	conns     Connections
+	instances Instances
+	pools     pool.File
+	newID     func() string
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // NewHandler builds the plan handler.
-func NewHandler(store Store, conns Connections, pools pool.File, newID func() string, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{store: store, conns: conns, pools: pools, newID: newID, now: now, log: log}
+func NewHandler(store Store, conns Connections, instances Instances, pools pool.File, newID func() string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{store: store, conns: conns, instances: instances, pools: pools, newID: newID, now: now, log: log}
 }
 
 // Handle is the Lambda entry point.
@@ -91,8 +98,9 @@ func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest, p pool.Po
 }
 
 // planOut computes a scale-out plan and writes its nodes: new ones as
-// PENDING, warm ones claimed for this execution. A retried plan returns the
-// nodes the first attempt already wrote instead of planning more.
+// PENDING, warm ones claimed for this execution back to PENDING, stale or
+// surplus warm ones retired. A retried plan returns the nodes the first
+// attempt already wrote instead of planning more.
 //
 // Once the nodes are written they count as capacity for every later
 // decision, so the plan hands the pool lock back: planning stays serial,
@@ -123,18 +131,34 @@ func (h *Handler) writePlan(ctx context.Context, req events.ScaleRequest, p pool
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
+	rev := p.Revision()
 	for _, t := range plan.Nodes {
 		if t.Warm {
 			w := byID[t.Node]
-			if _, err := h.store.Update(ctx, p.Name, w.ID, fleet.Warm, w.Version, fleet.Change{Execution: req.Execution}); err != nil {
+			if _, err := h.store.Transition(ctx, p.Name, w.ID, fleet.Warm, w.Version, fleet.Pending, fleet.Change{Execution: req.Execution, Goal: events.GoalServe}); err != nil {
 				return events.Plan{}, fmt.Errorf("claiming warm node %s: %w", w.ID, err)
 			}
 			continue
 		}
 		if _, err := h.store.CreateNode(ctx, fleet.Node{
 			Pool: p.Name, ID: t.Node, AZ: t.AZ, Subnet: t.Subnet, InstanceType: t.InstanceTypes[0], Execution: req.Execution,
+			Goal: t.Goal, Revision: rev,
 		}); err != nil {
 			return events.Plan{}, fmt.Errorf("recording planned node %s: %w", t.Node, err)
+		}
+	}
+	// Retiring comes after the new nodes are recorded, so a plan that
+	// fails half way never leaves the warm pool emptier than it found it
+	// without its refill on record.
+	for _, t := range plan.Retire {
+		w := byID[t.Node]
+		if err := h.instances.Terminate(ctx, w.InstanceID); err != nil {
+			return events.Plan{}, fmt.Errorf("retiring warm node %s: %w", w.ID, err)
+		}
+		if _, err := h.store.Transition(ctx, p.Name, w.ID, fleet.Warm, w.Version, fleet.Terminated, fleet.Change{
+			Execution: req.Execution, Goal: events.GoalRetire, Reason: "retired from the warm pool",
+		}); err != nil {
+			return events.Plan{}, fmt.Errorf("recording retired warm node %s: %w", w.ID, err)
 		}
 	}
 	return plan, nil
@@ -148,12 +172,23 @@ func alreadyPlanned(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) *e
 			continue
 		}
 		if plan == nil {
-			plan = &events.Plan{Pool: req.Pool, Direction: req.Direction, Execution: req.Execution, Reasons: []string{"plan already written by an earlier attempt"}}
+			plan = &events.Plan{Pool: req.Pool, Direction: req.Direction, Execution: req.Execution, Nodes: []events.NodeTask{},
+				Reasons: []string{"plan already written by an earlier attempt"}}
 		}
 		task := events.NodeTask{Pool: n.Pool, Node: n.ID, Execution: n.Execution, AZ: n.AZ, Subnet: n.Subnet,
-			InstanceTypes: p.InstanceTypes, Warm: n.State == fleet.Warm, InstanceID: n.InstanceID}
-		if task.Warm {
+			InstanceTypes: p.InstanceTypes, InstanceID: n.InstanceID, Goal: n.Goal}
+		if task.Goal == "" {
+			task.Goal = events.GoalServe
+		}
+		// A claimed warm node is PENDING with the instance it was parked
+		// with.
+		if n.State == fleet.Pending && n.InstanceID != "" {
+			task.Warm = true
 			task.InstanceTypes = []string{n.InstanceType}
+		}
+		if task.Goal == events.GoalRetire {
+			plan.Retire = append(plan.Retire, task)
+			continue
 		}
 		plan.Nodes = append(plan.Nodes, task)
 	}

@@ -15,12 +15,28 @@ import (
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
+// planWith runs the plan handler for the dev live pool without a warm
+// pool; planWarm with one.
 func planWith(t *testing.T, store *fleettest.Memory, req events.ScaleRequest) (events.Plan, error) {
 	t.Helper()
 	p := livePool(t)
-	h := NewHandler(store, fakeConns{"a": 3, "b": 1}, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, ids(), time.Now, telemetry.NewLogger(io.Discard, "plan"))
+	p.Capacity.WarmPool = 0
+	return runPlan(t, p, store, &terminations{}, req)
+}
+
+func runPlan(t *testing.T, p pool.Pool, store *fleettest.Memory, inst *terminations, req events.ScaleRequest) (events.Plan, error) {
+	t.Helper()
+	h := NewHandler(store, fakeConns{"a": 3, "b": 1}, inst, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, ids(), time.Now, telemetry.NewLogger(io.Discard, "plan"))
 	raw, _ := json.Marshal(req)
 	return h.Handle()(context.Background(), raw)
+}
+
+// terminations records the instances the plan terminates.
+type terminations struct{ ids []string }
+
+func (f *terminations) Terminate(_ context.Context, id string) error {
+	f.ids = append(f.ids, id)
+	return nil
 }
 
 func TestPlanRecordsItsNodesOnce(t *testing.T) {
@@ -49,14 +65,50 @@ func TestPlanRecordsItsNodesOnce(t *testing.T) {
 	}
 }
 
-func TestPlanClaimsWarmNodes(t *testing.T) {
-	store := fleettest.NewMemory(fleet.Node{Pool: "live-rtmp-use1", ID: "w1", State: fleet.Warm, AZ: "us-east-1a", InstanceID: "i-warm", InstanceType: "c7g.xlarge"})
-	plan, err := planWith(t, store, events.ScaleRequest{Pool: "live-rtmp-use1", Direction: "out", Execution: "exec-1"})
-	if err != nil || len(plan.Nodes) != 2 || !plan.Nodes[0].Warm {
-		t.Fatalf("plan = %+v, %v", plan, err)
+func TestPlanKeepsTheWarmPool(t *testing.T) {
+	p := livePool(t) // warmPool 1
+	rev := p.Revision()
+	store := fleettest.NewMemory(
+		fleet.Node{Pool: p.Name, ID: "w1", State: fleet.Warm, Goal: events.GoalWarm, AZ: "us-east-1a", InstanceID: "i-warm", InstanceType: "c7g.xlarge", Revision: rev},
+		fleet.Node{Pool: p.Name, ID: "old", State: fleet.Warm, Goal: events.GoalWarm, AZ: "us-east-1b", InstanceID: "i-old", InstanceType: "c7g.xlarge", Revision: "lt-0:0/stale"},
+	)
+	inst := &terminations{}
+	plan, err := runPlan(t, p, store, inst, events.ScaleRequest{Pool: p.Name, Direction: "out", Execution: "exec-1"})
+	if err != nil || len(plan.Nodes) != 3 || !plan.Nodes[0].Warm || plan.Nodes[0].Node != "w1" {
+		t.Fatalf("plan = %+v, %v; want w1 started, one new node, one fill", plan, err)
 	}
-	if w := store.Node("live-rtmp-use1", "w1"); w.Execution != "exec-1" || w.State != fleet.Warm {
-		t.Fatalf("warm node = %+v, want claimed by exec-1 and still WARM", w)
+	if w := store.Node(p.Name, "w1"); w.Execution != "exec-1" || w.State != fleet.Pending || w.Goal != events.GoalServe || w.InstanceID != "i-warm" {
+		t.Fatalf("warm node = %+v, want claimed by exec-1 back to PENDING to serve, with its instance", w)
+	}
+	fill := store.Node(p.Name, plan.Nodes[2].Node)
+	if fill.Goal != events.GoalWarm || fill.State != fleet.Pending || fill.Revision != rev || plan.Nodes[2].Goal != events.GoalWarm {
+		t.Fatalf("fill node = %+v (task %+v), want PENDING for the warm pool at revision %s", fill, plan.Nodes[2], rev)
+	}
+	// The stale node stays: its replacement is only on its way.
+	if len(inst.ids) != 0 || store.Node(p.Name, "old").State != fleet.Warm {
+		t.Fatalf("terminated %v before the replacement was parked", inst.ids)
+	}
+
+	// The fill is parked; the next upkeep retires the stale node.
+	parked := store.Node(p.Name, fill.ID)
+	for _, to := range []fleet.State{fleet.Provisioning, fleet.Deploying, fleet.Probing, fleet.Warm} {
+		if parked, err = store.Transition(context.Background(), p.Name, parked.ID, parked.State, parked.Version, to, fleet.Change{InstanceID: "i-fill"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upkeep, err := runPlan(t, p, store, inst, events.ScaleRequest{Pool: p.Name, Direction: "out", Execution: "exec-2", WarmOnly: true})
+	if err != nil || len(upkeep.Nodes) != 0 || len(upkeep.Retire) != 1 {
+		t.Fatalf("upkeep plan = %+v, %v; want the stale node retired and nothing launched", upkeep, err)
+	}
+	if old := store.Node(p.Name, "old"); old.State != fleet.Terminated || old.Goal != events.GoalRetire || old.Execution != "exec-2" {
+		t.Fatalf("stale node = %+v, want TERMINATED by exec-2 as retired", old)
+	}
+	if len(inst.ids) != 1 || inst.ids[0] != "i-old" {
+		t.Fatalf("terminated %v, want i-old", inst.ids)
+	}
+	again, err := runPlan(t, p, store, inst, events.ScaleRequest{Pool: p.Name, Direction: "out", Execution: "exec-2", WarmOnly: true})
+	if err != nil || len(again.Retire) != 1 || len(again.Nodes) != 0 || len(inst.ids) != 1 {
+		t.Fatalf("a retried upkeep plan gave %+v, %v and terminated %v", again, err, inst.ids)
 	}
 }
 

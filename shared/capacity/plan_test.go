@@ -30,13 +30,17 @@ func node(id string, st fleet.State, az string) fleet.Node {
 	return fleet.Node{ID: id, State: st, AZ: az, CreatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 }
 
+// warmNode is a parked warm-pool node of p's current revision.
+func warmNode(p pool.Pool, id string, at time.Time) fleet.Node {
+	n := node(id, fleet.Warm, "us-east-1b")
+	n.InstanceID, n.InstanceType, n.CreatedAt, n.Goal, n.Revision = "i-"+id, "c7g.xlarge", at, events.GoalWarm, p.Revision()
+	return n
+}
+
 func TestScaleOut(t *testing.T) {
 	p := livePool(t)
-	warm := func(id string, at time.Time) fleet.Node {
-		n := node(id, fleet.Warm, "us-east-1b")
-		n.InstanceID, n.InstanceType, n.CreatedAt = "i-"+id, "c7g.xlarge", at
-		return n
-	}
+	p.Capacity.WarmPool = 0 // TestWarmPoolUpkeep covers the refill.
+	warm := func(id string, at time.Time) fleet.Node { return warmNode(p, id, at) }
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name    string
@@ -100,6 +104,7 @@ func TestScaleOut(t *testing.T) {
 
 func TestScaleOutAddsTheDifferenceToTheControllersDesired(t *testing.T) {
 	p := livePool(t)
+	p.Capacity.WarmPool = 0
 	inFlight := []fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Probing, "us-east-1b"), node("c", fleet.Pending, "us-east-1a")}
 	cases := []struct {
 		name    string
@@ -116,6 +121,73 @@ func TestScaleOutAddsTheDifferenceToTheControllersDesired(t *testing.T) {
 			plan := ScaleOut(events.ScaleRequest{Pool: p.Name, Execution: "exec-1", Desired: tc.desired}, p, inFlight, ids())
 			if len(plan.Nodes) != tc.planned || !strings.Contains(strings.Join(plan.Reasons, "\n"), tc.reason) {
 				t.Fatalf("planned %d (want %d), reasons %q (want %q)", len(plan.Nodes), tc.planned, plan.Reasons, tc.reason)
+			}
+		})
+	}
+}
+
+func TestWarmPoolUpkeep(t *testing.T) {
+	p := livePool(t) // warmPool 1, step 2
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	stale := func(id string) fleet.Node {
+		n := warmNode(p, id, t0)
+		n.Revision = "lt-0old:1/0000"
+		return n
+	}
+	filling := node("f", fleet.Probing, "us-east-1a")
+	filling.Goal = events.GoalWarm
+	active := node("a", fleet.Active, "us-east-1a")
+	cases := []struct {
+		name    string
+		req     events.ScaleRequest
+		want    int
+		nodes   []fleet.Node
+		planned []string // node:goal, in plan order
+		retired []string
+		current int
+		reason  string
+	}{
+		{"an empty warm pool is filled, and upkeep alone adds no serving node", events.ScaleRequest{WarmOnly: true}, 1,
+			[]fleet.Node{active}, []string{"new-1:warm"}, nil, 1, "warm pool 0 of 1 ready: filling 1"},
+		{"a warm node started for service is refilled in the same plan, after the serving nodes", events.ScaleRequest{}, 1,
+			[]fleet.Node{active, warmNode(p, "w1", t0)}, []string{"w1:serve", "new-1:serve", "new-2:warm"}, nil, 1, "warm pool 0 of 1 ready: filling 1"},
+		{"a node on its way into the warm pool is neither filled twice nor serving capacity", events.ScaleRequest{WarmOnly: true}, 1,
+			[]fleet.Node{active, filling}, nil, nil, 1, "warm pool 0 of 1 ready, 1 filling"},
+		{"a stale warm node is never started, and stays until its replacement is parked", events.ScaleRequest{}, 1,
+			[]fleet.Node{active, stale("s1")}, []string{"new-1:serve", "new-2:serve", "new-3:warm"}, nil, 1, "warm pool 0 of 1 ready, 1 stale: filling 1"},
+		{"a stale warm node is retired once a current one is parked", events.ScaleRequest{WarmOnly: true}, 1,
+			[]fleet.Node{active, stale("s1"), warmNode(p, "w1", t0)}, nil, []string{"s1"}, 1, "built from revision lt-0old:1/0000"},
+		{"a smaller warm pool retires its newest surplus node", events.ScaleRequest{WarmOnly: true}, 1,
+			[]fleet.Node{active, warmNode(p, "w1", t0), warmNode(p, "w2", t0.Add(time.Hour))}, nil, []string{"w2"}, 1, "the warm pool has more than it wants"},
+		{"a pool without a warm pool retires what is left of one", events.ScaleRequest{WarmOnly: true}, 0,
+			[]fleet.Node{active, warmNode(p, "w1", t0)}, nil, []string{"w1"}, 1, "warm pool 1 of 0 ready: retiring 1"},
+		{"a pool at max keeps its warm pool filled", events.ScaleRequest{}, 1,
+			[]fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1b"), node("c", fleet.Active, "us-east-1a"),
+				node("d", fleet.Active, "us-east-1b"), node("e", fleet.Active, "us-east-1a"), node("g", fleet.Active, "us-east-1b")},
+			[]string{"new-1:warm"}, nil, 6, "filling 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := p
+			p.Capacity.WarmPool = tc.want
+			req := tc.req
+			req.Pool, req.Execution = p.Name, "exec-1"
+			plan := ScaleOut(req, p, tc.nodes, ids())
+			var planned, retired []string
+			for _, n := range plan.Nodes {
+				planned = append(planned, n.Node+":"+n.Goal)
+			}
+			for _, n := range plan.Retire {
+				retired = append(retired, n.Node)
+			}
+			if strings.Join(planned, ",") != strings.Join(tc.planned, ",") || strings.Join(retired, ",") != strings.Join(tc.retired, ",") {
+				t.Fatalf("planned %v and retired %v, want %v and %v", planned, retired, tc.planned, tc.retired)
+			}
+			if plan.Current != tc.current {
+				t.Fatalf("current %d, want %d", plan.Current, tc.current)
+			}
+			if !strings.Contains(strings.Join(plan.Reasons, "\n"), tc.reason) {
+				t.Fatalf("reasons %q lack %q", plan.Reasons, tc.reason)
 			}
 		})
 	}

@@ -22,7 +22,7 @@ func ScaleIn(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node, connectio
 	plan := events.Plan{Pool: p.Name, Direction: events.DirectionIn, Execution: req.Execution, Nodes: []events.NodeTask{}}
 	var candidates []fleet.Node
 	for _, n := range nodes {
-		if !n.State.Serving() {
+		if !n.Serving() {
 			continue
 		}
 		plan.Current++

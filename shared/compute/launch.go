@@ -32,6 +32,7 @@ const (
 type EC2 interface {
 	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, opts ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 	StartInstances(ctx context.Context, in *ec2.StartInstancesInput, opts ...func(*ec2.Options)) (*ec2.StartInstancesOutput, error)
+	StopInstances(ctx context.Context, in *ec2.StopInstancesInput, opts ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
 	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
 }
@@ -173,6 +174,14 @@ func (f *Fleet) StartWarm(ctx context.Context, task events.NodeTask) (Launched, 
 		t = task.InstanceTypes[0]
 	}
 	return Launched{InstanceID: task.InstanceID, InstanceType: t, AZ: task.AZ, Subnet: task.Subnet}, nil
+}
+
+// Stop stops an instance that is parked in the warm pool.
+func (f *Fleet) Stop(ctx context.Context, id string) error {
+	if _, err := f.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return fmt.Errorf("stopping instance %s: %w", id, err)
+	}
+	return nil
 }
 
 // FindByNode returns a live (pending or running) instance tagged for the

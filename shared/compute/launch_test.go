@@ -2,8 +2,11 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -11,8 +14,11 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/fleet/fleettest"
 	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 // fakeEC2 answers RunInstances with capacity errors for the listed
@@ -188,5 +194,78 @@ func TestLaunchOnMoto(t *testing.T) {
 	}
 	if d, _ := f.Describe(ctx, "i-0000000000000dead"); d.State != "gone" {
 		t.Fatalf("a missing instance is %q, want gone", d.State)
+	}
+}
+
+// TestTheWarmPoolLifecycleOnMoto drives a node for the warm pool through
+// the provision handler against moto: launched, parked (stopped, WARM),
+// claimed by a scale-out, started again and sent straight to its probe.
+func TestTheWarmPoolLifecycleOnMoto(t *testing.T) {
+	srv := motoserver.Start(t)
+	ctx := context.Background()
+	c := ec2.NewFromConfig(srv.Config(ctx))
+	p := motoNetwork(t, c)
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-w", Execution: "fill", State: fleet.Pending, Goal: events.GoalWarm, AZ: "us-east-1a", Subnet: p.Placement[0].Subnet})
+	h := NewHandler(NewFleet(c, "dev"), store, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, time.Now, telemetry.NewLogger(io.Discard, "provision"))
+	act := func(action string, task events.NodeTask) Result {
+		t.Helper()
+		raw, _ := json.Marshal(Request{Action: action, Task: task})
+		res, err := h.Handle()(ctx, raw)
+		if err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+		return res
+	}
+	instanceState := func(id string) types.InstanceStateName {
+		out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Reservations[0].Instances[0].State.Name
+	}
+	fill := events.NodeTask{Pool: "live", Node: "n-w", Execution: "fill", AZ: "us-east-1a", Subnet: p.Placement[0].Subnet, InstanceTypes: p.InstanceTypes, Goal: events.GoalWarm}
+	act(ActionLaunch, fill)
+	if res := act(ActionCheck, fill); !res.Ready || res.Deployed {
+		t.Fatalf("check of a new node = %+v; want ready, to be deployed", res)
+	}
+	// Deploy and probe happen elsewhere; the node is probed and healthy.
+	n := store.Node("live", "n-w")
+	if _, err := store.Transition(ctx, "live", "n-w", fleet.Deploying, n.Version, fleet.Probing, fleet.Change{Command: "cmd-1"}); err != nil {
+		t.Fatal(err)
+	}
+	parked := false
+	for i := 0; i < 5 && !parked; i++ {
+		parked = act(ActionPark, fill).Ready
+	}
+	n = store.Node("live", "n-w")
+	if !parked || n.State != fleet.Warm || instanceState(n.InstanceID) != types.InstanceStateNameStopped {
+		t.Fatalf("after parking: node %s, instance %s; want WARM and stopped", n.State, instanceState(n.InstanceID))
+	}
+	if res := act(ActionPark, fill); !res.Ready {
+		t.Fatal("a retried park of a WARM node is not ready")
+	}
+
+	// A scale-out claims it (as the plan does) and starts it.
+	n, err := store.Transition(ctx, "live", "n-w", fleet.Warm, n.Version, fleet.Pending, fleet.Change{Execution: "out", Goal: events.GoalServe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := events.NodeTask{Pool: "live", Node: "n-w", Execution: "out", AZ: "us-east-1a", Subnet: p.Placement[0].Subnet,
+		InstanceTypes: p.InstanceTypes, Warm: true, InstanceID: n.InstanceID, Goal: events.GoalServe}
+	if res := act(ActionLaunch, serve); res.InstanceID != n.InstanceID {
+		t.Fatalf("the warm start gave instance %s, want %s", res.InstanceID, n.InstanceID)
+	}
+	if st := instanceState(n.InstanceID); st != types.InstanceStateNameRunning && st != types.InstanceStateNamePending {
+		t.Fatalf("warm instance is %s after its start", st)
+	}
+	ready := Result{}
+	for i := 0; i < 5 && !ready.Ready; i++ {
+		ready = act(ActionCheck, serve)
+	}
+	if !ready.Ready || !ready.Deployed || store.Node("live", "n-w").State != fleet.Probing {
+		t.Fatalf("check of the started warm node = %+v, node %s; want deployed and PROBING", ready, store.Node("live", "n-w").State)
+	}
+	if res := act(ActionCheck, serve); !res.Deployed {
+		t.Fatal("a retried check of a started warm node lost its deployment")
 	}
 }

@@ -35,12 +35,18 @@ const (
 // transitions is the one table of allowed moves. Every non-terminal state
 // may roll back. DRAINING may return to ACTIVE because a scale-out alarm
 // cancels a pending drain instead of launching new nodes.
+//
+// The warm pool's moves: a node launched to be parked goes PROBING -> WARM
+// once its instance has stopped; a scale-out claims a WARM node back to
+// PENDING (it keeps its instance) and, since it was deployed before it was
+// parked, its started instance goes PROVISIONING -> PROBING without a
+// second deployment; a stale WARM node is retired straight to TERMINATED.
 var transitions = map[State][]State{
 	Pending:      {Provisioning, RollingBack},
-	Warm:         {Provisioning, RollingBack},
-	Provisioning: {Deploying, RollingBack},
+	Warm:         {Pending, Terminated, RollingBack},
+	Provisioning: {Deploying, Probing, RollingBack},
 	Deploying:    {Probing, RollingBack},
-	Probing:      {Shifting, RollingBack},
+	Probing:      {Shifting, Warm, RollingBack},
 	Shifting:     {Active, RollingBack},
 	Active:       {Draining, RollingBack},
 	Draining:     {Terminated, Active, RollingBack},
@@ -59,8 +65,9 @@ func CanTransition(from, to State) bool {
 	return false
 }
 
-// Serving reports whether a node counts towards the pool's capacity: it is
-// on its way in or in service, and not leaving.
+// Serving reports whether a node in this state counts towards the pool's
+// capacity: it is on its way in or in service, and not leaving. Node.Serving
+// also leaves out nodes on their way into the warm pool.
 func (s State) Serving() bool {
 	switch s {
 	case Pending, Provisioning, Deploying, Probing, Shifting, Active:

@@ -17,6 +17,12 @@ func TestTransitionTable(t *testing.T) {
 		{"a drained node terminates", Draining, Terminated, true},
 		{"a cancelled drain returns the node to active", Draining, Active, true},
 		{"a rolling-back node ends failed", RollingBack, Failed, true},
+		{"a probed node launched for the warm pool is parked", Probing, Warm, true},
+		{"a scale-out claims a warm node back to pending", Warm, Pending, true},
+		{"a started warm node, deployed before it was parked, goes straight to probing", Provisioning, Probing, true},
+		{"a stale warm node is retired", Warm, Terminated, true},
+		{"a warm node cannot take traffic without being started and probed", Warm, Shifting, false},
+		{"an active node is never parked", Active, Warm, false},
 		{"a pending node cannot skip to active", Pending, Active, false},
 		{"an active node cannot go back to probing", Active, Probing, false},
 		{"a shifting node cannot be terminated without draining", Shifting, Terminated, false},
@@ -50,6 +56,28 @@ func TestEveryNonTerminalStateCanRollBack(t *testing.T) {
 		if !s.Known() {
 			t.Errorf("%s is listed but not in the table", s)
 		}
+	}
+}
+
+func TestANodeOnItsWayIntoTheWarmPoolIsNotServingCapacity(t *testing.T) {
+	cases := []struct {
+		name    string
+		node    Node
+		serving bool
+	}{
+		{"a probing node launched to serve counts", Node{State: Probing, Goal: "serve"}, true},
+		{"a node of an older record without a goal serves", Node{State: Active}, true},
+		{"a probing node launched for the warm pool does not count", Node{State: Probing, Goal: "warm"}, false},
+		{"a parked warm node does not count", Node{State: Warm, Goal: "warm"}, false},
+		{"a warm node claimed back to pending counts", Node{State: Pending, Goal: "serve"}, true},
+		{"a draining node does not count", Node{State: Draining}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.node.Serving(); got != tc.serving {
+				t.Fatalf("Serving() = %v, want %v", got, tc.serving)
+			}
+		})
 	}
 }
 

@@ -79,6 +79,19 @@ type Node struct {
 	ForcedSessions *int `dynamodbav:"forcedSessions,omitempty"`
 	// Heartbeat is the node agent's last report; nil until it has sent one.
 	Heartbeat *Heartbeat `dynamodbav:"heartbeat,omitempty"`
+	// Goal is what the node's execution takes it to (events.GoalServe,
+	// GoalWarm or GoalRetire); empty is GoalServe.
+	Goal string `dynamodbav:"goal,omitempty"`
+	// Revision is the pool's revision (pool.Pool.Revision) the node was
+	// built from: a warm node of another revision is never started.
+	Revision string `dynamodbav:"revision,omitempty"`
+}
+
+// Serving reports whether the node counts towards the pool's capacity: on
+// its way into service or in service. A node launched to be parked in the
+// warm pool does not.
+func (n Node) Serving() bool {
+	return n.State.Serving() && n.Goal != events.GoalWarm
 }
 
 // Change is what a write sets besides state, version and updatedAt. Empty
@@ -93,6 +106,7 @@ type Change struct {
 	Execution      string
 	Command        string
 	Reason         string
+	Goal           string
 	Weight         *int
 	Deadline       time.Time
 	ForcedSessions *int
@@ -241,7 +255,7 @@ func (s *Store) write(ctx context.Context, pool, id string, from State, version 
 	for attr, v := range map[string]string{
 		"instanceId": c.InstanceID, "instanceType": c.InstanceType, "az": c.AZ,
 		"subnet": c.Subnet, "privateIp": c.PrivateIP, "endpoint": c.Endpoint,
-		"execution": c.Execution, "command": c.Command, "reason": c.Reason,
+		"execution": c.Execution, "command": c.Command, "reason": c.Reason, "goal": c.Goal,
 	} {
 		if v != "" {
 			add(attr, str(v))

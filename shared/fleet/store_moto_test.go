@@ -343,3 +343,24 @@ func TestDrainCancelMarksOnMoto(t *testing.T) {
 		t.Fatal("cancelling one execution cancelled another")
 	}
 }
+
+func TestAWarmNodesGoalAndRevisionSurviveItsMovesOnMoto(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	n, err := s.CreateNode(ctx, Node{Pool: "live", ID: "w1", Goal: events.GoalWarm, Revision: "lt-0abc:3/1f2e3d4c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []State{Provisioning, Deploying, Probing, Warm} {
+		if n, err = s.Transition(ctx, "live", "w1", n.State, n.Version, to, Change{InstanceID: "i-w1"}); err != nil {
+			t.Fatalf("to %s: %v", to, err)
+		}
+	}
+	if n, err = s.Transition(ctx, "live", "w1", Warm, n.Version, Pending, Change{Execution: "out-1", Goal: events.GoalServe}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetNode(ctx, "live", "w1")
+	if err != nil || got.State != Pending || got.Goal != events.GoalServe || got.Revision != "lt-0abc:3/1f2e3d4c" || got.InstanceID != "i-w1" || !got.Serving() {
+		t.Fatalf("claimed warm node = %+v, %v; want PENDING to serve, its revision and instance kept", got, err)
+	}
+}

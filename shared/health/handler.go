@@ -69,7 +69,7 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if n.State == fleet.Shifting || n.State == fleet.Active {
+	if n.State == fleet.Shifting || n.State == fleet.Active || n.State == fleet.Warm {
 		return Result{Healthy: true, Attempt: req.Attempt, Measurement: Measurement{Healthy: true, Reason: "already probed"}}, nil
 	}
 	if n.State != fleet.Probing {
@@ -81,6 +81,11 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 	}
 	m := h.prober.Probe(ctx, ep, p.Probe)
 	res := Result{Healthy: m.Healthy, Attempt: req.Attempt + 1, IntervalSeconds: invocation.WaitSeconds(p.Probe.Interval.D()), Measurement: m}
+	if m.Healthy && n.Goal == events.GoalWarm {
+		// A node for the warm pool takes no traffic: it stays PROBING
+		// until the park step has stopped it.
+		return res, nil
+	}
 	if m.Healthy {
 		if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Probing, n.Version, fleet.Shifting, fleet.Change{Endpoint: ep.Host}); err != nil {
 			return Result{}, err

@@ -45,14 +45,26 @@ func probeOnce(t *testing.T, h *Handler, attempt int) (Result, error) {
 func TestProbeHandlerMovesAHealthyNodeToShifting(t *testing.T) {
 	node := medianode.StartForTest(t)
 	writeLocalEndpoints(t, `{"default":{"host":"127.0.0.1","healthPort":`+itoa(node.HealthPort)+`,"mediaPort":`+itoa(node.MediaPort)+`}}`)
-	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Probing, PrivateIP: "10.0.0.5"})
-	h := NewHandler(Prober{HTTP: &http.Client{}}, store, probePools(), time.Now, telemetry.NewLogger(io.Discard, "probe"))
-	res, err := probeOnce(t, h, 0)
-	if err != nil || !res.Healthy || res.Attempt != 1 {
-		t.Fatalf("probe = %+v, %v", res, err)
+	cases := []struct {
+		name, goal string
+		state      fleet.State
+	}{
+		{"a healthy node to serve moves to SHIFTING", events.GoalServe, fleet.Shifting},
+		{"a healthy node for the warm pool stays PROBING until it is parked", events.GoalWarm, fleet.Probing},
 	}
-	if n := store.Node("live", "n-1"); n.State != fleet.Shifting || n.Endpoint != "127.0.0.1" {
-		t.Fatalf("node = %s at %q, want SHIFTING at the loopback node", n.State, n.Endpoint)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Probing, PrivateIP: "10.0.0.5", Goal: tc.goal})
+			h := NewHandler(Prober{HTTP: &http.Client{}}, store, probePools(), time.Now, telemetry.NewLogger(io.Discard, "probe"))
+			res, err := probeOnce(t, h, 0)
+			if err != nil || !res.Healthy || res.Attempt != 1 {
+				t.Fatalf("probe = %+v, %v", res, err)
+			}
+			n := store.Node("live", "n-1")
+			if n.State != tc.state || tc.state == fleet.Shifting && n.Endpoint != "127.0.0.1" {
+				t.Fatalf("node = %s at %q, want %s (at the loopback node when shifting)", n.State, n.Endpoint, tc.state)
+			}
+		})
 	}
 }
 

@@ -279,3 +279,41 @@ func TestControlDefaultsFollowTheAlarms(t *testing.T) {
 		t.Fatalf("set values must win: %+v", c)
 	}
 }
+
+func TestRevisionChangesWithWhatANodeIsBuiltFrom(t *testing.T) {
+	base := Pool{
+		LaunchTemplate: LaunchTemplate{ID: "lt-0abc", Version: "3"},
+		Deploy:         Deploy{Document: "media-rtmp", Parameters: map[string]string{"rtmpPort": "1935", "maxConnections": "2000"}},
+	}
+	cases := []struct {
+		name   string
+		change func(p *Pool)
+		same   bool
+	}{
+		{"the same pool has the same revision", func(p *Pool) {}, true},
+		{"parameters written in another order are the same revision", func(p *Pool) {
+			p.Deploy.Parameters = map[string]string{"maxConnections": "2000", "rtmpPort": "1935"}
+		}, true},
+		{"a new launch template version is a new revision", func(p *Pool) { p.LaunchTemplate.Version = "4" }, false},
+		{"another launch template is a new revision", func(p *Pool) { p.LaunchTemplate.ID = "lt-0def" }, false},
+		{"another deploy document is a new revision", func(p *Pool) { p.Deploy.Document = "media-rtmp-v2" }, false},
+		{"a changed deploy parameter is a new revision", func(p *Pool) { p.Deploy.Parameters = map[string]string{"rtmpPort": "1935", "maxConnections": "3000"} }, false},
+		{"another agent interval is a new revision", func(p *Pool) { p.Agent.Interval = Duration(2 * time.Second) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := base
+			p.Deploy.Parameters = map[string]string{}
+			for k, v := range base.Deploy.Parameters {
+				p.Deploy.Parameters[k] = v
+			}
+			tc.change(&p)
+			if got := p.Revision() == base.Revision(); got != tc.same {
+				t.Fatalf("%s vs %s: same = %v, want %v", p.Revision(), base.Revision(), got, tc.same)
+			}
+		})
+	}
+	if got := base.Revision(); !strings.HasPrefix(got, "lt-0abc:3/") {
+		t.Fatalf("revision %q does not start with the launch template and version", got)
+	}
+}

@@ -120,13 +120,20 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	// A scale-out's node made it when ACTIVE; a scale-in's when
-	// TERMINATED, and one back in ACTIVE had its drain cancelled.
-	goal := fleet.Active
-	if req.Direction == events.DirectionIn {
-		goal = fleet.Terminated
+	// A scale-out's node made it when ACTIVE, or WARM when it was
+	// launched for the warm pool, or TERMINATED when the plan retired it;
+	// a scale-in's when TERMINATED, and one back in ACTIVE had its drain
+	// cancelled.
+	goalOf := func(n fleet.Node) fleet.State {
+		switch {
+		case req.Direction == events.DirectionIn, n.Goal == events.GoalRetire:
+			return fleet.Terminated
+		case n.Goal == events.GoalWarm:
+			return fleet.Warm
+		}
+		return fleet.Active
 	}
-	good, bad, back, forced := 0, 0, 0, 0
+	good, bad, back, forced, parked, retired := 0, 0, 0, 0, 0, 0
 	for _, n := range nodes {
 		if n.Execution != req.Execution {
 			continue
@@ -136,10 +143,16 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		}
 		s.Nodes = append(s.Nodes, NodeSummary{Node: n.ID, State: string(n.State), InstanceID: n.InstanceID,
 			InstanceType: n.InstanceType, AZ: n.AZ, Weight: n.Weight, Reason: n.Reason})
-		switch {
+		switch goal := goalOf(n); {
 		case n.State == goal:
 			good++
-		case goal == fleet.Terminated && n.State == fleet.Active:
+			switch n.Goal {
+			case events.GoalWarm:
+				parked++
+			case events.GoalRetire:
+				retired++
+			}
+		case req.Direction == events.DirectionIn && n.State == fleet.Active:
 			back++
 		default:
 			bad++
@@ -171,13 +184,14 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
 		return Summary{}, err
 	}
-	h.publish(ctx, req, s, outcome{good: good, bad: bad, back: back, forced: forced})
+	h.publish(ctx, req, s, outcome{good: good, bad: bad, back: back, forced: forced, parked: parked, retired: retired})
 	return s, nil
 }
 
-// outcome counts what became of an execution's nodes.
+// outcome counts what became of an execution's nodes; good includes the
+// nodes parked in or retired from the warm pool.
 type outcome struct {
-	good, bad, back, forced int
+	good, bad, back, forced, parked, retired int
 }
 
 // publish writes the execution's metrics (README.md, "Metrics"): one scale
@@ -191,7 +205,7 @@ func (h *Handler) publish(ctx context.Context, req Request, s Summary, o outcome
 	if req.Direction == events.DirectionIn {
 		removed, cancelled = o.good, o.back
 	} else {
-		added, rollbacks = o.good, o.bad
+		added, rollbacks = o.good-o.parked-o.retired, o.bad
 	}
 	metrics := []telemetry.Metric{
 		{Name: "ScaleEvents", Value: 1, Unit: telemetry.Count},
@@ -200,6 +214,8 @@ func (h *Handler) publish(ctx context.Context, req Request, s Summary, o outcome
 		{Name: "Rollbacks", Value: float64(rollbacks), Unit: telemetry.Count},
 		{Name: "DrainsCancelled", Value: float64(cancelled), Unit: telemetry.Count},
 		{Name: "ForcedSessions", Value: float64(o.forced), Unit: telemetry.Count},
+		{Name: "WarmNodesParked", Value: float64(o.parked), Unit: telemetry.Count},
+		{Name: "WarmNodesRetired", Value: float64(o.retired), Unit: telemetry.Count},
 	}
 	if !req.RequestedAt.IsZero() && now.After(req.RequestedAt) {
 		metrics = append(metrics, telemetry.Metric{Name: "ScaleSeconds", Value: now.Sub(req.RequestedAt).Seconds(), Unit: telemetry.Seconds})

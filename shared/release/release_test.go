@@ -54,6 +54,11 @@ func TestRelease(t *testing.T) {
 		{"every node rolled back is a failure without cooldown", "", []fleet.Node{node("a", fleet.Failed, "e1"), node("b", fleet.Failed, "e1")}, nil, Failed, 2, false},
 		{"a failure before any node is a failure with its reason", "", nil, failure, Failed, 0, false},
 		{"nothing to add is a success", "", nil, nil, Succeeded, 0, false},
+		{"a node parked in the warm pool and a retired one are successes", "", []fleet.Node{
+			{Pool: "live", ID: "w", State: fleet.Warm, Goal: events.GoalWarm, Execution: "e1"},
+			{Pool: "live", ID: "r", State: fleet.Terminated, Goal: events.GoalRetire, Execution: "e1"}}, nil, Succeeded, 2, false},
+		{"a node for the warm pool that went ACTIVE missed its goal", "", []fleet.Node{
+			node("a", fleet.Active, "e1"), {Pool: "live", ID: "w", State: fleet.Failed, Goal: events.GoalWarm, Execution: "e1"}}, nil, Partial, 2, false},
 		{"a scale-in whose victims terminated is a success", "in", []fleet.Node{node("a", fleet.Terminated, "e1")}, nil, Succeeded, 1, true},
 		{"a scale-in whose drains were cancelled is cancelled, without cooldown", "in", []fleet.Node{node("a", fleet.Active, "e1")}, nil, Cancelled, 1, false},
 		{"a scale-in left draining is a failure", "in", []fleet.Node{node("a", fleet.Draining, "e1")}, nil, Failed, 1, false},
@@ -131,6 +136,17 @@ func TestReleasePublishesTheExecutionMetrics(t *testing.T) {
 			},
 			status:  Succeeded,
 			metrics: map[string]float64{"ScaleEvents": 1, "NodesRemoved": 1, "ForcedSessions": 2, "DrainsCancelled": 1, "Rollbacks": 0},
+		},
+		{
+			name: "warm-pool upkeep counts nodes parked and retired, not added",
+			req:  Request{Direction: "out"},
+			nodes: []fleet.Node{
+				{Pool: "live", ID: "a", State: fleet.Active, Execution: "e1"},
+				{Pool: "live", ID: "w", State: fleet.Warm, Goal: events.GoalWarm, Execution: "e1"},
+				{Pool: "live", ID: "r", State: fleet.Terminated, Goal: events.GoalRetire, Execution: "e1"},
+			},
+			status:  Succeeded,
+			metrics: map[string]float64{"NodesAdded": 1, "WarmNodesParked": 1, "WarmNodesRetired": 1, "Rollbacks": 0},
 		},
 		{
 			name:    "a dry run is one scale event that changed nothing",

@@ -177,11 +177,16 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	d.Recommendation, d.Reason = &rec, rec.Reason
 	h.record(ctx, p, rec)
 	h.publish(ctx, rec)
-	switch rec.Direction {
-	case capacity.Grow:
+	warmOnly := false
+	switch {
+	case rec.Direction == capacity.Grow:
 		d.Direction = pool.ScaleOut
-	case capacity.Shrink:
+	case rec.Direction == capacity.Shrink:
 		d.Direction = pool.ScaleIn
+	case rec.Warm.Needed():
+		// The warm pool's upkeep rides on the scale-out workflow, but
+		// adds no serving capacity: no cooldown, no cancelled drains.
+		d.Direction, warmOnly = pool.ScaleOut, true
 	default:
 		return d, nil
 	}
@@ -189,10 +194,13 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	d.Action, d.Execution = ActionScale, ExecutionName(ref, d.Alarm, at)
 	req := events.ScaleRequest{
 		Pool: p.Name, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: rec.Reason, RequestedAt: at.UTC(),
+		WarmOnly: warmOnly,
 	}
-	if d.Direction == pool.ScaleOut {
+	switch {
+	case warmOnly:
+	case d.Direction == pool.ScaleOut:
 		req.Desired = rec.Desired
-	} else {
+	default:
 		req.Count = -rec.Change
 	}
 	return h.startRequest(ctx, d, req)
@@ -327,10 +335,10 @@ func describe(r capacity.Recommendation) string {
 // grow while the pool is draining nodes cancels those drains: the nodes go
 // back into service at full weight, which is faster and kinder to their
 // sessions than launching new ones.
-func (h *Handler) busy(ctx context.Context, d Decision, held error) (Decision, error) {
+func (h *Handler) busy(ctx context.Context, d Decision, req events.ScaleRequest, held error) (Decision, error) {
 	d.Action, d.Execution = ActionIgnore, ""
 	d.Reason = "pool busy: " + held.Error() + "; wanted: " + d.Reason
-	if d.Direction != pool.ScaleOut {
+	if d.Direction != pool.ScaleOut || req.WarmOnly {
 		return d, nil
 	}
 	lease, ok, err := h.store.GetLock(ctx, d.Pool)
@@ -347,7 +355,8 @@ func (h *Handler) busy(ctx context.Context, d Decision, held error) (Decision, e
 // startRequest takes the pool lock for the execution and starts it. A busy
 // pool or an execution that already exists turns the decision into an
 // ignore; a failed start gives the lock back. A started scale-out marks the
-// pool's scale-out cooldown from the decision on.
+// pool's scale-out cooldown from the decision on, unless it only keeps the
+// warm pool.
 func (h *Handler) startRequest(ctx context.Context, d Decision, req events.ScaleRequest) (Decision, error) {
 	machine := h.machines[d.Direction]
 	if machine == "" {
@@ -361,7 +370,7 @@ func (h *Handler) startRequest(ctx context.Context, d Decision, req events.Scale
 	if _, err := h.store.AcquireLock(ctx, d.Pool, d.Execution, lease); err != nil {
 		var held *events.LockHeld
 		if errors.As(err, &held) {
-			return h.busy(ctx, d, err)
+			return h.busy(ctx, d, req, err)
 		}
 		return d, fmt.Errorf("taking the pool lock: %w", err)
 	}
@@ -384,7 +393,7 @@ func (h *Handler) startRequest(ctx context.Context, d Decision, req events.Scale
 		return d, fmt.Errorf("starting execution %s: %w", d.Execution, err)
 	}
 	d.ExecutionARN = aws.ToString(out.ExecutionArn)
-	if d.Direction == pool.ScaleOut && !req.DryRun {
+	if d.Direction == pool.ScaleOut && !req.DryRun && !req.WarmOnly {
 		if err := h.store.MarkScaled(ctx, d.Pool, string(pool.ScaleOut), h.now(), d.Execution); err != nil {
 			h.log.ErrorContext(ctx, "marking the scale-out cooldown", "pool", d.Pool, "error", err.Error())
 		}

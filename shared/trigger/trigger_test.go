@@ -220,18 +220,27 @@ func newTestHandlerWithAlarms(t *testing.T, store Store, sf Executions, al Alarm
 // goldenFleet is the fleet each sample event meets in the golden test:
 // overloaded live nodes for the scale-out alarms, quiet ones with a full
 // quiet window for the scale-in alarm, hot voice nodes for the CPU alarm.
+// goldenFleet is the fleet each sample event meets. The live pool's warm
+// pool (one node) is full, so its decisions are about serving capacity.
 func goldenFleet(name string) *fakeStore {
 	f := newFakeStore()
 	switch {
 	case strings.Contains(name, "low") || strings.Contains(name, "operator"):
-		f.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 100, 10), reporting("live-rtmp-use1", "n-2", 120, 12)}
+		f.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 100, 10), reporting("live-rtmp-use1", "n-2", 120, 12), parked()}
 		f.windows["live-rtmp-use1"] = quietFor(20*time.Minute, 250)
 	case strings.Contains(name, "voice"):
 		f.nodes["voice-sfu-use1"] = []fleet.Node{reporting("voice-sfu-use1", "n-1", 900, 70), reporting("voice-sfu-use1", "n-2", 1000, 72)}
 	default:
-		f.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 2000, 40), reporting("live-rtmp-use1", "n-2", 2100, 41)}
+		f.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 2000, 40), reporting("live-rtmp-use1", "n-2", 2100, 41), parked()}
 	}
 	return f
+}
+
+// parked is a warm node of the dev live pool at its current revision.
+func parked() fleet.Node {
+	f, _ := pool.LoadFile("../../infra/config/dev.yaml")
+	p, _ := f.Find("live-rtmp-use1")
+	return fleet.Node{Pool: p.Name, ID: "w-1", State: fleet.Warm, Goal: events.GoalWarm, Revision: p.Revision(), AZ: "us-east-1b", InstanceID: "i-warm"}
 }
 
 func TestSampleEventsMatchGoldenDecisions(t *testing.T) {
@@ -595,4 +604,33 @@ func newFakeStoreFrom(f *fakeStore) *fakeStore {
 	maps.Copy(g.nodes, f.nodes)
 	maps.Copy(g.windows, f.windows)
 	return g
+}
+
+func TestAWarmPoolThatNeedsUpkeepGetsAScaleOutForItAlone(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 1000, 40)}
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := d.Pools[0]
+	var req events.ScaleRequest
+	if live.Pool != "live-rtmp-use1" || live.Action != ActionScale || live.Direction != pool.ScaleOut || len(sf.started) < 1 ||
+		json.Unmarshal([]byte(aws.ToString(sf.started[0].Input)), &req) != nil || !req.WarmOnly || req.Desired != 0 || req.Count != 0 {
+		t.Fatalf("decision %+v, input %+v; want a warm-only scale-out", live, req)
+	}
+	if !strings.Contains(live.Reason, "warm pool 0 of 1 ready: filling 1") {
+		t.Fatalf("reason %q does not say why", live.Reason)
+	}
+	if _, marked := store.lastScaled["live-rtmp-use1/out"]; marked {
+		t.Fatal("warm-pool upkeep started the scale-out cooldown: the next real growth would wait for it")
+	}
+
+	// Under a scale-in's lock the upkeep waits; the drains go on.
+	busy := newFakeStoreWithLock(map[string]string{"live-rtmp-use1": "live-rtmp-use1-in-20261121T090000000Z-0badcafe"})
+	busy.nodes["live-rtmp-use1"] = store.nodes["live-rtmp-use1"]
+	d, err = newTestHandlerWith(t, busy, &fakeSFN{}, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if err != nil || d.Pools[0].Action != ActionIgnore || !strings.HasPrefix(d.Pools[0].Reason, "pool busy") || len(busy.cancelled) != 0 {
+		t.Fatalf("decision %+v, %v, cancelled %v; warm-pool upkeep must never cancel a drain", d.Pools[0], err, busy.cancelled)
+	}
 }

@@ -115,6 +115,7 @@ func (m *Memory) write(pool, id string, from fleet.State, version int64, to flee
 	set(&n.Execution, c.Execution)
 	set(&n.Command, c.Command)
 	set(&n.Reason, c.Reason)
+	set(&n.Goal, c.Goal)
 	if c.Weight != nil {
 		n.Weight = *c.Weight
 	}
