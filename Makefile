@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
+.PHONY: fuzz all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
 
 all: build
 
@@ -87,6 +87,18 @@ bench: build deps
 
 # Per-environment deploy, diff and destroy with cdk.json's settings for
 # ENV (region; account check when pinned): make deploy ENV=staging
+# Every decoder of outside input, fuzzed for FUZZ_EXECS executions each
+# (README.md, "Input limits"); a finding is saved under testdata/fuzz and
+# fails the run.
+FUZZ_EXECS ?= 1000000x
+FUZZ_TARGETS = ./events:FuzzParseAlarmEvent ./events:FuzzParseOperatorEvent ./events:FuzzFailureReason \
+	./shared/pool:FuzzParseYAML ./shared/health:FuzzParseStat ./shared/agent:FuzzParseCPU
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg)"; \
+		go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_EXECS) $$pkg || exit 1; \
+	done
+
 deploy: build deps
 	scripts/cdkenv $(ENV) deploy
 

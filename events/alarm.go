@@ -55,6 +55,9 @@ func ParseAlarmEvent(raw []byte) (AlarmEvent, error) {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return ev, Invalid("alarm event: empty payload")
 	}
+	if err := checkSize("alarm event", raw); err != nil {
+		return ev, err
+	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return ev, Invalid("alarm event: not a valid EventBridge event: %v", err)
 	}
@@ -66,6 +69,19 @@ func ParseAlarmEvent(raw []byte) (AlarmEvent, error) {
 	}
 	if ev.Detail.AlarmName == "" {
 		return ev, Invalid("alarm event: detail.alarmName is missing")
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"alarm event: detail.alarmName", ev.Detail.AlarmName, MaxAlarmNameLength},
+		{"alarm event: detail.state.reason", ev.Detail.State.Reason, MaxStateReason},
+		{"alarm event: detail.previousState.reason", ev.Detail.PreviousState.Reason, MaxStateReason},
+		{"alarm event: detail.state.timestamp", ev.Detail.State.Timestamp, maxAlarmFieldLength},
+	} {
+		if err := checkText(f.name, f.value, f.max); err != nil {
+			return ev, err
+		}
 	}
 	switch ev.Detail.State.Value {
 	case AlarmStateOK, AlarmStateAlarm, AlarmStateInsufficientData:

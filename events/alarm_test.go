@@ -21,6 +21,9 @@ func TestParseAlarmEvent(t *testing.T) {
 		{"an unknown state is refused", strings.Replace(valid, `"ALARM"`, `"RED"`, 1), `detail.state.value "RED"`},
 		{"a missing state is refused", strings.Replace(valid, `"value":"ALARM",`, "", 1), "detail.state.value is missing"},
 		{"a missing timestamp is refused", strings.Replace(valid, `,"timestamp":"2026-11-21T10:00:00.123+0000"`, "", 1), "detail.state.timestamp: missing"},
+		{"an alarm name longer than CloudWatch allows is refused", strings.Replace(valid, `"alarmName":"a"`, `"alarmName":"`+strings.Repeat("a", 256)+`"`, 1), "detail.alarmName is 256 characters, more than 255"},
+		{"a state reason longer than CloudWatch allows is refused", strings.Replace(valid, `"value":"ALARM"`, `"value":"ALARM","reason":"`+strings.Repeat("r", 1024)+`"`, 1), "detail.state.reason is 1024 characters, more than 1023"},
+		{"an event larger than EventBridge allows is refused", strings.Replace(valid, `"time"`, `"padding":"`+strings.Repeat(" ", MaxEventBytes)+`","time"`, 1), "more than the 262144 an EventBridge event may have"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

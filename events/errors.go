@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/smithy-go"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
 // Error names as they reach Step Functions. aws-lambda-go reports the Go type
@@ -144,20 +145,6 @@ func Guard(format string, args ...any) error {
 	return &GuardTripped{failure{Msg: fmt.Sprintf(format, args...)}}
 }
 
-// throttlingCodes are the AWS error codes that mean "slow down and retry".
-var throttlingCodes = map[string]bool{
-	"Throttling":                             true,
-	"ThrottlingException":                    true,
-	"ThrottledException":                     true,
-	"RequestLimitExceeded":                   true,
-	"TooManyRequestsException":               true,
-	"ProvisionedThroughputExceededException": true,
-	"RequestThrottled":                       true,
-	"RequestThrottledException":              true,
-	"SlowDown":                               true,
-	"PriorRequestNotComplete":                true,
-}
-
 // ForStateMachine turns any error a handler is about to return into a named
 // error whose type name Step Functions can match. A wrapped named error keeps
 // its name and the full wrapped message; an AWS throttling error becomes
@@ -173,8 +160,9 @@ func ForStateMachine(err error) error {
 		}
 		return named.rename(err.Error())
 	}
-	var api smithy.APIError
-	if errors.As(err, &api) && throttlingCodes[api.ErrorCode()] {
+	// The SDK's own list of throttle codes, the one its retryer backs off
+	// on, so a code AWS adds reaches the state machine as Throttled too.
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
 		return &Throttled{failure{Msg: err.Error(), Cause: err}}
 	}
 	return &Internal{failure{Msg: err.Error(), Cause: err}}

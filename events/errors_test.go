@@ -46,6 +46,8 @@ func TestForStateMachine(t *testing.T) {
 		{"a named error keeps its name", Invalid("bad field"), ErrInvalidInput, "bad field"},
 		{"a wrapped named error keeps its name and the context", fmt.Errorf("launching node: %w", CapacityExhausted(nil, "no c7g.large in any zone")), ErrInsufficientCapacity, "launching node: no c7g.large in any zone"},
 		{"an AWS throttling error becomes Throttled", fmt.Errorf("starting execution: %w", throttle), ErrThrottled, "starting execution: api error ThrottlingException: Rate exceeded"},
+		{"EC2's RequestLimitExceeded, on the SDK's throttle list, becomes Throttled", fmt.Errorf("launching: %w", &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded."}), ErrThrottled, "launching: api error RequestLimitExceeded: Request limit exceeded."},
+		{"DynamoDB's TransactionInProgressException, on the SDK's throttle list, becomes Throttled", &smithy.GenericAPIError{Code: "TransactionInProgressException", Message: "busy"}, ErrThrottled, "api error TransactionInProgressException: busy"},
 		{"another AWS error becomes Internal", fmt.Errorf("reading: %w", &smithy.GenericAPIError{Code: "AccessDenied", Message: "no"}), ErrInternal, "reading: api error AccessDenied: no"},
 		{"a plain error becomes Internal", errors.New("boom"), ErrInternal, "boom"},
 	}

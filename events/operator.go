@@ -40,6 +40,9 @@ func ParseOperatorEvent(raw []byte) (OperatorRequest, error) {
 		DetailType string          `json:"detail-type"`
 		Detail     json.RawMessage `json:"detail"`
 	}
+	if err := checkSize("operator request", raw); err != nil {
+		return OperatorRequest{}, err
+	}
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return OperatorRequest{}, Invalid("operator request: %v", err)
 	}
@@ -59,8 +62,22 @@ func ParseOperatorEvent(raw []byte) (OperatorRequest, error) {
 		return r, Invalid("operator request: detail.direction is %q, want out or in", r.Direction)
 	case r.Count < 1:
 		return r, Invalid("operator request: detail.count must be at least 1, got %d", r.Count)
+	case r.Count > MaxOperatorCount:
+		return r, Invalid("operator request: detail.count %d is more than %d", r.Count, MaxOperatorCount)
 	case strings.TrimSpace(r.Operator) == "":
 		return r, Invalid("operator request: detail.operator is missing: say who asks")
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"operator request: detail.pool", r.Pool, MaxPoolNameLength},
+		{"operator request: detail.operator", r.Operator, MaxOperatorLength},
+		{"operator request: detail.reason", r.Reason, MaxOperatorReason},
+	} {
+		if err := checkText(f.name, f.value, f.max); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }

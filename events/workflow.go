@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // Directions of a scaling execution.
@@ -116,7 +117,12 @@ func (f Failure) Reason() string {
 		msg = payload.Message
 	}
 	if len(msg) > 900 {
-		msg = msg[:900] + "..."
+		// Cut on a character boundary: the reason is stored as text.
+		cut := 900
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "..."
 	}
 	return f.Error + ": " + msg
 }

@@ -38,6 +38,16 @@ func retries() []any {
 	}
 }
 
+// persistentRetry is the Retry block of the steps that must finish whatever
+// goes wrong: Rollback, Restore and Release. Step Functions uses the first
+// retrier whose ErrorEquals matches and never falls through to a later
+// one, so a Throttled error would end after that retrier's attempts; these
+// steps therefore have one retrier for every error, with as many attempts
+// as any error needs (2 s doubling to about 8.5 minutes in all).
+func persistentRetry() []any {
+	return []any{state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 2, "MaxAttempts": 8, "BackoffRate": 2, "JitterStrategy": "FULL"}}
+}
+
 // task is a Lambda task whose result lands at resultPath.
 func task(arn string, params state, resultPath, next string, catchTo string) state {
 	s := state{"Type": "Task", "Resource": arn, "ResultPath": resultPath, "Retry": retries(), "Next": next}
@@ -123,7 +133,7 @@ func nodeStates(arn map[string]string) state {
 			// Rollback is idempotent, so any failure of it is retried; one
 			// that still fails is left to the reconciler, and the other
 			// nodes go on.
-			"Retry": append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}),
+			"Retry": persistentRetry(),
 			"Catch": []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.rollbackFailure", "Next": "RollbackFailed"}},
 		},
 		"RolledBack":     state{"Type": "Succeed"},
@@ -171,7 +181,7 @@ func drainStates(arn map[string]string) state {
 			"Type": "Task", "Resource": arn["drain"], "Parameters": act("restore"), "ResultPath": "$.restore", "Next": "Restored",
 			// Reached by a cancel or a failure; either way the node
 			// returns to service at full weight.
-			"Retry": append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 3, "BackoffRate": 2}),
+			"Retry": persistentRetry(),
 			"Catch": []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.restoreFailure", "Next": "RestoreFailed"}},
 		},
 		"Restored":      state{"Type": "Succeed"},
@@ -197,7 +207,7 @@ func definition(arn map[string]string, functions []string, comment string, item 
 		s := task(arn["release"], params, "$.summary", "Outcome", "")
 		// Releasing the lock matters more than anything else here: retry
 		// whatever goes wrong for longer.
-		s["Retry"] = append(retries(), state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2})
+		s["Retry"] = persistentRetry()
 		return s
 	}
 	def := state{

@@ -177,3 +177,31 @@ func TestTheDefinitionNeedsEveryFunction(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Step Functions uses the first retrier an error matches and never falls
+// through: the steps that must finish have one retrier for every error.
+func TestTheStepsThatMustFinishRetryEveryErrorWithOneRetrier(t *testing.T) {
+	arns := map[string]string{}
+	for _, fn := range append(ScaleOutFunctions, "drain") {
+		arns[fn] = "arn:aws:lambda:us-east-1:123456789012:function:" + fn
+	}
+	in, err := ScaleInDefinition(arns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scaleIn map[string]any
+	if err := json.Unmarshal([]byte(in), &scaleIn); err != nil {
+		t.Fatal(err)
+	}
+	out := parsedDefinition(t)
+	for name, s := range map[string]any{
+		"scale-out Release": states(out)["Release"], "scale-out ReleaseAfterFailure": states(out)["ReleaseAfterFailure"],
+		"Rollback": nodeStatesOf(out)["Rollback"], "Restore": nodeStatesOf(scaleIn)["Restore"], "scale-in Release": states(scaleIn)["Release"],
+	} {
+		retry := s.(map[string]any)["Retry"].([]any)
+		first := retry[0].(map[string]any)
+		if len(retry) != 1 || first["ErrorEquals"].([]any)[0] != "States.ALL" || first["MaxAttempts"].(float64) < 8 {
+			t.Errorf("%s retries with %v; want one retrier for States.ALL with at least 8 attempts", name, retry)
+		}
+	}
+}

@@ -74,9 +74,12 @@ func TestOperatorControlsOnTheLocalCloud(t *testing.T) {
 		if status := waitStatus(t, run, arn); !strings.HasPrefix(status, "SUCCEEDED") {
 			t.Fatalf("manual scale-out:\n%s", status)
 		}
-		nodes, _ := c.store.ListNodes(t.Context(), "live-rtmp-use1")
+		nodes := c.servingOf(arn)
 		if len(nodes) != 1 || nodes[0].State != fleet.Active {
 			t.Fatalf("nodes after a manual scale-out of 1: %+v", nodes)
+		}
+		if warm := c.warmOf(arn); len(warm) != 1 || warm[0].State != fleet.Warm {
+			t.Fatalf("the manual scale-out did not fill the warm pool: %+v", warm)
 		}
 		if out := run("fleet", "--pool", "live-rtmp-use1"); !strings.Contains(out, nodes[0].ID) || !strings.Contains(out, "ACTIVE") {
 			t.Fatalf("fleet does not list the node:\n%s", out)

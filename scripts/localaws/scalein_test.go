@@ -58,7 +58,7 @@ func (c *cloud) heartbeats(counts map[string]float64) {
 	c.t.Helper()
 	for node, v := range counts {
 		hb := fleet.Heartbeat{At: time.Now().UTC(), Healthy: true, Load: fleet.Load{Connections: v, CPUPercent: 5}}
-		if err := c.store.Heartbeat(context.Background(), "live-rtmp-use1", node, hb); err != nil {
+		if _, err := c.store.Heartbeat(context.Background(), "live-rtmp-use1", node, hb); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -71,7 +71,7 @@ func (c *cloud) quietWindow() {
 	c.t.Helper()
 	c.deleteItem("WINDOW")
 	quiet := fleet.Sample{At: time.Now().UTC().Add(-20 * time.Minute), Load: fleet.Load{Connections: 1}}
-	if err := c.store.RecordSample(context.Background(), "live-rtmp-use1", quiet, time.Hour, fleet.Decision{Reason: "seeded by the test"}); err != nil {
+	if err := c.store.RecordSample(context.Background(), "live-rtmp-use1", nil, quiet, time.Hour, fleet.Decision{Reason: "seeded by the test"}); err != nil {
 		c.t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/scripts/internal/cloudlogs"
 	"github.com/mediascale/mediascale/shared/compute"
 	"github.com/mediascale/mediascale/shared/fleet"
@@ -170,6 +172,17 @@ func (c *cloud) nodesOf(execution string) []fleet.Node {
 	return c.nodesWhere(func(n fleet.Node) bool { return strings.HasSuffix(execution, ":"+n.Execution) })
 }
 
+// servingOf and warmOf split an execution's nodes: those it took into
+// service, and those it launched for the warm pool (the dev live pool
+// keeps one node there).
+func (c *cloud) servingOf(execution string) []fleet.Node {
+	return slices.DeleteFunc(c.nodesOf(execution), func(n fleet.Node) bool { return n.Goal == events.GoalWarm })
+}
+
+func (c *cloud) warmOf(execution string) []fleet.Node {
+	return slices.DeleteFunc(c.nodesOf(execution), func(n fleet.Node) bool { return n.Goal != events.GoalWarm })
+}
+
 // nodesWhere returns the pool's nodes that keep says to.
 func (c *cloud) nodesWhere(keep func(fleet.Node) bool) []fleet.Node {
 	c.t.Helper()
@@ -237,9 +250,19 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 		if rs.Status != "SUCCEEDED" {
 			t.Fatalf("status %s", rs.Status)
 		}
-		first = c.nodesOf(rs.Execution)
+		first = c.servingOf(rs.Execution)
 		if len(first) != 2 {
 			t.Fatalf("%d nodes, want the pool's step of 2", len(first))
+		}
+		// The same execution filled the pool's empty warm pool: one node
+		// deployed, probed and parked, with no record and a stopped
+		// instance.
+		parked := c.warmOf(rs.Execution)
+		if len(parked) != 1 || parked[0].State != fleet.Warm || c.recordWeight(parked[0].ID) != -1 {
+			t.Fatalf("warm pool after the first scale-out: %+v", parked)
+		}
+		if st, _ := c.instance(parked[0].InstanceID); st != "stopped" {
+			t.Fatalf("the parked node's instance is %s, want stopped", st)
 		}
 		for _, n := range first {
 			st, tags := c.instance(n.InstanceID)
@@ -266,7 +289,7 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 		if !c.logged("release", `"status":"SUCCEEDED"`) {
 			t.Fatal("the release summary is not in the release function's log group")
 		}
-		if per := (rs.Transitions - 5) / 2; per > 30 {
+		if per := (rs.Transitions - 5) / len(c.nodesOf(rs.Execution)); per > 30 {
 			t.Fatalf("%d state transitions per node, budget 30", per)
 		}
 
@@ -376,7 +399,7 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 		if rs.Status != "SUCCEEDED" {
 			t.Fatalf("status %s", rs.Status)
 		}
-		for _, n := range c.nodesOf(rs.Execution) {
+		for _, n := range c.servingOf(rs.Execution) {
 			if n.State != fleet.Active || n.InstanceType != "c7g.xlarge" {
 				t.Fatalf("node %s: %s as %s, want ACTIVE as c7g.xlarge", n.ID, n.State, n.InstanceType)
 			}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -34,7 +35,7 @@ type CloudWatch interface {
 
 // Heartbeats is the part of the node table the agent writes.
 type Heartbeats interface {
-	Heartbeat(ctx context.Context, pool, id string, hb fleet.Heartbeat) error
+	Heartbeat(ctx context.Context, pool, id string, hb fleet.Heartbeat) (fleet.State, error)
 }
 
 // Config says which node the agent speaks for and how.
@@ -64,6 +65,8 @@ type Agent struct {
 	store Heartbeats
 	now   func() time.Time
 	log   *slog.Logger
+	// active is the node's last known service: ACTIVE or not.
+	active bool
 	// The previous counters, so each report covers one interval.
 	cpu   cpuTimes
 	bytes int64
@@ -105,25 +108,34 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 }
 
-// Report reads, publishes and writes one heartbeat, and returns it. A
-// failure to publish or to write is logged, never fatal: the next interval
-// tries again.
+// Report reads, writes one heartbeat, publishes, and returns the
+// heartbeat. A failure to write or to publish is logged, never fatal: the
+// next interval tries again.
+//
+// The heartbeat's answer says whether the node is ACTIVE. Only then does
+// its load count in the pool's aggregate (the Pool dimension the scaling
+// alarms average): a node still on its way in, on its way into the warm
+// pool, or draining would pull the pool's average towards its own, as EC2
+// Auto Scaling leaves instances in warmup out of a group's aggregated
+// metrics. When the table cannot be reached the last answer stands.
 func (a *Agent) Report(ctx context.Context) fleet.Heartbeat {
 	hb := a.Read(ctx)
 	log := a.log.With("pool", a.cfg.Pool, "node", a.cfg.Node, "healthy", hb.Healthy,
 		"connections", hb.Load.Connections, "cpuPercent", hb.Load.CPUPercent, "bandwidthMbps", hb.Load.BandwidthMbps)
-	if err := a.publish(ctx, hb); err != nil {
-		log.WarnContext(ctx, "metrics not published", "error", err.Error())
-	}
-	switch err := a.store.Heartbeat(ctx, a.cfg.Pool, a.cfg.Node, hb); {
+	switch state, err := a.store.Heartbeat(ctx, a.cfg.Pool, a.cfg.Node, hb); {
 	case errors.Is(err, fleet.ErrNotReporting):
 		// Before the probe and after the node left service the record
 		// takes no heartbeat; that is not the agent's failure.
+		a.active = false
 		log.DebugContext(ctx, "node not in service: heartbeat not written")
 	case err != nil:
 		log.WarnContext(ctx, "heartbeat not written", "error", err.Error())
 	default:
-		log.DebugContext(ctx, "reported", "reason", hb.Reason)
+		a.active = state == fleet.Active
+		log.DebugContext(ctx, "reported", "state", state, "reason", hb.Reason)
+	}
+	if err := a.publish(ctx, hb, a.active); err != nil {
+		log.WarnContext(ctx, "metrics not published", "error", err.Error())
 	}
 	return hb
 }
@@ -159,12 +171,12 @@ func (a *Agent) Read(ctx context.Context) fleet.Heartbeat {
 	return hb
 }
 
-// publish writes the node's load in the Mediascale namespace twice: with
-// the Pool dimension, which the scaling alarms average, and with Pool and
-// Node, which the guard and the scale-in plan read. An unhealthy node
-// publishes only that it is unhealthy: a missing datapoint is honest,
-// a zero would tell the alarms the node is idle.
-func (a *Agent) publish(ctx context.Context, hb fleet.Heartbeat) error {
+// publish writes the node's load in the Mediascale namespace with Pool and
+// Node, which the guard and the scale-in plan read, and, for an ACTIVE
+// node, again with the Pool dimension, which the scaling alarms average.
+// An unhealthy node publishes only that it is unhealthy: a missing
+// datapoint is honest, a zero would tell the alarms the node is idle.
+func (a *Agent) publish(ctx context.Context, hb fleet.Heartbeat, active bool) error {
 	var res *int32
 	if a.cfg.HighResolution {
 		res = aws.Int32(1)
@@ -190,7 +202,10 @@ func (a *Agent) publish(ctx context.Context, hb fleet.Heartbeat) error {
 			{"CPUPercent", hb.Load.CPUPercent, types.StandardUnitPercent},
 			{"BandwidthMbps", hb.Load.BandwidthMbps, types.StandardUnitMegabitsSecond},
 		} {
-			data = append(data, datum(m.name, m.v, m.unit, pool), datum(m.name, m.v, m.unit, node))
+			data = append(data, datum(m.name, m.v, m.unit, node))
+			if active {
+				data = append(data, datum(m.name, m.v, m.unit, pool))
+			}
 		}
 	}
 	_, err := a.cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(telemetry.Namespace), MetricData: data})
@@ -260,7 +275,12 @@ func readCPU(path string) (cpuTimes, error) {
 		return cpuTimes{}, fmt.Errorf("reading CPU counters: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseCPU(f, path)
+}
+
+// parseCPU reads the "cpu" line from the text of /proc/stat.
+func parseCPU(r io.Reader, path string) (cpuTimes, error) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 5 || fields[0] != "cpu" {
@@ -275,6 +295,9 @@ func readCPU(path string) (cpuTimes, error) {
 			// Guest time is already counted in user time.
 			if i >= 8 {
 				break
+			}
+			if c.total+v < c.total {
+				return cpuTimes{}, fmt.Errorf("reading CPU counters: the counters add up past 2^64")
 			}
 			c.total += v
 			if i != 3 && i != 4 {

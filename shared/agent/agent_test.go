@@ -59,22 +59,40 @@ func TestCPUIsTheBusyShareOfTheInterval(t *testing.T) {
 	}
 }
 
-// metricValue returns the newest datapoint of a metric with the given
-// dimensions, or nil.
-func metricValue(t *testing.T, cw *cloudwatch.Client, name string, dims ...types.Dimension) *float64 {
+// statOf reads one statistic of a metric over the last ten minutes, with
+// exactly the given dimensions, as CloudWatch matches them (GetMetricData;
+// moto's GetMetricStatistics also matches any superset of dimensions). It
+// returns nil when there is no datapoint.
+func statOf(t *testing.T, cw *cloudwatch.Client, name string, stat types.Statistic, dims ...types.Dimension) *float64 {
 	t.Helper()
-	out, err := cw.GetMetricStatistics(context.Background(), &cloudwatch.GetMetricStatisticsInput{
-		Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(name), Dimensions: dims,
+	out, err := cw.GetMetricData(context.Background(), &cloudwatch.GetMetricDataInput{
 		StartTime: aws.Time(time.Now().Add(-10 * time.Minute)), EndTime: aws.Time(time.Now().Add(time.Minute)),
-		Period: aws.Int32(60), Statistics: []types.Statistic{types.StatisticMaximum},
+		MetricDataQueries: []types.MetricDataQuery{{Id: aws.String("m"), MetricStat: &types.MetricStat{
+			Metric: &types.Metric{Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(name), Dimensions: dims},
+			Period: aws.Int32(660), Stat: aws.String(string(stat)),
+		}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Datapoints) == 0 {
+	if len(out.MetricDataResults) == 0 || len(out.MetricDataResults[0].Values) == 0 {
 		return nil
 	}
-	return out.Datapoints[0].Maximum
+	return &out.MetricDataResults[0].Values[0]
+}
+
+func metricValue(t *testing.T, cw *cloudwatch.Client, name string, dims ...types.Dimension) *float64 {
+	t.Helper()
+	return statOf(t, cw, name, types.StatisticMaximum, dims...)
+}
+
+// metricCount counts a metric's datapoints for the pool as a whole.
+func metricCount(t *testing.T, cw *cloudwatch.Client, name string) int {
+	t.Helper()
+	if v := statOf(t, cw, name, types.StatisticSampleCount, dim("Pool", "live")); v != nil {
+		return int(*v)
+	}
+	return 0
 }
 
 func dim(k, v string) types.Dimension {
@@ -95,7 +113,7 @@ func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, to := range []fleet.State{fleet.Provisioning, fleet.Deploying, fleet.Probing, fleet.Shifting, fleet.Active} {
+	for _, to := range []fleet.State{fleet.Provisioning, fleet.Deploying, fleet.Probing, fleet.Shifting} {
 		if n, err = store.Transition(ctx, "live", "n-1", n.State, n.Version, to, fleet.Change{}); err != nil {
 			t.Fatal(err)
 		}
@@ -116,6 +134,17 @@ func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// While the node shifts in, its load is its own, not yet the pool's.
+	a.Report(ctx)
+	if v := metricValue(t, cw, "Connections", dim("Pool", "live"), dim("Node", "n-1")); v == nil || *v != 2 {
+		t.Fatalf("a SHIFTING node's own Connections: %v", v)
+	}
+	if c := metricCount(t, cw, "Connections"); c != 0 {
+		t.Fatalf("a SHIFTING node published %d Connections datapoints for its pool", c)
+	}
+	if n, err = store.Transition(ctx, "live", "n-1", fleet.Shifting, n.Version, fleet.Active, fleet.Change{}); err != nil {
+		t.Fatal(err)
 	}
 	a.Report(ctx)
 	time.Sleep(1500 * time.Millisecond)
@@ -150,7 +179,7 @@ func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 	if after := metricCount(t, cw, "Connections"); after != before {
 		t.Fatalf("Connections datapoints went from %d to %d while the server was down", before, after)
 	}
-	if v := minimumOf(t, cw, "NodeHealthy"); v == nil || *v != 0 {
+	if v := statOf(t, cw, "NodeHealthy", types.StatisticMinimum, dim("Pool", "live"), dim("Node", "n-1")); v == nil || *v != 0 {
 		t.Fatalf("NodeHealthy minimum %v, want 0 after the server stopped", v)
 	}
 
@@ -163,36 +192,6 @@ func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 	if gone, _ := store.GetNode(ctx, "live", "n-1"); gone.State != fleet.RollingBack {
 		t.Fatalf("the agent moved a node that left service: %s", gone.State)
 	}
-}
-
-func metricCount(t *testing.T, cw *cloudwatch.Client, name string) int {
-	t.Helper()
-	out, err := cw.GetMetricStatistics(context.Background(), &cloudwatch.GetMetricStatisticsInput{
-		Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(name), Dimensions: []types.Dimension{dim("Pool", "live")},
-		StartTime: aws.Time(time.Now().Add(-10 * time.Minute)), EndTime: aws.Time(time.Now().Add(time.Minute)),
-		Period: aws.Int32(600), Statistics: []types.Statistic{types.StatisticSampleCount},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0
-	for _, d := range out.Datapoints {
-		total += int(aws.ToFloat64(d.SampleCount))
-	}
-	return total
-}
-
-func minimumOf(t *testing.T, cw *cloudwatch.Client, name string) *float64 {
-	t.Helper()
-	out, err := cw.GetMetricStatistics(context.Background(), &cloudwatch.GetMetricStatisticsInput{
-		Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(name), Dimensions: []types.Dimension{dim("Pool", "live"), dim("Node", "n-1")},
-		StartTime: aws.Time(time.Now().Add(-10 * time.Minute)), EndTime: aws.Time(time.Now().Add(time.Minute)),
-		Period: aws.Int32(600), Statistics: []types.Statistic{types.StatisticMinimum},
-	})
-	if err != nil || len(out.Datapoints) == 0 {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return out.Datapoints[0].Minimum
 }
 
 func TestCPUOfAProcessGroupCountsOnlyItsProcesses(t *testing.T) {

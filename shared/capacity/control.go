@@ -99,8 +99,8 @@ type Recommendation struct {
 	// Sample is the load the decision read, for the window.
 	Sample fleet.Sample `json:"sample"`
 	// Warm is the warm pool: when it needs upkeep and the pool neither
-	// grows (whose plan keeps the warm pool too) nor shrinks, the trigger
-	// starts a scale-out for the upkeep alone.
+	// grows (whose plan keeps the warm pool too) nor shrinks, the
+	// schedule's decision starts a scale-out for the upkeep alone.
 	Warm Warm `json:"warm"`
 }
 
@@ -236,9 +236,6 @@ func Recommend(in Inputs) Recommendation {
 	proportional := desiredFor(sample.Load, targets)
 	settle := func(dir string, desired int, reason string) Recommendation {
 		r.Direction, r.Desired, r.Change, r.Reason = dir, desired, desired-r.Current, reason
-		if r.Warm.Needed() && dir == Hold {
-			r.Reason += "; " + r.Warm.String()
-		}
 		return r
 	}
 

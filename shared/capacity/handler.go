@@ -19,6 +19,7 @@ type Store interface {
 	CreateNode(ctx context.Context, n fleet.Node) (fleet.Node, error)
 	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
+	RecordPlan(ctx context.Context, plan events.Plan) (events.Plan, error)
 }
 
 // Instances terminates the instance of a retired warm node; one already
@@ -97,19 +98,30 @@ func (h *Handler) planIn(ctx context.Context, req events.ScaleRequest, p pool.Po
 	return plan, nil
 }
 
-// planOut computes a scale-out plan and writes its nodes: new ones as
-// PENDING, warm ones claimed for this execution back to PENDING, stale or
-// surplus warm ones retired. A retried plan returns the nodes the first
-// attempt already wrote instead of planning more.
+// planOut computes a scale-out plan, records it, and writes its nodes: new
+// ones as PENDING, warm ones claimed for this execution back to PENDING,
+// stale or surplus warm ones retired. The plan is recorded before any node
+// is written, so a retried plan step finishes the plan on record (every
+// write below is idempotent) rather than planning again from the nodes
+// an earlier attempt managed to write.
 //
 // Once the nodes are written they count as capacity for every later
 // decision, so the plan hands the pool lock back: planning stays serial,
 // and a later scale-out may add the difference while this one's nodes
 // still launch and shift. Release at the end frees nothing more.
 func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) (events.Plan, error) {
-	plan, err := h.writePlan(ctx, req, p, nodes)
-	if err != nil || plan.DryRun {
-		return plan, err
+	plan := ScaleOut(req, p, nodes, h.newID)
+	if req.DryRun {
+		plan.DryRun = true
+		plan.Reasons = append(plan.Reasons, "dry run: nothing recorded, launched or changed")
+		return plan, nil
+	}
+	plan, err := h.store.RecordPlan(ctx, plan)
+	if err != nil {
+		return events.Plan{}, err
+	}
+	if err := h.writePlan(ctx, req.Execution, p, plan, nodes); err != nil {
+		return events.Plan{}, err
 	}
 	if _, err := h.store.ReleaseLock(ctx, p.Name, req.Execution); err != nil {
 		return events.Plan{}, fmt.Errorf("handing the pool lock back after planning: %w", err)
@@ -117,80 +129,48 @@ func (h *Handler) planOut(ctx context.Context, req events.ScaleRequest, p pool.P
 	return plan, nil
 }
 
-func (h *Handler) writePlan(ctx context.Context, req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) (events.Plan, error) {
-	if again := alreadyPlanned(req, p, nodes); again != nil {
-		return *again, nil
-	}
-	plan := ScaleOut(req, p, nodes, h.newID)
-	if req.DryRun {
-		plan.DryRun = true
-		plan.Reasons = append(plan.Reasons, "dry run: nothing recorded, launched or changed")
-		return plan, nil
-	}
+// writePlan makes the node table say what the plan says. A write an
+// earlier attempt of the same execution already made is skipped.
+func (h *Handler) writePlan(ctx context.Context, execution string, p pool.Pool, plan events.Plan, nodes []fleet.Node) error {
 	byID := map[string]fleet.Node{}
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
 	rev := p.Revision()
 	for _, t := range plan.Nodes {
-		if t.Warm {
-			w := byID[t.Node]
-			if _, err := h.store.Transition(ctx, p.Name, w.ID, fleet.Warm, w.Version, fleet.Pending, fleet.Change{Execution: req.Execution, Goal: events.GoalServe}); err != nil {
-				return events.Plan{}, fmt.Errorf("claiming warm node %s: %w", w.ID, err)
+		n, exists := byID[t.Node]
+		switch {
+		case exists && n.Execution == execution && n.State != fleet.Warm:
+			// Written by an earlier attempt.
+		case t.Warm:
+			if _, err := h.store.Transition(ctx, p.Name, n.ID, fleet.Warm, n.Version, fleet.Pending, fleet.Change{Execution: execution, Goal: events.GoalServe}); err != nil {
+				return fmt.Errorf("claiming warm node %s: %w", n.ID, err)
 			}
-			continue
-		}
-		if _, err := h.store.CreateNode(ctx, fleet.Node{
-			Pool: p.Name, ID: t.Node, AZ: t.AZ, Subnet: t.Subnet, InstanceType: t.InstanceTypes[0], Execution: req.Execution,
-			Goal: t.Goal, Revision: rev,
-		}); err != nil {
-			return events.Plan{}, fmt.Errorf("recording planned node %s: %w", t.Node, err)
+		default:
+			if _, err := h.store.CreateNode(ctx, fleet.Node{
+				Pool: p.Name, ID: t.Node, AZ: t.AZ, Subnet: t.Subnet, InstanceType: t.InstanceTypes[0], Execution: execution,
+				Goal: t.Goal, Revision: rev,
+			}); err != nil {
+				return fmt.Errorf("recording planned node %s: %w", t.Node, err)
+			}
 		}
 	}
 	// Retiring comes after the new nodes are recorded, so a plan that
 	// fails half way never leaves the warm pool emptier than it found it
 	// without its refill on record.
 	for _, t := range plan.Retire {
-		w := byID[t.Node]
-		if err := h.instances.Terminate(ctx, w.InstanceID); err != nil {
-			return events.Plan{}, fmt.Errorf("retiring warm node %s: %w", w.ID, err)
+		n := byID[t.Node]
+		if n.State == fleet.Terminated && n.Execution == execution {
+			continue
 		}
-		if _, err := h.store.Transition(ctx, p.Name, w.ID, fleet.Warm, w.Version, fleet.Terminated, fleet.Change{
-			Execution: req.Execution, Goal: events.GoalRetire, Reason: "retired from the warm pool",
+		if err := h.instances.Terminate(ctx, n.InstanceID); err != nil {
+			return fmt.Errorf("retiring warm node %s: %w", n.ID, err)
+		}
+		if _, err := h.store.Transition(ctx, p.Name, n.ID, fleet.Warm, n.Version, fleet.Terminated, fleet.Change{
+			Execution: execution, Goal: events.GoalRetire, Reason: "retired from the warm pool",
 		}); err != nil {
-			return events.Plan{}, fmt.Errorf("recording retired warm node %s: %w", w.ID, err)
+			return fmt.Errorf("recording retired warm node %s: %w", n.ID, err)
 		}
 	}
-	return plan, nil
-}
-
-// alreadyPlanned rebuilds the plan of an execution whose nodes exist.
-func alreadyPlanned(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node) *events.Plan {
-	var plan *events.Plan
-	for _, n := range nodes {
-		if n.Execution != req.Execution {
-			continue
-		}
-		if plan == nil {
-			plan = &events.Plan{Pool: req.Pool, Direction: req.Direction, Execution: req.Execution, Nodes: []events.NodeTask{},
-				Reasons: []string{"plan already written by an earlier attempt"}}
-		}
-		task := events.NodeTask{Pool: n.Pool, Node: n.ID, Execution: n.Execution, AZ: n.AZ, Subnet: n.Subnet,
-			InstanceTypes: p.InstanceTypes, InstanceID: n.InstanceID, Goal: n.Goal}
-		if task.Goal == "" {
-			task.Goal = events.GoalServe
-		}
-		// A claimed warm node is PENDING with the instance it was parked
-		// with.
-		if n.State == fleet.Pending && n.InstanceID != "" {
-			task.Warm = true
-			task.InstanceTypes = []string{n.InstanceType}
-		}
-		if task.Goal == events.GoalRetire {
-			plan.Retire = append(plan.Retire, task)
-			continue
-		}
-		plan.Nodes = append(plan.Nodes, task)
-	}
-	return plan
+	return nil
 }

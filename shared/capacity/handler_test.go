@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/fleet/fleettest"
@@ -188,5 +190,48 @@ func TestADryRunPlanKeepsTheLockForRelease(t *testing.T) {
 	}
 	if store.Locks["live-rtmp-use1"] != "exec-1" {
 		t.Fatalf("a dry run released the lock before Release")
+	}
+}
+
+// throttledCreate fails the nth CreateNode once, as a throttled DynamoDB
+// would, and passes everything else to the table.
+type throttledCreate struct {
+	*fleettest.Memory
+	nth, calls int
+}
+
+func (f *throttledCreate) CreateNode(ctx context.Context, n fleet.Node) (fleet.Node, error) {
+	f.calls++
+	if f.calls == f.nth {
+		return fleet.Node{}, &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "slow down"}
+	}
+	return f.Memory.CreateNode(ctx, n)
+}
+
+func TestARetriedPlanFinishesThePlanOnRecord(t *testing.T) {
+	p := livePool(t)
+	p.Capacity.WarmPool = 0
+	store := &throttledCreate{Memory: fleettest.NewMemory(), nth: 2}
+	h := NewHandler(store, fakeConns{}, &terminations{}, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, ids(), time.Now, telemetry.NewLogger(io.Discard, "plan"))
+	raw, _ := json.Marshal(events.ScaleRequest{Pool: p.Name, Direction: "out", Execution: "exec-1", Desired: 3})
+	if _, err := h.Handle()(context.Background(), raw); err == nil {
+		t.Fatal("the throttled write did not fail the plan step")
+	}
+	if nodes, _ := store.ListNodes(context.Background(), p.Name); len(nodes) != 1 {
+		t.Fatalf("%d nodes written before the failure, want 1", len(nodes))
+	}
+	// The retry plans again with new ids, but the plan on record wins.
+	plan, err := h.Handle()(context.Background(), raw)
+	if err != nil || len(plan.Nodes) != 3 {
+		t.Fatalf("retried plan = %+v, %v; want the whole plan of 3", plan, err)
+	}
+	nodes, _ := store.ListNodes(context.Background(), p.Name)
+	if len(nodes) != 3 {
+		t.Fatalf("%d nodes after the retry, want 3", len(nodes))
+	}
+	for i, n := range plan.Nodes {
+		if got := store.Node(p.Name, n.Node); got.Execution != "exec-1" || got.State != fleet.Pending {
+			t.Fatalf("planned node %d (%s) as stored: %+v", i, n.Node, got)
+		}
 	}
 }

@@ -50,14 +50,14 @@ var heartbeatStates = []State{Probing, Shifting, Active, Draining}
 // in a state that takes heartbeats.
 var ErrNotReporting = fmt.Errorf("node is not in service: heartbeat refused")
 
-// Heartbeat writes an agent's heartbeat onto its node's record. It changes
-// neither the state nor the version, so it never races a workflow step
-// that owns the node; it is conditional on the record existing in a state
-// that takes heartbeats.
-func (s *Store) Heartbeat(ctx context.Context, pool, id string, hb Heartbeat) error {
+// Heartbeat writes an agent's heartbeat onto its node's record and returns
+// the node's state. It changes neither the state nor the version, so it
+// never races a workflow step that owns the node; it is conditional on the
+// record existing in a state that takes heartbeats.
+func (s *Store) Heartbeat(ctx context.Context, pool, id string, hb Heartbeat) (State, error) {
 	av, err := attributevalue.Marshal(hb)
 	if err != nil {
-		return fmt.Errorf("encoding heartbeat of %s/%s: %w", pool, id, err)
+		return "", fmt.Errorf("encoding heartbeat of %s/%s: %w", pool, id, err)
 	}
 	values := map[string]types.AttributeValue{":hb": av}
 	cond := "attribute_exists(pk) AND #state IN ("
@@ -70,21 +70,23 @@ func (s *Store) Heartbeat(ctx context.Context, pool, id string, hb Heartbeat) er
 		cond += k
 	}
 	cond += ")"
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       key(poolKey(pool), nodePrefix+id),
 		UpdateExpression:          aws.String("SET #hb = :hb"),
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  map[string]string{"#hb": "heartbeat", "#state": "state"},
 		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if _, lost := isConditionFailed(err); lost {
-		return fmt.Errorf("node %s/%s: %w", pool, id, ErrNotReporting)
+		return "", fmt.Errorf("node %s/%s: %w", pool, id, ErrNotReporting)
 	}
 	if err != nil {
-		return fmt.Errorf("writing heartbeat of %s/%s: %w", pool, id, err)
+		return "", fmt.Errorf("writing heartbeat of %s/%s: %w", pool, id, err)
 	}
-	return nil
+	n, err := decodeNode(out.Attributes)
+	return n.State, err
 }
 
 // Sample is one reading of a pool's total load by the controller: the sum
@@ -150,18 +152,16 @@ func (s *Store) LastDecision(ctx context.Context, pool string) (d Decision, ok b
 // limit (a sample is about 120 bytes): a one-hour window read every 10 s.
 const maxWindowSamples = 400
 
-// RecordSample adds a sample to the pool's window, in time order, drops
-// the ones older than keep before it, and keeps the decision made on it.
-// Two controllers recording at once may each lose the other's sample; both
-// read the same moment, so the window loses nothing it needs.
-func (s *Store) RecordSample(ctx context.Context, pool string, sample Sample, keep time.Duration, decision Decision) error {
-	w, err := s.window(ctx, pool)
-	if err != nil {
-		return err
-	}
+// RecordSample writes the pool's window as prior (the samples the caller
+// read with Window for its decision, so a decision reads the item once)
+// plus sample, in time order, without the ones older than keep before it,
+// and keeps the decision made on it. Two controllers recording at once may
+// each lose the other's sample; both read the same moment, so the window
+// loses nothing it needs.
+func (s *Store) RecordSample(ctx context.Context, pool string, prior []Sample, sample Sample, keep time.Duration, decision Decision) error {
 	cutoff := sample.At.Add(-keep)
-	kept := w.Samples[:0]
-	for _, x := range w.Samples {
+	kept := make([]Sample, 0, len(prior)+1)
+	for _, x := range prior {
 		if x.At.After(cutoff) && !x.At.Equal(sample.At) {
 			kept = append(kept, x)
 		}

@@ -15,7 +15,7 @@ func TestHeartbeatsLandOnServingNodesOnlyOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	hb := Heartbeat{At: c.Now(), Healthy: true, Load: Load{Connections: 42, CPUPercent: 12.5, BandwidthMbps: 80}}
-	if err := s.Heartbeat(ctx, "live", "n1", hb); !errors.Is(err, ErrNotReporting) {
+	if _, err := s.Heartbeat(ctx, "live", "n1", hb); !errors.Is(err, ErrNotReporting) {
 		t.Fatalf("a PENDING node took a heartbeat: %v", err)
 	}
 	for _, to := range []State{Provisioning, Deploying, Probing} {
@@ -23,8 +23,8 @@ func TestHeartbeatsLandOnServingNodesOnlyOnMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Heartbeat(ctx, "live", "n1", hb); err != nil {
-		t.Fatalf("a PROBING node refused a heartbeat: %v", err)
+	if st, err := s.Heartbeat(ctx, "live", "n1", hb); err != nil || st != Probing {
+		t.Fatalf("a PROBING node's heartbeat: %s, %v", st, err)
 	}
 	got, err := s.GetNode(ctx, "live", "n1")
 	if err != nil || got.Heartbeat == nil || got.Heartbeat.Load != hb.Load || !got.Heartbeat.At.Equal(hb.At) || !got.Heartbeat.Healthy {
@@ -42,10 +42,10 @@ func TestHeartbeatsLandOnServingNodesOnlyOnMoto(t *testing.T) {
 	if _, err := s.Transition(ctx, "live", "n1", gone.State, gone.Version, RollingBack, Change{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Heartbeat(ctx, "live", "n1", hb); !errors.Is(err, ErrNotReporting) {
+	if _, err := s.Heartbeat(ctx, "live", "n1", hb); !errors.Is(err, ErrNotReporting) {
 		t.Fatalf("a ROLLING_BACK node took a heartbeat: %v", err)
 	}
-	if err := s.Heartbeat(ctx, "live", "never-was", hb); !errors.Is(err, ErrNotReporting) {
+	if _, err := s.Heartbeat(ctx, "live", "never-was", hb); !errors.Is(err, ErrNotReporting) {
 		t.Fatalf("a heartbeat for an unknown node: %v", err)
 	}
 	if _, err := s.GetNode(ctx, "live", "never-was"); !errors.Is(err, ErrNotFound) {
@@ -61,7 +61,11 @@ func TestTheLoadWindowSlidesOnMoto(t *testing.T) {
 	}
 	for i := range 5 {
 		sample := Sample{At: c.Now(), Load: Load{Connections: float64(i)}, Reporting: 2, Capacity: 3}
-		if err := s.RecordSample(ctx, "live", sample, 3*time.Minute, Decision{Direction: "out", Current: i, Desired: i + 1, Reason: "load"}); err != nil {
+		prior, err := s.Window(ctx, "live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordSample(ctx, "live", prior, sample, 3*time.Minute, Decision{Direction: "out", Current: i, Desired: i + 1, Reason: "load"}); err != nil {
 			t.Fatal(err)
 		}
 		c.Advance(time.Minute)

@@ -80,6 +80,16 @@ func (s *Store) MarkOnce(ctx context.Context, dedupeKey string, ttl time.Duratio
 	return true, nil
 }
 
+// Unmark removes a dedupe mark, so a redelivery of the event is handled as
+// new: the trigger calls it when its decision failed after the mark was
+// written, or the event would be lost as a "duplicate".
+func (s *Store) Unmark(ctx context.Context, dedupeKey string) error {
+	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(dedupePrefix+dedupeKey, dedupePrefix)}); err != nil {
+		return fmt.Errorf("removing the mark of %s: %w", dedupeKey, err)
+	}
+	return nil
+}
+
 // statusKey holds operator settings of a pool.
 const statusKey = "STATUS"
 

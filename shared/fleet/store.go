@@ -18,7 +18,7 @@ import (
 // Table layout. Everything about a pool shares the partition POOL#<pool>, so
 // one Query reads a pool's nodes and no hot path ever scans. TTLAttribute
 // holds epoch seconds after which DynamoDB may delete an item; it is set on
-// dedupe marks and locks only.
+// dedupe marks, locks and plans only.
 const (
 	PartitionKey = "pk"
 	SortKey      = "sk"
@@ -28,6 +28,7 @@ const (
 	lockKey      = "LOCK"
 	scaledPrefix = "SCALED#"
 	dedupePrefix = "DEDUPE#"
+	planPrefix   = "PLAN#"
 )
 
 // DynamoDB is the part of the DynamoDB client the store uses.

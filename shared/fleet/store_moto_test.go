@@ -301,6 +301,15 @@ func TestDedupeMarksExpire(t *testing.T) {
 	if again, err := s.MarkOnce(ctx, "alarm-x@t1", time.Hour); err != nil || !again {
 		t.Fatalf("mark past its TTL: first=%v err=%v, want true", again, err)
 	}
+	if err := s.Unmark(ctx, "alarm-x@t2"); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.MarkOnce(ctx, "alarm-x@t2", time.Hour); err != nil || !again {
+		t.Fatalf("mark after Unmark: first=%v err=%v, want true", again, err)
+	}
+	if err := s.Unmark(ctx, "never-marked"); err != nil {
+		t.Fatalf("removing a mark that is not there: %v", err)
+	}
 }
 
 func TestPauseAndResumeOnMoto(t *testing.T) {
@@ -362,5 +371,27 @@ func TestAWarmNodesGoalAndRevisionSurviveItsMovesOnMoto(t *testing.T) {
 	got, err := s.GetNode(ctx, "live", "w1")
 	if err != nil || got.State != Pending || got.Goal != events.GoalServe || got.Revision != "lt-0abc:3/1f2e3d4c" || got.InstanceID != "i-w1" || !got.Serving() {
 		t.Fatalf("claimed warm node = %+v, %v; want PENDING to serve, its revision and instance kept", got, err)
+	}
+}
+
+func TestTheFirstPlanRecordedForAnExecutionWinsOnMoto(t *testing.T) {
+	s, _, _ := newMotoStore(t)
+	ctx := context.Background()
+	first := events.Plan{Pool: "live", Execution: "exec-1", Direction: "out", Nodes: []events.NodeTask{{Node: "n-a", Goal: events.GoalServe}, {Node: "n-b", Goal: events.GoalWarm}}}
+	got, err := s.RecordPlan(ctx, first)
+	if err != nil || len(got.Nodes) != 2 {
+		t.Fatalf("first record = %+v, %v", got, err)
+	}
+	retry := events.Plan{Pool: "live", Execution: "exec-1", Direction: "out", Nodes: []events.NodeTask{{Node: "n-c"}}}
+	got, err = s.RecordPlan(ctx, retry)
+	if err != nil || len(got.Nodes) != 2 || got.Nodes[0].Node != "n-a" || got.Nodes[1].Goal != events.GoalWarm {
+		t.Fatalf("a retry's record = %+v, %v; want the first plan back", got, err)
+	}
+	other, err := s.RecordPlan(ctx, events.Plan{Pool: "live", Execution: "exec-2", Nodes: []events.NodeTask{{Node: "n-d"}}})
+	if err != nil || len(other.Nodes) != 1 || other.Nodes[0].Node != "n-d" {
+		t.Fatalf("another execution's plan = %+v, %v", other, err)
+	}
+	if nodes, _ := s.ListNodes(ctx, "live"); len(nodes) != 0 {
+		t.Fatalf("plans are listed as nodes: %+v", nodes)
 	}
 }

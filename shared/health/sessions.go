@@ -79,6 +79,11 @@ func ReadStat(ctx context.Context, c *http.Client, ep Endpoint) (Stat, error) {
 	if err != nil {
 		return Stat{}, fmt.Errorf("reading sessions: %w", err)
 	}
+	return ParseStat(body)
+}
+
+// ParseStat reads nginx-rtmp's statistics XML.
+func ParseStat(body []byte) (Stat, error) {
 	var st rtmpStat
 	if err := xml.Unmarshal(body, &st); err != nil {
 		return Stat{}, fmt.Errorf("reading sessions: /stat is not nginx-rtmp statistics: %w", err)

@@ -39,6 +39,7 @@ const (
 // Store is what the trigger needs from the node table.
 type Store interface {
 	MarkOnce(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	Unmark(ctx context.Context, key string) error
 	LastScaled(ctx context.Context, pool, direction string) (time.Time, bool, error)
 	MarkScaled(ctx context.Context, pool, direction string, at time.Time, execution string) error
 	GetLock(ctx context.Context, pool string) (fleet.Lease, bool, error)
@@ -48,7 +49,7 @@ type Store interface {
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	Window(ctx context.Context, pool string) ([]fleet.Sample, error)
-	RecordSample(ctx context.Context, pool string, s fleet.Sample, keep time.Duration, d fleet.Decision) error
+	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
 }
 
 // Executions is the part of the Step Functions client the trigger uses.
@@ -130,7 +131,18 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 		return d, nil
 	}
 	sig := capacity.Signal{Source: capacity.SourceAlarm, Alarm: ev.Detail.AlarmName, Direction: ref.Direction, Metric: ref.Metric}
-	return h.control(ctx, p, sig, ev.Detail.State.At)
+	d, err = h.control(ctx, p, sig, ev.Detail.State.At)
+	if err != nil {
+		// The mark stands only with the decision's effect: without it a
+		// redelivery (Lambda retries a failed asynchronous invocation
+		// twice) acts on the state change instead of calling it a
+		// duplicate. The execution's name still keeps a start that did
+		// happen from happening twice.
+		if uerr := h.store.Unmark(ctx, DedupeKey(ev)); uerr != nil {
+			h.log.ErrorContext(ctx, "the dedupe mark of a failed decision stays; the next controller tick acts on the pool", "alarm", ev.Detail.AlarmName, "error", uerr.Error())
+		}
+	}
+	return d, err
 }
 
 // tick runs the controller over every pool: the schedule is what keeps an
@@ -170,12 +182,12 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 		d.Reason = fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason)
 		return d, nil
 	}
-	rec, err := h.recommend(ctx, p, sig)
+	rec, window, err := h.recommend(ctx, p, sig)
 	if err != nil {
 		return d, err
 	}
 	d.Recommendation, d.Reason = &rec, rec.Reason
-	h.record(ctx, p, rec)
+	h.record(ctx, p, window, rec)
 	h.publish(ctx, rec)
 	warmOnly := false
 	switch {
@@ -183,17 +195,21 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 		d.Direction = pool.ScaleOut
 	case rec.Direction == capacity.Shrink:
 		d.Direction = pool.ScaleIn
-	case rec.Warm.Needed():
+	case rec.Warm.Needed() && sig.Source == capacity.SourceSchedule:
 		// The warm pool's upkeep rides on the scale-out workflow, but
 		// adds no serving capacity: no cooldown, no cancelled drains.
+		// Only the schedule starts it: it is never urgent (every
+		// scale-out's plan refills the warm pool too), and an alarm in
+		// the same second as a scale-out must not start a second run.
 		d.Direction, warmOnly = pool.ScaleOut, true
+		d.Reason = rec.Reason + "; " + rec.Warm.String()
 	default:
 		return d, nil
 	}
 	ref := pool.AlarmRef{Pool: p.Name, Direction: d.Direction}
 	d.Action, d.Execution = ActionScale, ExecutionName(ref, d.Alarm, at)
 	req := events.ScaleRequest{
-		Pool: p.Name, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: rec.Reason, RequestedAt: at.UTC(),
+		Pool: p.Name, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason, RequestedAt: at.UTC(),
 		WarmOnly: warmOnly,
 	}
 	switch {
@@ -206,36 +222,37 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	return h.startRequest(ctx, d, req)
 }
 
-// recommend reads everything the controller needs and decides. It writes
-// nothing, so an operator's dry run changes nothing.
-func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, error) {
+// recommend reads everything the controller needs and decides; it also
+// returns the load window it read. It writes nothing, so an operator's dry
+// run changes nothing.
+func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, []fleet.Sample, error) {
 	in := capacity.Inputs{Pool: p, Signal: sig, Now: h.now()}
 	var err error
 	if in.Nodes, err = h.store.ListNodes(ctx, p.Name); err != nil {
-		return capacity.Recommendation{}, err
+		return capacity.Recommendation{}, nil, err
 	}
 	if in.Window, err = h.store.Window(ctx, p.Name); err != nil {
-		return capacity.Recommendation{}, err
+		return capacity.Recommendation{}, nil, err
 	}
 	if in.LastScaleOut, _, err = h.store.LastScaled(ctx, p.Name, string(pool.ScaleOut)); err != nil {
-		return capacity.Recommendation{}, fmt.Errorf("reading the scale-out cooldown: %w", err)
+		return capacity.Recommendation{}, nil, fmt.Errorf("reading the scale-out cooldown: %w", err)
 	}
 	if in.LastScaleIn, _, err = h.store.LastScaled(ctx, p.Name, string(pool.ScaleIn)); err != nil {
-		return capacity.Recommendation{}, fmt.Errorf("reading the scale-in cooldown: %w", err)
+		return capacity.Recommendation{}, nil, fmt.Errorf("reading the scale-in cooldown: %w", err)
 	}
 	if in.AlarmStates, err = h.alarmStates(ctx, p); err != nil {
-		return capacity.Recommendation{}, err
+		return capacity.Recommendation{}, nil, err
 	}
-	return capacity.Recommend(in), nil
+	return capacity.Recommend(in), in.Window, nil
 }
 
 // record keeps the load a decision read in the pool's window, and the
 // decision beside it. The window must reach back past the stabilization
 // window, so the oldest sample proves it is covered.
-func (h *Handler) record(ctx context.Context, p pool.Pool, rec capacity.Recommendation) {
+func (h *Handler) record(ctx context.Context, p pool.Pool, window []fleet.Sample, rec capacity.Recommendation) {
 	keep := 2*p.Controller().ScaleInWindow.D() + 5*time.Minute
 	decision := fleet.Decision{Direction: rec.Direction, Current: rec.Current, Desired: rec.Desired, Reason: rec.Reason}
-	if err := h.store.RecordSample(ctx, p.Name, rec.Sample, keep, decision); err != nil {
+	if err := h.store.RecordSample(ctx, p.Name, window, rec.Sample, keep, decision); err != nil {
 		h.log.WarnContext(ctx, "the load sample was not recorded; the next decision records its own", "pool", p.Name, "error", err.Error())
 	}
 }
@@ -307,7 +324,7 @@ func (h *Handler) operator(ctx context.Context, raw json.RawMessage) (Decision, 
 		Reason:    fmt.Sprintf("%s asked for %d node(s) %s: %s", r.Operator, r.Count, r.Direction, r.Reason),
 	}
 	if r.DryRun {
-		rec, err := h.recommend(ctx, p, capacity.Signal{Source: capacity.SourceOperator})
+		rec, _, err := h.recommend(ctx, p, capacity.Signal{Source: capacity.SourceOperator})
 		if err != nil {
 			return d, err
 		}

@@ -20,6 +20,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
@@ -58,7 +59,7 @@ func (f *fakeStore) Window(_ context.Context, p string) ([]fleet.Sample, error) 
 	return f.windows[p], nil
 }
 
-func (f *fakeStore) RecordSample(_ context.Context, p string, s fleet.Sample, _ time.Duration, _ fleet.Decision) error {
+func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, s fleet.Sample, _ time.Duration, _ fleet.Decision) error {
 	f.calls = append(f.calls, "RecordSample "+p)
 	f.windows[p] = append(f.windows[p], s)
 	return nil
@@ -165,6 +166,12 @@ func (f *fakeSFN) StartExecution(_ context.Context, in *sfn.StartExecutionInput,
 var machines = map[pool.Direction]string{
 	pool.ScaleOut: "arn:aws:states:us-east-1:123456789012:stateMachine:scale-out",
 	pool.ScaleIn:  "arn:aws:states:us-east-1:123456789012:stateMachine:scale-in",
+}
+
+func (f *fakeStore) Unmark(_ context.Context, key string) error {
+	f.calls = append(f.calls, "Unmark "+key)
+	delete(f.seen, key)
+	return nil
 }
 
 func (f *fakeStore) MarkOnce(_ context.Context, key string, _ time.Duration) (bool, error) {
@@ -626,11 +633,39 @@ func TestAWarmPoolThatNeedsUpkeepGetsAScaleOutForItAlone(t *testing.T) {
 		t.Fatal("warm-pool upkeep started the scale-out cooldown: the next real growth would wait for it")
 	}
 
+	// An alarm's decision to hold leaves the upkeep to the schedule.
+	alarmed, sf2 := newFakeStore(), &fakeSFN{}
+	alarmed.nodes["live-rtmp-use1"] = store.nodes["live-rtmp-use1"]
+	d, err = newTestHandlerWith(t, alarmed, sf2, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-low.json"))
+	if err != nil || d.Action != ActionIgnore || len(sf2.started) != 0 {
+		t.Fatalf("an alarm's hold started the warm-pool upkeep: %+v, %v", d, err)
+	}
+
 	// Under a scale-in's lock the upkeep waits; the drains go on.
 	busy := newFakeStoreWithLock(map[string]string{"live-rtmp-use1": "live-rtmp-use1-in-20261121T090000000Z-0badcafe"})
 	busy.nodes["live-rtmp-use1"] = store.nodes["live-rtmp-use1"]
 	d, err = newTestHandlerWith(t, busy, &fakeSFN{}, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
 	if err != nil || d.Pools[0].Action != ActionIgnore || !strings.HasPrefix(d.Pools[0].Reason, "pool busy") || len(busy.cancelled) != 0 {
 		t.Fatalf("decision %+v, %v, cancelled %v; warm-pool upkeep must never cancel a drain", d.Pools[0], err, busy.cancelled)
+	}
+}
+
+func TestAnAlarmWhoseDecisionFailedIsNotLostToItsDedupeMark(t *testing.T) {
+	store := newFakeStore()
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 3000, 90), parked()}
+	throttled := &fakeSFN{err: &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}}
+	raw := readEvent(t, "alarm-connections-high.json")
+	_, err := newTestHandlerWith(t, store, throttled, eventTime).Handle(context.Background(), raw)
+	var named events.Named
+	if !errors.As(err, &named) || named.ErrorName() != events.ErrThrottled {
+		t.Fatalf("a throttled start: err = %v, want Throttled for the retry", err)
+	}
+	if len(store.seen) != 0 || len(store.locks) != 0 {
+		t.Fatalf("after the failed start: marks %v, locks %v; want neither", store.seen, store.locks)
+	}
+	sf := &fakeSFN{}
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), raw)
+	if err != nil || d.Action != ActionScale || len(sf.started) != 1 {
+		t.Fatalf("the redelivery: %+v, %v, started %d; want it acted on", d, err, len(sf.started))
 	}
 }

@@ -21,7 +21,7 @@ import (
 // CloudWatch is what the clock reads and writes of moto's CloudWatch.
 type CloudWatch interface {
 	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
-	GetMetricStatistics(ctx context.Context, in *cloudwatch.GetMetricStatisticsInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricStatisticsOutput, error)
+	GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
 	SetAlarmState(ctx context.Context, in *cloudwatch.SetAlarmStateInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.SetAlarmStateOutput, error)
 }
 
@@ -177,40 +177,36 @@ func (c *Clock) alarms(ctx context.Context, rules []rule) error {
 }
 
 // values reads one statistic per period of the alarm's evaluation range.
+// It asks GetMetricData, which matches the alarm's dimensions exactly as
+// CloudWatch does; moto's GetMetricStatistics also counts datapoints
+// published with more dimensions (a node's own Pool+Node series would
+// land in its pool's Pool series).
 func (c *Clock) values(ctx context.Context, d Definition, now time.Time) ([]*float64, error) {
 	start, end := d.Range(now)
 	var dims []cwtypes.Dimension
 	for k, v := range d.Dimensions {
 		dims = append(dims, cwtypes.Dimension{Name: aws.String(k), Value: aws.String(v)})
 	}
-	out, err := c.CW.GetMetricStatistics(ctx, &cloudwatch.GetMetricStatisticsInput{
-		Namespace: aws.String(d.Namespace), MetricName: aws.String(d.Metric), Dimensions: dims,
-		StartTime: aws.Time(start), EndTime: aws.Time(end), Period: aws.Int32(int32(d.Period.Seconds())),
-		Statistics: []cwtypes.Statistic{cwtypes.Statistic(d.Statistic)},
+	out, err := c.CW.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(start), EndTime: aws.Time(end),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("m"), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String(d.Namespace), MetricName: aws.String(d.Metric), Dimensions: dims},
+			Period: aws.Int32(int32(d.Period.Seconds())), Stat: aws.String(d.Statistic),
+		}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for %s: %w", d.Metric, d.Name, err)
 	}
 	values := make([]*float64, d.EvaluationPeriods)
-	for _, p := range out.Datapoints {
-		i := int(aws.ToTime(p.Timestamp).Sub(start) / d.Period)
-		if i < 0 || i >= len(values) {
-			continue
+	for _, r := range out.MetricDataResults {
+		for j, at := range r.Timestamps {
+			i := int(at.Sub(start) / d.Period)
+			if i < 0 || i >= len(values) || j >= len(r.Values) {
+				continue
+			}
+			v := r.Values[j]
+			values[i] = &v
 		}
-		var v *float64
-		switch cwtypes.Statistic(d.Statistic) {
-		case cwtypes.StatisticAverage:
-			v = p.Average
-		case cwtypes.StatisticMaximum:
-			v = p.Maximum
-		case cwtypes.StatisticMinimum:
-			v = p.Minimum
-		case cwtypes.StatisticSum:
-			v = p.Sum
-		case cwtypes.StatisticSampleCount:
-			v = p.SampleCount
-		}
-		values[i] = v
 	}
 	return values, nil
 }

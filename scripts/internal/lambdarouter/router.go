@@ -102,8 +102,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fl, ok := rt.faults.match(r); ok {
-		rt.log.Info("fault injected", "target", fl.Target, "action", fl.Action, "status", fl.Status)
-		fl.write(w)
+		c := describe(r)
+		rt.log.Info("fault injected", "service", c.service, "target", c.target, "caller", c.caller, "method", r.Method, "path", r.URL.Path,
+			"status", fl.Status, "code", fl.Code)
+		fl.write(w, r)
 		return
 	}
 	rt.proxy.ServeHTTP(w, r)

@@ -1,7 +1,9 @@
 package lambdarouter
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
 )
@@ -151,5 +154,98 @@ func TestFaultsAnswerMatchingCallsAndPassTheRest(t *testing.T) {
 	r.ServeHTTP(rec, req)
 	if rec.Body.String() != "moto" {
 		t.Fatalf("a cleared fault still answered: %s", rec.Body)
+	}
+}
+
+// signed is an AWS request as the SDK sends it: signed for a service, with
+// the calling function's session token.
+func signed(method, target, service, caller, path, body string) *http.Request {
+	req := httptest.NewRequest(method, "http://localhost"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261122/us-east-1/"+service+"/aws4_request, SignedHeaders=host, Signature=x")
+	if target != "" {
+		req.Header.Set("X-Amz-Target", target)
+	}
+	if caller != "" {
+		req.Header.Set("X-Amz-Security-Token", lambdaruntime.CallerPrefix+caller)
+	}
+	return req
+}
+
+func TestAFaultMatchesByServicePathCallerCountAndTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	route53Change := func() *http.Request {
+		return signed("POST", "", "route53", "shift", "/2013-04-01/hostedzone/Z1/rrset/", "<ChangeResourceRecordSetsRequest/>")
+	}
+	cases := []struct {
+		name  string
+		fault Fault
+		calls []*http.Request
+		at    []time.Duration // when each call is made, from when the fault was set
+		hit   []bool
+		body  string // what an answered call's body contains
+	}{
+		{"a Route53 change is matched by method and path, its list is not",
+			Fault{Service: "route53", Method: "POST", Path: `/rrset/?$`, Status: 400, Code: "Throttling"},
+			[]*http.Request{route53Change(), signed("GET", "", "route53", "shift", "/2013-04-01/hostedzone/Z1/rrset", "")},
+			[]time.Duration{0, 0}, []bool{true, false}, "<Code>Throttling</Code>"},
+		{"a fault limited to one occurrence answers once",
+			Fault{Service: "ec2", Action: "TerminateInstances", Times: 1, Status: 503, Code: "Unavailable"},
+			[]*http.Request{signed("POST", "", "ec2", "rollback", "/", "Action=TerminateInstances"), signed("POST", "", "ec2", "rollback", "/", "Action=TerminateInstances")},
+			[]time.Duration{0, 0}, []bool{true, false}, "<Errors><Error><Code>Unavailable</Code>"},
+		{"a fault on one caller leaves the others' calls alone",
+			Fault{Service: "dynamodb", Target: "UpdateItem", Caller: "release", Status: 400, Code: "ProvisionedThroughputExceededException"},
+			[]*http.Request{signed("POST", "DynamoDB_20120810.UpdateItem", "dynamodb", "plan", "/", "{}"), signed("POST", "DynamoDB_20120810.UpdateItem", "dynamodb", "release", "/", "{}")},
+			[]time.Duration{0, 0}, []bool{false, true}, `"__type":"ProvisionedThroughputExceededException"`},
+		{"a fault in a time window answers only inside it",
+			Fault{Service: "states", After: "2s", For: "3s", Status: 500, Code: "ServiceUnavailable"},
+			[]*http.Request{signed("POST", "AWSStepFunctions.StartExecution", "states", "trigger", "/", "{}"), signed("POST", "AWSStepFunctions.StartExecution", "states", "trigger", "/", "{}"), signed("POST", "AWSStepFunctions.StartExecution", "states", "trigger", "/", "{}")},
+			[]time.Duration{time.Second, 3 * time.Second, 5 * time.Second}, []bool{false, true, false}, "ServiceUnavailable"},
+		{"another service's call is never matched",
+			Fault{Service: "monitoring", Status: 500, Code: "InternalFailure"},
+			[]*http.Request{signed("POST", "", "ec2", "provision", "/", "Action=DescribeInstances"), signed("POST", "", "monitoring", "shift", "/", "Action=GetMetricData")},
+			[]time.Duration{0, 0}, []bool{false, true}, "<ErrorResponse><Error><Type>Sender</Type><Code>InternalFailure</Code>"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			now := t0
+			f := &faults{now: func() time.Time { return now }}
+			raw, _ := json.Marshal([]Fault{tc.fault})
+			rec := httptest.NewRecorder()
+			f.serveFaults(rec, httptest.NewRequest("POST", "/_localcloud/faults", bytes.NewReader(raw)))
+			if rec.Code != 200 {
+				t.Fatalf("setting the fault: %d %s", rec.Code, rec.Body)
+			}
+			for i, req := range tc.calls {
+				now = t0.Add(tc.at[i])
+				fl, hit := f.match(req)
+				if hit != tc.hit[i] {
+					t.Fatalf("call %d: hit %v, want %v", i, hit, tc.hit[i])
+				}
+				if !hit {
+					continue
+				}
+				out := httptest.NewRecorder()
+				fl.write(out, req)
+				if out.Code != tc.fault.Status || !strings.Contains(out.Body.String(), tc.body) {
+					t.Fatalf("call %d answered %d %s, want %d with %s", i, out.Code, out.Body, tc.fault.Status, tc.body)
+				}
+			}
+		})
+	}
+}
+
+func TestAFaultThatCannotMatchOrAnswerIsRefused(t *testing.T) {
+	for _, doc := range []string{
+		`[{"status":500,"code":"InternalFailure"}]`,
+		`[{"service":"ec2","status":0}]`,
+		`[{"service":"ec2","status":500,"path":"("}]`,
+		`[{"service":"ec2","status":500,"after":"soon"}]`,
+		`[{"service":"ec2","status":500,"code":"X","body":"Y"}]`,
+	} {
+		rec := httptest.NewRecorder()
+		(&faults{}).serveFaults(rec, httptest.NewRequest("POST", "/_localcloud/faults", strings.NewReader(doc)))
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("%s: status %d, want 400", doc, rec.Code)
+		}
 	}
 }

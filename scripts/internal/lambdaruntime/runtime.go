@@ -171,6 +171,10 @@ func (r *Runtime) env(fn Function) []string {
 	for k, v := range r.baseEnv {
 		vars[k] = v
 	}
+	// Lambda gives each function its role's session credentials; here
+	// each gets a session token of its own, so the router can tell which
+	// function made a call (a fault's caller). moto ignores the token.
+	vars["AWS_SESSION_TOKEN"] = CallerPrefix + fn.Name
 	for k, v := range fn.Env {
 		vars[k] = v
 	}
@@ -181,6 +185,10 @@ func (r *Runtime) env(fn Function) []string {
 	sort.Strings(out)
 	return out
 }
+
+// CallerPrefix starts the session token of every function; the rest is
+// the function's name.
+const CallerPrefix = "localcloud-"
 
 // invocation is one request waiting for, or being served by, the process.
 type invocation struct {

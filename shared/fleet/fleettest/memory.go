@@ -23,11 +23,13 @@ type Memory struct {
 	Writes []string
 	// Locks maps a pool to the owner of its lock.
 	Locks map[string]string
+	// Plans holds the recorded plans by execution.
+	Plans map[string]events.Plan
 }
 
 // NewMemory returns a table holding the given nodes.
 func NewMemory(nodes ...fleet.Node) *Memory {
-	m := &Memory{nodes: map[string]fleet.Node{}, Cancelled: map[string]bool{}}
+	m := &Memory{nodes: map[string]fleet.Node{}, Cancelled: map[string]bool{}, Plans: map[string]events.Plan{}}
 	for _, n := range nodes {
 		if n.Version == 0 {
 			n.Version = 1
@@ -163,4 +165,16 @@ func (m *Memory) ReleaseLock(_ context.Context, pool, owner string) (bool, error
 	delete(m.Locks, pool)
 	m.Writes = append(m.Writes, "lock of "+pool+": released by "+owner)
 	return true, nil
+}
+
+// RecordPlan keeps the first plan recorded for an execution and returns it.
+func (m *Memory) RecordPlan(_ context.Context, plan events.Plan) (events.Plan, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.Plans[plan.Execution]; ok {
+		return old, nil
+	}
+	m.Plans[plan.Execution] = plan
+	m.Writes = append(m.Writes, "plan of "+plan.Execution+": recorded")
+	return plan, nil
 }
