@@ -1,11 +1,15 @@
 package events
 
-import "unicode/utf8"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Limits on outside input (README.md, "Input limits"). Beyond them an event
 // is InvalidInput naming the limit, and nothing is written. They follow
 // AWS's own: EventBridge events are at most 256 KB, CloudWatch alarm names
-// 255 characters and state reasons 1023.
+// 255 characters and state reasons 1023, and EventBridge retries a delivery
+// for at most 24 hours.
 const (
 	MaxEventBytes       = 256 * 1024
 	MaxAlarmNameLength  = 255
@@ -14,6 +18,8 @@ const (
 	MaxOperatorLength   = 128
 	MaxOperatorReason   = 1024
 	MaxOperatorCount    = 1000
+	MaxAlarmAge         = 25 * time.Hour
+	MaxAlarmClockSkew   = 15 * time.Minute
 	maxAlarmFieldLength = 64
 )
 
@@ -30,6 +36,22 @@ func checkSize(what string, raw []byte) error {
 func checkText(field, s string, max int) error {
 	if n := utf8.RuneCountInString(s); n > max {
 		return Invalid("%s is %d characters, more than %d", field, n, max)
+	}
+	return nil
+}
+
+// CheckAlarmTime refuses a state change older than EventBridge would still
+// deliver, or later than now beyond clock skew: a replayed or forged event
+// (year 0000 or 9999) must not start a real execution.
+func CheckAlarmTime(ev AlarmEvent, now time.Time) error {
+	at := ev.Detail.State.At
+	switch {
+	case at.Before(now.Add(-MaxAlarmAge)):
+		return Invalid("alarm event: detail.state.timestamp %s is more than %s before now (%s): EventBridge no longer delivers it",
+			ev.Detail.State.Timestamp, MaxAlarmAge, now.UTC().Format(time.RFC3339))
+	case at.After(now.Add(MaxAlarmClockSkew)):
+		return Invalid("alarm event: detail.state.timestamp %s is more than %s after now (%s)",
+			ev.Detail.State.Timestamp, MaxAlarmClockSkew, now.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ import (
 // execution fails or times out.
 func ExecutionsFailedAlarmName(env string) string { return "mediascale-" + env + "-executions-failed" }
 
+// NodesUnfinishedAlarmName is the alarm that pages when an execution ends
+// with a node in the middle of a rollback or drain.
+func NodesUnfinishedAlarmName(env string) string { return "mediascale-" + env + "-nodes-unfinished" }
+
 // DashboardName is the environment's CloudWatch dashboard.
 func DashboardName(env string) string { return "mediascale-" + env }
 
@@ -76,6 +80,20 @@ func (s *Stack) newObservability(p Props) {
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(topic))
+	unfinished := awscloudwatch.NewAlarm(s.Stack, jsii.String("NodesUnfinishedAlarm"), &awscloudwatch.AlarmProps{
+		AlarmName: jsii.String(NodesUnfinishedAlarmName(p.Env)),
+		AlarmDescription: jsii.String("A mediascale " + p.Env + " execution ended with a node in the middle of a rollback or drain; " +
+			"the release summary names it and the reconciler finishes it: README.md, Troubleshooting"),
+		Metric: awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(telemetry.Namespace), MetricName: jsii.String("NodesUnfinished"),
+			Statistic: jsii.String("Sum"), Period: window,
+		}),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	unfinished.AddAlarmAction(awscloudwatchactions.NewSnsAction(topic))
 	// The dashboard names the alarm by its ARN rather than by a reference:
 	// moto's CloudFormation skips alarms, and a reference to a skipped
 	// resource would fail the local deploy.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -184,10 +185,16 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 		t.Fatalf("pool parameter not deployed: %v", err)
 	}
 
+	// Every sample alarm is sent as a state change of this run, as
+	// localaws invoke --at does: the trigger refuses stale ones.
+	stamp := time.Now().UTC().Truncate(time.Second)
 	invoke := func(file string) (*lambda.InvokeOutput, map[string]any) {
 		t.Helper()
 		payload, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger", file))
 		if err != nil {
+			t.Fatal(err)
+		}
+		if payload, err = restamp(payload, stamp); err != nil {
 			t.Fatal(err)
 		}
 		out, err := fn.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("mediascale-dev-trigger"), Payload: payload})
@@ -231,7 +238,7 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 			t.Fatalf("body=%v", body)
 		}
 		mark, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{
-			"pk": &ddbtypes.AttributeValueMemberS{Value: "DEDUPE#mediascale-dev-live-rtmp-use1-scale-out-connections@2026-11-21T10:00:00.123+0000"},
+			"pk": &ddbtypes.AttributeValueMemberS{Value: "DEDUPE#mediascale-dev-live-rtmp-use1-scale-out-connections@" + stamp.Format("2006-01-02T15:04:05.000-0700")},
 			"sk": &ddbtypes.AttributeValueMemberS{Value: "DEDUPE#"},
 		}})
 		if err != nil || mark.Item == nil {
@@ -251,6 +258,11 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 		a := alarms.MetricAlarms[0]
 		if len(a.AlarmActions) != 1 || !strings.HasSuffix(a.AlarmActions[0], ":mediascale-dev-alerts") {
 			t.Fatalf("alarm actions %v, want the alert topic", a.AlarmActions)
+		}
+		un, err := cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{stack.NodesUnfinishedAlarmName("dev")}})
+		if err != nil || len(un.MetricAlarms) != 1 || aws.ToString(un.MetricAlarms[0].MetricName) != "NodesUnfinished" ||
+			len(un.MetricAlarms[0].Dimensions) != 0 || len(un.MetricAlarms[0].AlarmActions) != 1 || !strings.HasSuffix(un.MetricAlarms[0].AlarmActions[0], ":mediascale-dev-alerts") {
+			t.Fatalf("alarm %s: %+v, %v", stack.NodesUnfinishedAlarmName("dev"), un, err)
 		}
 		watched := map[string]bool{}
 		for _, m := range a.Metrics {

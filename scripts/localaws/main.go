@@ -3,8 +3,8 @@
 // `sam local invoke` would.
 //
 //	localaws router --listen 127.0.0.1:PORT --moto http://127.0.0.1:PORT --assembly cdk.out
-//	localaws invoke [--env dev] FUNCTION EVENT_FILE
-//	localaws replay [--env dev] EVENT_FILE
+//	localaws invoke [--env dev] [--at now] FUNCTION EVENT_FILE
+//	localaws replay [--env dev] [--at now] EVENT_FILE
 //	localaws verify --stack NAME --template FILE
 //	localaws activate --motoapi URL
 //	localaws medianode --dir DIR --endpoints FILE
@@ -170,9 +170,10 @@ func router(args []string) error {
 func invoke(args []string) (int, error) {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
 	env := fs.String("env", envOr("MEDIASCALE_ENV", "dev"), "environment whose function to call when given a short name")
+	at := fs.String("at", "now", atUsage)
 	_ = fs.Parse(args)
 	if fs.NArg() != 2 {
-		return 2, fmt.Errorf("usage: localaws invoke [--env dev] FUNCTION EVENT_FILE")
+		return 2, fmt.Errorf("usage: localaws invoke [--env dev] [--at now] FUNCTION EVENT_FILE")
 	}
 	name, file := fs.Arg(0), fs.Arg(1)
 	if !strings.HasPrefix(name, "mediascale-") && !strings.HasPrefix(name, "arn:") {
@@ -180,6 +181,9 @@ func invoke(args []string) (int, error) {
 	}
 	payload, err := os.ReadFile(file)
 	if err != nil {
+		return 2, err
+	}
+	if payload, err = stamped(payload, *at); err != nil {
 		return 2, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

@@ -37,12 +37,16 @@ func replay(args []string) (int, error) {
 	fs := flag.NewFlagSet("replay", flag.ExitOnError)
 	env := fs.String("env", envOr("MEDIASCALE_ENV", "dev"), "environment")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to follow the execution")
+	at := fs.String("at", "now", atUsage)
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 {
-		return 2, fmt.Errorf("usage: localaws replay [--env dev] EVENT_FILE")
+		return 2, fmt.Errorf("usage: localaws replay [--env dev] [--at now] EVENT_FILE")
 	}
 	event, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
+		return 2, err
+	}
+	if event, err = stamped(event, *at); err != nil {
 		return 2, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)

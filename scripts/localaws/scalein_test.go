@@ -24,7 +24,7 @@ import (
 // scaleInAlarm returns the sample scale-in alarm with a fresh state-change
 // time.
 func (c *cloud) scaleInAlarm() []byte {
-	return c.stateChange("alarm-connections-low.json", "2026-11-21T11:00:00.000+0000", 13)
+	return c.stateChange("alarm-connections-low.json")
 }
 
 // publishConnections plays the nodes' agent: each ACTIVE node's

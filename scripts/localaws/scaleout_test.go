@@ -89,6 +89,8 @@ type cloud struct {
 	store     *fleet.Store
 	endpoints []byte
 	seq       int
+	// stamps is the time the cloud's sample alarm events start from.
+	stamps time.Time
 	// metricMinute orders the scenarios' published metrics in time.
 	metricMinute int
 }
@@ -119,19 +121,26 @@ func newCloud(t testing.TB, extra ...string) *cloud {
 // alarm returns the sample scale-out alarm with a fresh state-change time,
 // so each scenario is a new state change.
 func (c *cloud) alarm() []byte {
-	return c.stateChange("alarm-connections-high.json", "2026-11-21T10:00:00.123+0000", 12)
+	return c.stateChange("alarm-connections-high.json")
 }
 
-// stateChange returns a sample alarm event whose state-change time
-// (stamp in the file) is replaced by a fresh one in the given hour.
-func (c *cloud) stateChange(file, stamp string, hour int) []byte {
+// stateChange returns a sample alarm event as a new state change: its
+// time is unique in the test (one second apart per call) and recent, as
+// the trigger accepts only what EventBridge could still deliver.
+func (c *cloud) stateChange(file string) []byte {
 	c.seq++
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger", file))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	at := time.Date(2026, 11, 21, hour, c.seq, 0, 0, time.UTC).Format("2006-01-02T15:04:05.000-0700")
-	return bytes.ReplaceAll(raw, []byte(stamp), []byte(at))
+	if c.stamps.IsZero() {
+		c.stamps = time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
+	}
+	out, err := restamp(raw, c.stamps.Add(time.Duration(c.seq)*time.Second))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
 }
 
 // fresh readies the pool for a scenario: no faults, the real media node as

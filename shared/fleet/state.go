@@ -76,6 +76,17 @@ func (s State) Serving() bool {
 	return false
 }
 
+// Transitional reports whether a node in this state is in the middle of a
+// workflow step: someone must finish moving it (its execution, or the
+// reconciler once that execution has ended).
+func (s State) Transitional() bool {
+	switch s {
+	case Pending, Provisioning, Deploying, Probing, Shifting, Draining, RollingBack:
+		return true
+	}
+	return false
+}
+
 // Terminal reports whether a node in this state is finished for good.
 func (s State) Terminal() bool { return s == Terminated || s == Failed }
 

@@ -57,11 +57,6 @@ type Input struct {
 	StuckAfter time.Duration
 }
 
-var transitional = map[fleet.State]bool{
-	fleet.Pending: true, fleet.Provisioning: true, fleet.Deploying: true, fleet.Probing: true,
-	fleet.Shifting: true, fleet.Draining: true, fleet.RollingBack: true,
-}
-
 // Find compares the table with the instances and returns the drift, each
 // with its action. It is pure: the handler carries the actions out.
 func Find(in Input) []Finding {
@@ -121,7 +116,7 @@ func Find(in Input) []Finding {
 				continue
 			}
 		}
-		if !transitional[n.State] || busy {
+		if !n.State.Transitional() || busy {
 			continue
 		}
 		deadline := n.Deadline

@@ -6,8 +6,11 @@ package release
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mediascale/mediascale/events"
@@ -19,7 +22,7 @@ import (
 // Outcomes of an execution.
 const (
 	Succeeded = "SUCCEEDED" // every planned node made it (or nothing was needed)
-	Partial   = "PARTIAL"   // some made it, some were rolled back
+	Partial   = "PARTIAL"   // some made it, some did not
 	Failed    = "FAILED"    // none made it, or planning itself failed
 	Cancelled = "CANCELLED" // a scale-in whose drains were cancelled: every node back in service
 	DryRun    = "DRY_RUN"   // planned and reported, nothing changed
@@ -55,6 +58,9 @@ type NodeSummary struct {
 	AZ           string `json:"az,omitempty"`
 	Weight       int    `json:"weight"`
 	Reason       string `json:"reason,omitempty"`
+	// Unfinished says the node was left in the middle of a step (a
+	// rollback or drain that did not finish): the reconciler finishes it.
+	Unfinished bool `json:"unfinished,omitempty"`
 }
 
 // Summary is the execution's final word.
@@ -134,6 +140,7 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		return fleet.Active
 	}
 	good, bad, back, forced, parked, retired := 0, 0, 0, 0, 0, 0
+	var unfinished []string
 	for _, n := range nodes {
 		if n.Execution != req.Execution {
 			continue
@@ -141,8 +148,8 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		if n.ForcedSessions != nil {
 			forced += *n.ForcedSessions
 		}
-		s.Nodes = append(s.Nodes, NodeSummary{Node: n.ID, State: string(n.State), InstanceID: n.InstanceID,
-			InstanceType: n.InstanceType, AZ: n.AZ, Weight: n.Weight, Reason: n.Reason})
+		ns := NodeSummary{Node: n.ID, State: string(n.State), InstanceID: n.InstanceID,
+			InstanceType: n.InstanceType, AZ: n.AZ, Weight: n.Weight, Reason: n.Reason}
 		switch goal := goalOf(n); {
 		case n.State == goal:
 			good++
@@ -156,7 +163,12 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 			back++
 		default:
 			bad++
+			if n.State.Transitional() {
+				ns.Unfinished = true
+				unfinished = append(unfinished, fmt.Sprintf("%s (%s)", n.ID, n.State))
+			}
 		}
+		s.Nodes = append(s.Nodes, ns)
 	}
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Node < s.Nodes[j].Node })
 	switch {
@@ -167,9 +179,13 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	case bad == 0:
 		s.Status = Succeeded
 	case good > 0:
-		s.Status, s.Reason = Partial, "some nodes were rolled back"
+		s.Status, s.Reason = Partial, "some nodes did not reach their goal"
 	default:
-		s.Status, s.Reason = Failed, "every node was rolled back"
+		s.Status, s.Reason = Failed, "no node reached its goal"
+	}
+	if len(unfinished) > 0 {
+		sort.Strings(unfinished)
+		s.Reason += fmt.Sprintf("; %d node(s) left unfinished, for the reconciler: %s", len(unfinished), strings.Join(unfinished, ", "))
 	}
 	// A scale-in's cooldown runs from its end; a scale-out's from its
 	// decision, which the trigger marks, so a long shift does not hold
@@ -184,14 +200,14 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
 		return Summary{}, err
 	}
-	h.publish(ctx, req, s, outcome{good: good, bad: bad, back: back, forced: forced, parked: parked, retired: retired})
+	h.publish(ctx, req, s, outcome{good: good, bad: bad, back: back, forced: forced, parked: parked, retired: retired, unfinished: len(unfinished)})
 	return s, nil
 }
 
 // outcome counts what became of an execution's nodes; good includes the
 // nodes parked in or retired from the warm pool.
 type outcome struct {
-	good, bad, back, forced, parked, retired int
+	good, bad, back, forced, parked, retired, unfinished int
 }
 
 // publish writes the execution's metrics (README.md, "Metrics"): one scale
@@ -221,7 +237,14 @@ func (h *Handler) publish(ctx context.Context, req Request, s Summary, o outcome
 		metrics = append(metrics, telemetry.Metric{Name: "ScaleSeconds", Value: now.Sub(req.RequestedAt).Seconds(), Unit: telemetry.Seconds})
 	}
 	dims := []telemetry.Dimension{{Name: "Pool", Value: req.Pool}, {Name: "Direction", Value: req.Direction}, {Name: "Status", Value: s.Status}}
-	if err := telemetry.EmitMetrics(ctx, h.log, now, dims, [][]string{{"Pool", "Direction", "Status"}}, metrics...); err != nil {
+	err := errors.Join(
+		telemetry.EmitMetrics(ctx, h.log, now, dims, [][]string{{"Pool", "Direction", "Status"}}, metrics...),
+		// Also without dimensions, for the environment's alarm on nodes
+		// left unfinished (an alarm reads one exact series).
+		telemetry.EmitMetrics(ctx, h.log, now, dims, [][]string{{"Pool", "Direction", "Status"}, {}},
+			telemetry.Metric{Name: "NodesUnfinished", Value: float64(o.unfinished), Unit: telemetry.Count}),
+	)
+	if err != nil {
 		h.log.ErrorContext(ctx, "execution metrics not published", "pool", req.Pool, "execution", req.Execution, "error", err.Error())
 	}
 }

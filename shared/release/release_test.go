@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +190,45 @@ func TestReleasePublishesTheExecutionMetrics(t *testing.T) {
 				t.Errorf("ScaleSeconds published without a request time")
 			}
 		})
+	}
+}
+
+func TestANodeLeftInTheMiddleOfARollbackIsNamedUnfinished(t *testing.T) {
+	var buf bytes.Buffer
+	store := &fakeStore{owner: "e1", nodes: []fleet.Node{
+		{Pool: "live", ID: "a", State: fleet.Failed, Execution: "e1", Reason: "ProbeFailed: refused"},
+		{Pool: "live", ID: "b", State: fleet.RollingBack, Execution: "e1", Reason: "ProbeFailed: refused"},
+	}}
+	raw, _ := json.Marshal(Request{Pool: "live", Direction: "out", Execution: "e1"})
+	s, err := NewHandler(store, time.Now, telemetry.NewLogger(&buf, "release")).Handle()(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != Failed || !strings.Contains(s.Reason, "1 node(s) left unfinished, for the reconciler: b (ROLLING_BACK)") {
+		t.Fatalf("summary %s: %q", s.Status, s.Reason)
+	}
+	for _, n := range s.Nodes {
+		if n.Unfinished != (n.Node == "b") {
+			t.Fatalf("node %s unfinished = %v", n.Node, n.Unfinished)
+		}
+	}
+	// The count reaches the environment's alarm: a metric without
+	// dimensions beside the per-pool one.
+	var found bool
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var m struct {
+			NodesUnfinished *float64
+			AWS             struct {
+				CloudWatchMetrics []struct{ Dimensions [][]string } `json:"CloudWatchMetrics"`
+			} `json:"_aws"`
+		}
+		if json.Unmarshal(line, &m) != nil || m.NodesUnfinished == nil {
+			continue
+		}
+		sets := m.AWS.CloudWatchMetrics[0].Dimensions
+		found = *m.NodesUnfinished == 1 && len(sets) == 2 && len(sets[1]) == 0
+	}
+	if !found {
+		t.Fatalf("no NodesUnfinished of 1 with an empty dimension set in\n%s", buf.String())
 	}
 }

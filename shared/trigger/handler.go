@@ -108,6 +108,9 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 	if err != nil {
 		return Decision{}, err
 	}
+	if err := events.CheckAlarmTime(ev, h.now()); err != nil {
+		return Decision{Alarm: ev.Detail.AlarmName}, err
+	}
 	ref, p, err := Route(ev, h.config, h.index)
 	if err != nil {
 		return Decision{Alarm: ev.Detail.AlarmName}, err

@@ -201,7 +201,7 @@ func devConfig(t *testing.T) pool.File {
 	return f
 }
 
-var eventTime = time.Date(2026, 11, 21, 10, 0, 5, 0, time.UTC)
+var eventTime = time.Date(2026, 11, 21, 11, 0, 5, 0, time.UTC)
 
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
@@ -667,5 +667,22 @@ func TestAnAlarmWhoseDecisionFailedIsNotLostToItsDedupeMark(t *testing.T) {
 	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), raw)
 	if err != nil || d.Action != ActionScale || len(sf.started) != 1 {
 		t.Fatalf("the redelivery: %+v, %v, started %d; want it acted on", d, err, len(sf.started))
+	}
+}
+
+func TestAStateChangeOutsideDeliverableTimeIsRefusedBeforeAnyWrite(t *testing.T) {
+	for _, stamp := range []string{"9999-12-31T23:59:59.000+0000", "0000-01-01T00:00:00.000+0000", "2026-11-20T09:00:00.000+0000", "2026-11-21T11:30:00.000+0000"} {
+		t.Run(stamp, func(t *testing.T) {
+			store, sf := newFakeStore(), &fakeSFN{}
+			raw := bytes.ReplaceAll(readEvent(t, "alarm-connections-high.json"), []byte("2026-11-21T10:00:00.123+0000"), []byte(stamp))
+			_, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), raw)
+			var invalid *events.InvalidInput
+			if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "detail.state.timestamp "+stamp) {
+				t.Fatalf("err = %v, want InvalidInput naming the timestamp", err)
+			}
+			if len(store.calls) != 0 || len(sf.started) != 0 {
+				t.Fatalf("a refused event reached the store (%v) or Step Functions (%d)", store.calls, len(sf.started))
+			}
+		})
 	}
 }
