@@ -119,13 +119,21 @@ func Find(in Input) []Finding {
 		if !n.State.Transitional() || busy {
 			continue
 		}
+		// A node whose execution has ended has nobody left to move it:
+		// it is finished now, not after a deadline meant for a step
+		// that is still running. Only a node without an owner waits.
+		if n.Execution != "" {
+			out = append(out, Finding{Kind: StuckNode, Node: n.ID, Instance: n.InstanceID, Action: actRollBack,
+				Reason: fmt.Sprintf("%s since %s, and execution %q that owns it has ended", n.State, n.UpdatedAt.Format(time.RFC3339), n.Execution)})
+			continue
+		}
 		deadline := n.Deadline
 		if deadline.IsZero() || n.State == fleet.Shifting || n.State == fleet.Probing || n.State == fleet.Pending {
 			deadline = n.UpdatedAt.Add(in.StuckAfter)
 		}
 		if in.Now.After(deadline) {
 			out = append(out, Finding{Kind: StuckNode, Node: n.ID, Instance: n.InstanceID, Action: actRollBack,
-				Reason: fmt.Sprintf("%s since %s, past its deadline, and execution %q is not running", n.State, n.UpdatedAt.Format(time.RFC3339), n.Execution)})
+				Reason: fmt.Sprintf("%s since %s, past its deadline, and no execution owns it", n.State, n.UpdatedAt.Format(time.RFC3339))})
 		}
 	}
 	if in.Lock != nil && !in.Running(in.Lock.Owner) {
