@@ -317,3 +317,30 @@ func TestRevisionChangesWithWhatANodeIsBuiltFrom(t *testing.T) {
 		t.Fatalf("revision %q does not start with the launch template and version", got)
 	}
 }
+
+func TestAPoolFileWhoseAliasesNeverEndIsRefused(t *testing.T) {
+	many := func(alias string, n int) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(alias+",", n), ",") + "]"
+	}
+	cases := []struct {
+		name, raw, want string
+	}{
+		{"aliases of aliases that multiply a small file",
+			"environment: dev\nzone: &z {az: us-east-1a, subnet: managed}\npool: &p {name: live, placement: " + many("*z", 400) + "}\npools: " + many("*p", 400) + "\n",
+			"expands to more than 100000 values"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := ParseYAML([]byte(tc.raw)); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want a refusal containing %q", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("still parsing after 10 s")
+			}
+		})
+	}
+}

@@ -58,7 +58,8 @@ func ParseYAML(raw []byte) (File, error) {
 		return File{}, Errors{{Path: "(file)", Rule: "is empty"}}
 	}
 	var errs Errors
-	checkShape(root.Content[0], reflect.TypeOf(File{}), "", &errs)
+	sc := shapeCheck{errs: &errs, left: maxShapeNodes}
+	sc.check(root.Content[0], reflect.TypeOf(File{}), "")
 	if len(errs) > 0 {
 		return File{}, errs
 	}
@@ -95,18 +96,40 @@ func (f File) JSON() ([]byte, error) { return json.Marshal(f) }
 
 var durationType = reflect.TypeOf(Duration(0))
 
-// checkShape walks the YAML tree beside the Go type it must decode into, so
+// maxShapeNodes bounds the YAML values a pool file may expand to: far more
+// than any real file (a pool is about 80).
+const maxShapeNodes = 100000
+
+// shapeCheck walks the YAML tree beside the Go type it must decode into, so
 // that an unknown or missing field is reported with its full path instead of
 // a bare line number.
-func checkShape(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
+type shapeCheck struct {
+	errs *Errors
+	left int
+}
+
+// check walks one node.
+//
+// Aliases are followed, within bounds: at most maxShapeNodes nodes are
+// walked, so many aliases of a large value cannot blow a small file up
+// into work that never ends. (The walk follows the Go type, which never
+// contains itself, so an alias inside its own anchor ends there.)
+func (sc *shapeCheck) check(n *yaml.Node, t reflect.Type, path string) {
+	errs := sc.errs
+	at := func(rule string, args ...any) {
+		*errs = append(*errs, FieldError{Path: orRoot(path), Rule: fmt.Sprintf(rule, args...)})
+	}
+	if sc.left--; sc.left == 0 {
+		at("the file expands to more than %d values through its aliases", maxShapeNodes)
+	}
+	if sc.left <= 0 {
+		return
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
-	}
-	at := func(rule string, args ...any) {
-		*errs = append(*errs, FieldError{Path: orRoot(path), Rule: fmt.Sprintf(rule, args...)})
 	}
 	switch {
 	case t == durationType:
@@ -133,7 +156,7 @@ func checkShape(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 				*errs = append(*errs, FieldError{Path: join(path, key), Rule: "appears twice"})
 			}
 			seen[key] = true
-			checkShape(n.Content[i+1], field.Type, join(path, key), errs)
+			sc.check(n.Content[i+1], field.Type, join(path, key))
 		}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
@@ -148,7 +171,7 @@ func checkShape(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 			return
 		}
 		for i, item := range n.Content {
-			checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+			sc.check(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -156,7 +179,7 @@ func checkShape(n *yaml.Node, t reflect.Type, path string, errs *Errors) {
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			checkShape(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
+			sc.check(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
 		}
 	default:
 		if n.Kind != yaml.ScalarNode {
