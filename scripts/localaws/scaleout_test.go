@@ -352,11 +352,7 @@ func TestScaleOutOnTheLocalCloud(t *testing.T) {
 
 	t.Run("a load-balancer pool shifts its nodes through the canary group into the stable group", func(t *testing.T) {
 		c.fresh()
-		raw, err := os.ReadFile(filepath.Join(repoRoot, "testevents/trigger/alarm-voice-cpu-high.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs := c.replay(raw)
+		rs := c.replay(c.stateChange("alarm-voice-cpu-high.json"))
 		if rs.Status != "SUCCEEDED" {
 			t.Fatalf("status %s", rs.Status)
 		}
