@@ -70,18 +70,13 @@ func ParseAlarmEvent(raw []byte) (AlarmEvent, error) {
 	if ev.Detail.AlarmName == "" {
 		return ev, Invalid("alarm event: detail.alarmName is missing")
 	}
-	for _, f := range []struct {
-		name, value string
-		max         int
-	}{
-		{"alarm event: detail.alarmName", ev.Detail.AlarmName, MaxAlarmNameLength},
-		{"alarm event: detail.state.reason", ev.Detail.State.Reason, MaxStateReason},
-		{"alarm event: detail.previousState.reason", ev.Detail.PreviousState.Reason, MaxStateReason},
-		{"alarm event: detail.state.timestamp", ev.Detail.State.Timestamp, maxAlarmFieldLength},
-	} {
-		if err := checkText(f.name, f.value, f.max); err != nil {
-			return ev, err
-		}
+	if err := checkTexts(
+		text{"alarm event: detail.alarmName", ev.Detail.AlarmName, MaxAlarmNameLength},
+		text{"alarm event: detail.state.reason", ev.Detail.State.Reason, MaxStateReason},
+		text{"alarm event: detail.previousState.reason", ev.Detail.PreviousState.Reason, MaxStateReason},
+		text{"alarm event: detail.state.timestamp", ev.Detail.State.Timestamp, maxAlarmFieldLength},
+	); err != nil {
+		return ev, err
 	}
 	switch ev.Detail.State.Value {
 	case AlarmStateOK, AlarmStateAlarm, AlarmStateInsufficientData:

@@ -31,11 +31,19 @@ func checkSize(what string, raw []byte) error {
 	return nil
 }
 
-// checkText refuses a text field longer than max characters. (JSON
+// text is a text field with its name and its longest length.
+type text struct {
+	field, value string
+	max          int
+}
+
+// checkTexts refuses the first field longer than its max characters. (JSON
 // decoding has already turned invalid UTF-8 into U+FFFD.)
-func checkText(field, s string, max int) error {
-	if n := utf8.RuneCountInString(s); n > max {
-		return Invalid("%s is %d characters, more than %d", field, n, max)
+func checkTexts(fields ...text) error {
+	for _, f := range fields {
+		if n := utf8.RuneCountInString(f.value); n > f.max {
+			return Invalid("%s is %d characters, more than %d", f.field, n, f.max)
+		}
 	}
 	return nil
 }

@@ -67,17 +67,12 @@ func ParseOperatorEvent(raw []byte) (OperatorRequest, error) {
 	case strings.TrimSpace(r.Operator) == "":
 		return r, Invalid("operator request: detail.operator is missing: say who asks")
 	}
-	for _, f := range []struct {
-		name, value string
-		max         int
-	}{
-		{"operator request: detail.pool", r.Pool, MaxPoolNameLength},
-		{"operator request: detail.operator", r.Operator, MaxOperatorLength},
-		{"operator request: detail.reason", r.Reason, MaxOperatorReason},
-	} {
-		if err := checkText(f.name, f.value, f.max); err != nil {
-			return r, err
-		}
+	if err := checkTexts(
+		text{"operator request: detail.pool", r.Pool, MaxPoolNameLength},
+		text{"operator request: detail.operator", r.Operator, MaxOperatorLength},
+		text{"operator request: detail.reason", r.Reason, MaxOperatorReason},
+	); err != nil {
+		return r, err
 	}
 	return r, nil
 }

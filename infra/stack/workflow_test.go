@@ -8,13 +8,14 @@ import (
 	"github.com/mediascale/mediascale/events"
 )
 
-func parsedDefinition(t *testing.T) map[string]any {
+// parsed builds a definition with an ARN for every function and decodes it.
+func parsed(t *testing.T, build func(map[string]string) (string, error)) map[string]any {
 	t.Helper()
 	arns := map[string]string{}
 	for _, fn := range append(ScaleOutFunctions, "drain") {
 		arns[fn] = "arn:aws:lambda:us-east-1:123456789012:function:" + fn
 	}
-	raw, err := ScaleOutDefinition(arns)
+	raw, err := build(arns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,6 +25,8 @@ func parsedDefinition(t *testing.T) map[string]any {
 	}
 	return def
 }
+
+func parsedDefinition(t *testing.T) map[string]any { return parsed(t, ScaleOutDefinition) }
 
 func states(def map[string]any) map[string]any { return def["States"].(map[string]any) }
 
@@ -181,18 +184,7 @@ func TestTheDefinitionNeedsEveryFunction(t *testing.T) {
 // Step Functions uses the first retrier an error matches and never falls
 // through: the steps that must finish have one retrier for every error.
 func TestTheStepsThatMustFinishRetryEveryErrorWithOneRetrier(t *testing.T) {
-	arns := map[string]string{}
-	for _, fn := range append(ScaleOutFunctions, "drain") {
-		arns[fn] = "arn:aws:lambda:us-east-1:123456789012:function:" + fn
-	}
-	in, err := ScaleInDefinition(arns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var scaleIn map[string]any
-	if err := json.Unmarshal([]byte(in), &scaleIn); err != nil {
-		t.Fatal(err)
-	}
+	scaleIn := parsed(t, ScaleInDefinition)
 	out := parsedDefinition(t)
 	for name, s := range map[string]any{
 		"scale-out Release": states(out)["Release"], "scale-out ReleaseAfterFailure": states(out)["ReleaseAfterFailure"],

@@ -208,13 +208,14 @@ func (a *armed) matches(c *call, r *http.Request, now time.Time) bool {
 	return true
 }
 
-// match returns the fault that answers r, if any, and counts the hit; a
-// fault used up (Times) or outside its window passes the call on.
-func (f *faults) match(r *http.Request) (Fault, bool) {
+// match returns the fault that answers r, if any, with what the call was
+// matched by, and counts the hit; a fault used up (Times) or outside its
+// window passes the call on.
+func (f *faults) match(r *http.Request) (Fault, call, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.list) == 0 {
-		return Fault{}, false
+		return Fault{}, call{}, false
 	}
 	c := describe(r)
 	now := f.clock()
@@ -225,17 +226,17 @@ func (f *faults) match(r *http.Request) (Fault, bool) {
 		}
 		if a.matches(&c, r, now) {
 			f.hits[i]++
-			return a.Fault, true
+			return a.Fault, c, true
 		}
 	}
-	return Fault{}, false
+	return Fault{}, call{}, false
 }
 
 // write answers the call. A fault with a code is written in the error
 // shape of the call's protocol, as the SDK parses it: JSON for calls with
 // an X-Amz-Target, EC2's query errors, other query services' and REST-XML
 // (Route53) errors.
-func (fl Fault) write(w http.ResponseWriter, r *http.Request) {
+func (fl Fault) write(w http.ResponseWriter, c call) {
 	body, contentType := fl.Body, fl.ContentType
 	if fl.Code != "" {
 		msg := fl.Message
@@ -243,7 +244,7 @@ func (fl Fault) write(w http.ResponseWriter, r *http.Request) {
 			msg = "injected by the local cloud"
 		}
 		code, text := html.EscapeString(fl.Code), html.EscapeString(msg)
-		switch c := describe(r); {
+		switch {
 		case c.target != "":
 			contentType = "application/x-amz-json-1.1"
 			w.Header().Set("X-Amzn-Errortype", fl.Code)

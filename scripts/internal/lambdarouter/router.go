@@ -101,11 +101,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.invoke(w, r, name)
 		return
 	}
-	if fl, ok := rt.faults.match(r); ok {
-		c := describe(r)
+	if fl, c, ok := rt.faults.match(r); ok {
 		rt.log.Info("fault injected", "service", c.service, "target", c.target, "caller", c.caller, "method", r.Method, "path", r.URL.Path,
 			"status", fl.Status, "code", fl.Code)
-		fl.write(w, r)
+		fl.write(w, c)
 		return
 	}
 	rt.proxy.ServeHTTP(w, r)

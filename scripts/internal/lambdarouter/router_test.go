@@ -217,7 +217,7 @@ func TestAFaultMatchesByServicePathCallerCountAndTime(t *testing.T) {
 			}
 			for i, req := range tc.calls {
 				now = t0.Add(tc.at[i])
-				fl, hit := f.match(req)
+				fl, c, hit := f.match(req)
 				if hit != tc.hit[i] {
 					t.Fatalf("call %d: hit %v, want %v", i, hit, tc.hit[i])
 				}
@@ -225,7 +225,7 @@ func TestAFaultMatchesByServicePathCallerCountAndTime(t *testing.T) {
 					continue
 				}
 				out := httptest.NewRecorder()
-				fl.write(out, req)
+				fl.write(out, c)
 				if out.Code != tc.fault.Status || !strings.Contains(out.Body.String(), tc.body) {
 					t.Fatalf("call %d answered %d %s, want %d with %s", i, out.Code, out.Body, tc.fault.Status, tc.body)
 				}
