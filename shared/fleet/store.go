@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/mediascale/mediascale/events"
 )
@@ -153,12 +154,21 @@ func (s *Store) CreateNode(ctx context.Context, n Node) (Node, error) {
 	for k, v := range key(poolKey(n.Pool), nodePrefix+n.ID) {
 		item[k] = v
 	}
+	token := uuid.NewString()
+	item[writeAttr] = str(token)
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           &s.table,
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		TableName:                           &s.table,
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if _, lost := isConditionFailed(err); lost {
+	if old, lost := isConditionFailed(err); lost {
+		// The SDK retries a put whose answer was lost on the way back; the
+		// retry then finds the item the first attempt wrote, which is this
+		// call's own write, not a conflict.
+		if ownWrite(old, token) {
+			return decodeNode(old)
+		}
 		return Node{}, events.Conflict(err, "node %s/%s already exists", n.Pool, n.ID)
 	}
 	if err != nil {
@@ -239,15 +249,17 @@ func (s *Store) Update(ctx context.Context, pool, id string, state State, versio
 }
 
 func (s *Store) write(ctx context.Context, pool, id string, from State, version int64, to State, c Change) (Node, error) {
-	names := map[string]string{"#state": "state", "#version": "version", "#updatedAt": "updatedAt"}
+	token := uuid.NewString()
+	names := map[string]string{"#state": "state", "#version": "version", "#updatedAt": "updatedAt", "#write": writeAttr}
 	values := map[string]types.AttributeValue{
 		":from":    str(string(from)),
 		":to":      str(string(to)),
 		":version": num(version),
 		":next":    num(version + 1),
 		":now":     str(s.now().UTC().Format(time.RFC3339Nano)),
+		":write":   str(token),
 	}
-	set := "SET #state = :to, #version = :next, #updatedAt = :now"
+	set := "SET #state = :to, #version = :next, #updatedAt = :now, #write = :write"
 	add := func(attr string, v types.AttributeValue) {
 		names["#"+attr] = attr
 		values[":"+attr] = v
@@ -282,12 +294,26 @@ func (s *Store) write(ctx context.Context, pool, id string, from State, version 
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if old, lost := isConditionFailed(err); lost {
+		// A retry of an update whose answer was lost finds the node as
+		// this call's first attempt left it: that is its result.
+		if ownWrite(old, token) {
+			return decodeNode(old)
+		}
 		return Node{}, events.Conflict(err, "node %s/%s: expected %s at version %d, %s", pool, id, from, version, describeFound(old))
 	}
 	if err != nil {
 		return Node{}, fmt.Errorf("writing node %s/%s (%s -> %s): %w", pool, id, from, to, err)
 	}
 	return decodeNode(out.Attributes)
+}
+
+// writeAttr holds a token unique to the call that last wrote a node, so a
+// retried write can tell its own first attempt from another writer's.
+const writeAttr = "writeId"
+
+func ownWrite(old map[string]types.AttributeValue, token string) bool {
+	v, ok := old[writeAttr].(*types.AttributeValueMemberS)
+	return ok && v.Value == token
 }
 
 func describeFound(old map[string]types.AttributeValue) string {

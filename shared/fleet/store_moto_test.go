@@ -395,3 +395,46 @@ func TestTheFirstPlanRecordedForAnExecutionWinsOnMoto(t *testing.T) {
 		t.Fatalf("plans are listed as nodes: %+v", nodes)
 	}
 }
+
+// lostAnswers sends every write twice and returns the second answer, as the
+// SDK does when the first answer is lost on the way back and it retries.
+type lostAnswers struct{ *dynamodb.Client }
+
+func (l lostAnswers) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if _, err := l.Client.PutItem(ctx, in, opts...); err != nil {
+		return nil, err
+	}
+	return l.Client.PutItem(ctx, in, opts...)
+}
+
+func (l lostAnswers) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if _, err := l.Client.UpdateItem(ctx, in, opts...); err != nil {
+		return nil, err
+	}
+	return l.Client.UpdateItem(ctx, in, opts...)
+}
+
+func TestAWriteRetriedAfterItsAnswerWasLostIsItsOwnResultOnMoto(t *testing.T) {
+	_, db, c := newMotoStore(t)
+	s := NewStore(lostAnswers{db}, "nodes", c.Now)
+	ctx := context.Background()
+	n, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1"})
+	if err != nil || n.Version != 1 {
+		t.Fatalf("retried create = %+v, %v; want the node at version 1", n, err)
+	}
+	c.now = c.now.Add(time.Second)
+	n, err = s.Transition(ctx, "live", "n1", Pending, 1, Provisioning, Change{InstanceID: "i-1"})
+	if err != nil || n.Version != 2 || n.State != Provisioning || n.InstanceID != "i-1" {
+		t.Fatalf("retried transition = %+v, %v; want PROVISIONING at version 2", n, err)
+	}
+
+	t.Run("another writer's record is still a conflict", func(t *testing.T) {
+		if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1"}); errorName(err) != events.ErrStateConflict {
+			t.Fatalf("creating an existing node: err = %v, want StateConflict", err)
+		}
+		c.now = c.now.Add(time.Second)
+		if _, err := s.Transition(ctx, "live", "n1", Pending, 1, Provisioning, Change{}); errorName(err) != events.ErrStateConflict {
+			t.Fatalf("a stale transition: err = %v, want StateConflict", err)
+		}
+	})
+}
