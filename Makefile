@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: fuzz all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
+.PHONY: faults fuzz all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
 
 all: build
 
@@ -100,6 +100,14 @@ fuzz:
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg)"; \
 		go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_EXECS) -fuzzminimizetime 10x $$pkg || exit 1; \
 	done
+
+# The whole fault matrix (README.md, "The fault matrix") on two local
+# clouds: every AWS call of the trigger, scale-out and scale-in paths
+# failing four ways at two points; make test runs a sample of it. The
+# outcomes land in build/faultmatrix.json.
+faults: build deps
+	FAULT_MATRIX=all FAULT_MATRIX_OUT=$(CURDIR)/build/faultmatrix.json \
+		go test -count=1 -timeout 150m -run '^TestFaultMatrix$$' -v ./scripts/localaws/
 
 deploy: build deps
 	scripts/cdkenv $(ENV) deploy

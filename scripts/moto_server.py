@@ -1,4 +1,4 @@
-"""moto_server for the local cloud and the tests, with three fixes to moto 5.2.1.
+"""moto_server for the local cloud and the tests, with four fixes to moto 5.2.1.
 
 1. moto's Step Functions interpreter deep-copies a state machine at every
    StartExecution, and the copy includes the machine's earlier executions,
@@ -14,13 +14,23 @@
    lock, so two racing conditional writes can both succeed. DynamoDB
    applies each conditional write atomically; the node store relies on it.
    The fix serialises DynamoDB's writes.
+4. moto's Step Functions interpreter sleeps for real between a Retry's
+   attempts (IntervalSeconds times BackoffRate per attempt, with jitter),
+   which is minutes for the workflow's persistent retriers. With
+   LOCALCLOUD_MAX_RETRY_SECONDS set, each of those sleeps is capped at that
+   many seconds, as the local cloud caps Wait states
+   (MEDIASCALE_MAX_WAIT_SECONDS): the attempts and their order are AWS's,
+   only the pauses between them are shorter.
 
 Usage is moto_server's: python3 scripts/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import copy
 import functools
+import os
 import threading
+import time
+import types
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.elbv2.models import FakeLoadBalancer, elbv2_backends
@@ -67,6 +77,13 @@ def _atomic(write):
 
 for _name in ("put_item", "update_item", "delete_item", "transact_write_items"):
     setattr(DynamoDBBackend, _name, _atomic(getattr(DynamoDBBackend, _name)))
+
+_max_retry = os.environ.get("LOCALCLOUD_MAX_RETRY_SECONDS")
+if _max_retry:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    _cap = float(_max_retry)
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(min(seconds, _cap)))
 
 if __name__ == "__main__":
     main()

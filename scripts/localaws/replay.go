@@ -68,6 +68,10 @@ func replay(args []string) (int, error) {
 	return 0, nil
 }
 
+// StatusRefused is a replay whose trigger answered with an error: no
+// execution, and EventBridge would deliver the event again.
+const StatusRefused = "REFUSED"
+
 // RunReplay does the work of replay, printing progress to w. routerURL,
 // when known, lets it count the Lambda milliseconds the replay cost.
 func RunReplay(ctx context.Context, cfg aws.Config, env, routerURL string, event []byte, w io.Writer) (ReplaySummary, error) {
@@ -85,6 +89,7 @@ func RunReplay(ctx context.Context, cfg aws.Config, env, routerURL string, event
 	}
 	rs.Decision = inv.Payload
 	if inv.FunctionError != nil {
+		rs.Status = StatusRefused
 		return rs, fmt.Errorf("the trigger refused the event: %s", inv.Payload)
 	}
 	var d struct {

@@ -40,9 +40,15 @@ type Fault struct {
 	Method string `json:"method,omitempty"`
 	Path   string `json:"path,omitempty"`
 	// Caller matches the function that made the call (the local runtime
-	// gives each function credentials of its own, as Lambda does).
+	// gives each function credentials of its own, as Lambda does); "*"
+	// matches every function and nothing else, so the calls a test makes
+	// to look at the cloud pass untouched.
 	Caller string `json:"caller,omitempty"`
-	// Times limits the fault to its first N matches; 0 means every one.
+	// Skip lets the first N matching calls through before the fault
+	// answers, so a fault can land in the middle of a run.
+	Skip int `json:"skip,omitempty"`
+	// Times limits the fault to N answers after the skipped calls; 0
+	// means every one.
 	Times int `json:"times,omitempty"`
 	// After and For bound the fault in time from when it was set ("2s",
 	// "30s"); empty After is at once, empty For is until cleared.
@@ -88,6 +94,9 @@ func arm(fl Fault, now time.Time) (armed, error) {
 	}
 	if fl.Service == "" && fl.Target == "" && fl.Action == "" && fl.Method == "" && fl.Path == "" && fl.Caller == "" {
 		return a, fmt.Errorf("a fault needs something to match: service, target, action, method, path or caller")
+	}
+	if fl.Skip < 0 || fl.Times < 0 {
+		return a, fmt.Errorf("skip and times count calls: %d and %d", fl.Skip, fl.Times)
 	}
 	if fl.Code != "" && fl.Body != "" {
 		return a, fmt.Errorf("give code or body, not both")
@@ -185,7 +194,7 @@ func (a *armed) matches(c *call, r *http.Request, now time.Time) bool {
 		return false
 	case a.Service != "" && a.Service != c.service:
 		return false
-	case a.Caller != "" && a.Caller != c.caller:
+	case a.Caller == "*" && c.caller == "", a.Caller != "" && a.Caller != "*" && a.Caller != c.caller:
 		return false
 	case a.Method != "" && !strings.EqualFold(a.Method, r.Method):
 		return false
@@ -221,11 +230,14 @@ func (f *faults) match(r *http.Request) (Fault, call, bool) {
 	now := f.clock()
 	for i := range f.list {
 		a := &f.list[i]
-		if a.Times > 0 && f.hits[i] >= a.Times {
+		if a.Times > 0 && f.hits[i] >= a.Skip+a.Times {
 			continue
 		}
 		if a.matches(&c, r, now) {
 			f.hits[i]++
+			if f.hits[i] <= a.Skip {
+				continue
+			}
 			return a.Fault, c, true
 		}
 	}

@@ -200,6 +200,14 @@ func TestAFaultMatchesByServicePathCallerCountAndTime(t *testing.T) {
 			Fault{Service: "states", After: "2s", For: "3s", Status: 500, Code: "ServiceUnavailable"},
 			[]*http.Request{signed("POST", "AWSStepFunctions.StartExecution", "states", "trigger", "/", "{}"), signed("POST", "AWSStepFunctions.StartExecution", "states", "trigger", "/", "{}"), signed("POST", "AWSStepFunctions.StartExecution", "states", "trigger", "/", "{}")},
 			[]time.Duration{time.Second, 3 * time.Second, 5 * time.Second}, []bool{false, true, false}, "ServiceUnavailable"},
+		{"a fault that skips calls lets the first through and answers the next",
+			Fault{Service: "ec2", Action: "RunInstances", Skip: 1, Times: 1, Status: 400, Code: "RequestLimitExceeded"},
+			[]*http.Request{signed("POST", "", "ec2", "provision", "/", "Action=RunInstances"), signed("POST", "", "ec2", "provision", "/", "Action=RunInstances"), signed("POST", "", "ec2", "provision", "/", "Action=RunInstances")},
+			[]time.Duration{0, 0, 0}, []bool{false, true, false}, "<Code>RequestLimitExceeded</Code>"},
+		{"a fault on every caller answers the functions and passes the test's own calls",
+			Fault{Service: "dynamodb", Caller: "*", Status: 500, Code: "InternalServerError"},
+			[]*http.Request{signed("POST", "DynamoDB_20120810.Query", "dynamodb", "", "/", "{}"), signed("POST", "DynamoDB_20120810.Query", "dynamodb", "trigger", "/", "{}")},
+			[]time.Duration{0, 0}, []bool{false, true}, "InternalServerError"},
 		{"another service's call is never matched",
 			Fault{Service: "monitoring", Status: 500, Code: "InternalFailure"},
 			[]*http.Request{signed("POST", "", "ec2", "provision", "/", "Action=DescribeInstances"), signed("POST", "", "monitoring", "shift", "/", "Action=GetMetricData")},
@@ -241,6 +249,7 @@ func TestAFaultThatCannotMatchOrAnswerIsRefused(t *testing.T) {
 		`[{"service":"ec2","status":500,"path":"("}]`,
 		`[{"service":"ec2","status":500,"after":"soon"}]`,
 		`[{"service":"ec2","status":500,"code":"X","body":"Y"}]`,
+		`[{"service":"ec2","status":500,"skip":-1}]`,
 	} {
 		rec := httptest.NewRecorder()
 		(&faults{}).serveFaults(rec, httptest.NewRequest("POST", "/_localcloud/faults", strings.NewReader(doc)))
