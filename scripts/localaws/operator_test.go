@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,12 +72,18 @@ func TestOperatorControlsOnTheLocalCloud(t *testing.T) {
 	t.Run("a manual scale-out goes through the workflow even while paused", func(t *testing.T) {
 		out := run("scale", "live-rtmp-use1", "out", "1", "--reason", "ahead of the show")
 		arn := field(t, out, "executionArn")
-		if status := waitStatus(t, run, arn); !strings.HasPrefix(status, "SUCCEEDED") {
+		status := waitStatus(t, run, arn)
+		if !strings.HasPrefix(status, "SUCCEEDED") {
 			t.Fatalf("manual scale-out:\n%s", status)
 		}
 		nodes := c.servingOf(arn)
 		if len(nodes) != 1 || nodes[0].State != fleet.Active {
 			t.Fatalf("nodes after a manual scale-out of 1: %+v", nodes)
+		}
+		// Beside the summary, status reads each node's record as it is now.
+		row := regexp.MustCompile(regexp.QuoteMeta(nodes[0].ID) + `\s+ACTIVE\s+ACTIVE\s+100\s`)
+		if !strings.Contains(status, "AT RELEASE") || !row.MatchString(status) {
+			t.Fatalf("status does not show the node at release and now:\n%s", status)
 		}
 		if warm := c.warmOf(arn); len(warm) != 1 || warm[0].State != fleet.Warm {
 			t.Fatalf("the manual scale-out did not fill the warm pool: %+v", warm)

@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -36,6 +37,7 @@ import (
 	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/release"
 )
 
 func main() {
@@ -266,5 +268,40 @@ func (c *ctl) status(ctx context.Context, args []string) error {
 	if d.Error != nil {
 		fmt.Printf("%s: %s\n", aws.ToString(d.Error), aws.ToString(d.Cause))
 	}
-	return nil
+	if d.Output == nil {
+		return nil
+	}
+	var sum release.Summary
+	if err := json.Unmarshal([]byte(*d.Output), &sum); err != nil || sum.Pool == "" || len(sum.Nodes) == 0 {
+		return nil
+	}
+	return c.nodesNow(ctx, sum)
+}
+
+// nodesNow prints, beside what the release summary said of each node, the
+// node's record as it is now: the reconciler may have finished a node the
+// execution left in the middle of a step since.
+func (c *ctl) nodesNow(ctx context.Context, sum release.Summary) error {
+	store, err := c.store(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE\tAT RELEASE\tNOW\tWEIGHT\tINSTANCE\tREASON")
+	for _, n := range sum.Nodes {
+		at := n.State
+		if n.Unfinished {
+			at += " (unfinished)"
+		}
+		now, weight, reason := "no record", "", ""
+		switch rec, err := store.GetNode(ctx, sum.Pool, n.Node); {
+		case errors.Is(err, fleet.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			now, weight, reason = string(rec.State), strconv.Itoa(rec.Weight), rec.Reason
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Node, at, now, weight, n.InstanceID, reason)
+	}
+	return w.Flush()
 }
