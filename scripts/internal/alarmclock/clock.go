@@ -1,3 +1,11 @@
+// Package alarmclock is the part of CloudWatch and EventBridge that moto
+// does not run, supplied for the local cloud in this one place: it
+// evaluates the deployed metric alarms the way CloudWatch does (package
+// alarm states the rules), sets their state, and delivers every state
+// change, and every scheduled rule's tick, to the targets of the deployed
+// EventBridge rules that match. EventBridge receives one "CloudWatch Alarm
+// State Change" event per transition, never a repeat while the state
+// holds (EventBridge user guide, "Event patterns").
 package alarmclock
 
 import (
@@ -16,6 +24,8 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/google/uuid"
+
+	"github.com/mediascale/mediascale/shared/alarm"
 )
 
 // CloudWatch is what the clock reads and writes of moto's CloudWatch.
@@ -146,7 +156,7 @@ func (c *Clock) alarms(ctx context.Context, rules []rule) error {
 			if d.Metric == "" || d.Period <= 0 {
 				continue // metric-math alarms are not evaluated locally
 			}
-			due := now.Truncate(EvaluateEvery(d.Period))
+			due := now.Truncate(alarm.EvaluateEvery(d.Period))
 			c.mu.Lock()
 			last := c.evaluated[d.Name]
 			c.mu.Unlock()
@@ -160,7 +170,7 @@ func (c *Clock) alarms(ctx context.Context, rules []rule) error {
 			c.mu.Lock()
 			c.evaluated[d.Name] = due
 			c.mu.Unlock()
-			state, reason := Evaluate(d, values)
+			state, reason := alarm.Evaluate(d, values)
 			if state == d.State {
 				continue
 			}
@@ -181,7 +191,7 @@ func (c *Clock) alarms(ctx context.Context, rules []rule) error {
 // CloudWatch does; moto's GetMetricStatistics also counts datapoints
 // published with more dimensions (a node's own Pool+Node series would
 // land in its pool's Pool series).
-func (c *Clock) values(ctx context.Context, d Definition, now time.Time) ([]*float64, error) {
+func (c *Clock) values(ctx context.Context, d alarm.Definition, now time.Time) ([]*float64, error) {
 	start, end := d.Range(now)
 	var dims []cwtypes.Dimension
 	for k, v := range d.Dimensions {
@@ -211,8 +221,8 @@ func (c *Clock) values(ctx context.Context, d Definition, now time.Time) ([]*flo
 	return values, nil
 }
 
-func definition(a cwtypes.MetricAlarm) Definition {
-	d := Definition{
+func definition(a cwtypes.MetricAlarm) alarm.Definition {
+	d := alarm.Definition{
 		Name: aws.ToString(a.AlarmName), Description: aws.ToString(a.AlarmDescription),
 		Namespace: aws.ToString(a.Namespace), Metric: aws.ToString(a.MetricName), Dimensions: map[string]string{},
 		Statistic: string(a.Statistic), Period: time.Duration(aws.ToInt32(a.Period)) * time.Second,
@@ -227,7 +237,7 @@ func definition(a cwtypes.MetricAlarm) Definition {
 }
 
 // stateChange is the EventBridge event CloudWatch sends for a transition.
-func (c *Clock) stateChange(d Definition, a cwtypes.MetricAlarm, state, reason string, now time.Time) map[string]any {
+func (c *Clock) stateChange(d alarm.Definition, a cwtypes.MetricAlarm, state, reason string, now time.Time) map[string]any {
 	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000-0700") }
 	prevAt := aws.ToTime(a.StateUpdatedTimestamp)
 	if prevAt.IsZero() {

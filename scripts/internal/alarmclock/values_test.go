@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/mediascale/mediascale/shared/alarm"
 	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
@@ -36,7 +37,7 @@ func TestAnAlarmReadsOnlyItsOwnDimensionsOnMoto(t *testing.T) {
 	put(30, pool, cwtypes.Dimension{Name: aws.String("Node"), Value: aws.String("n-2")})
 
 	c := &Clock{CW: cw}
-	d := Definition{Namespace: "Mediascale", Metric: "Connections", Dimensions: map[string]string{"Pool": "live"},
+	d := alarm.Definition{Namespace: "Mediascale", Metric: "Connections", Dimensions: map[string]string{"Pool": "live"},
 		Statistic: "Average", Period: 10 * time.Second, EvaluationPeriods: 2}
 	values, err := c.values(ctx, d, now)
 	if err != nil {

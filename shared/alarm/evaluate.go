@@ -1,12 +1,11 @@
-// Package alarmclock is the part of CloudWatch and EventBridge that moto
-// does not run, supplied for the local cloud in this one place: it
-// evaluates the deployed metric alarms the way CloudWatch does, sets their
-// state, and delivers every state change, and every scheduled rule's tick,
-// to the targets of the deployed EventBridge rules that match.
+// Package alarm evaluates a CloudWatch metric alarm the way CloudWatch
+// does, as a pure function: the local cloud's alarm clock uses it where
+// moto runs no alarms, and the simulator uses it for every policy that
+// acts on alarms.
 //
 // The rules it follows, from the CloudWatch user guide ("Using Amazon
 // CloudWatch alarms", "Configuring how CloudWatch alarms treat missing
-// data") and the EventBridge user guide ("Event patterns"):
+// data"):
 //
 //   - An alarm looks at its last EvaluationPeriods complete periods of
 //     Period seconds, aligned to the period, each reduced by its
@@ -21,9 +20,7 @@
 //   - It goes to OK when enough periods are good that ALARM is no longer
 //     possible; otherwise (too few datapoints to decide) it keeps its
 //     state.
-//   - EventBridge receives one "CloudWatch Alarm State Change" event per
-//     transition, never a repeat while the state holds.
-package alarmclock
+package alarm
 
 import (
 	"fmt"
