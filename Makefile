@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: faults fuzz all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
+.PHONY: faults fuzz simulate all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
 
 all: build
 
@@ -157,6 +157,11 @@ scale:
 
 status:
 	@$(MSCTL) status $(EXECUTION)
+
+# Replays a traffic trace through the pool's policy and its peers'
+# (README.md, "Simulating a pool"); no AWS needed.
+simulate:
+	@go run ./scripts/msctl simulate --pools $(or $(POOLS),infra/config/prod.yaml) --pool $(POOL) --trace $(TRACE) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
 demo: build deps
 	scripts/demo

@@ -216,37 +216,21 @@ func (s *Stack) newWorkflow(p Props, removal awscdk.RemovalPolicy, name string, 
 func (s *Stack) newAlarms(p Props) {
 	for _, pl := range p.Pools.Pools {
 		for _, dir := range []pool.Direction{pool.ScaleOut, pool.ScaleIn} {
-			t, op, word := pl.Alarms.ScaleOut, "GreaterThanThreshold", "above"
-			// Scale-out treats missing data as not breaching; scale-in
-			// leaves it missing, so the alarm goes INSUFFICIENT_DATA and the
-			// pool holds its capacity rather than shrinking blind.
-			missing := "notBreaching"
-			if dir == pool.ScaleIn {
-				t, op, word, missing = pl.Alarms.ScaleIn, "LessThanThreshold", "below", "missing"
-			}
-			thresholds := map[pool.Metric]struct {
-				metric string
-				value  float64
-				what   string
-			}{
-				pool.MetricCPU:         {"CPUPercent", t.CPUPercent, "CPU % per node"},
-				pool.MetricConnections: {"Connections", t.ConnectionsPerNode, "connections per node"},
-				pool.MetricBandwidth:   {"BandwidthMbps", t.BandwidthMbpsPerNode, "Mbit/s per node"},
-			}
+			word := map[pool.Direction]string{pool.ScaleOut: "above", pool.ScaleIn: "below"}[dir]
 			for _, m := range pool.Metrics {
-				th := thresholds[m]
+				a := pl.Alarm(dir, m)
 				awscloudwatch.NewCfnAlarm(s.Stack, jsii.String(pascal(pl.Name)+"Scale"+pascal(string(dir))+pascal(string(m))), &awscloudwatch.CfnAlarmProps{
 					AlarmName:          jsii.String(pool.AlarmName(p.Env, pl.Name, dir, m)),
-					AlarmDescription:   jsii.String(fmt.Sprintf("Scale %s %s: average %s %s %g over %d x %s", dir, pl.Name, th.what, word, th.value, t.EvaluationPeriods, t.Period)),
+					AlarmDescription:   jsii.String(fmt.Sprintf("Scale %s %s: average %s %s %g over %d x %s", dir, pl.Name, a.What, word, a.Threshold, a.EvaluationPeriods, a.Period)),
 					Namespace:          jsii.String(traffic.Namespace),
-					MetricName:         jsii.String(th.metric),
+					MetricName:         jsii.String(a.MetricName),
 					Dimensions:         &[]interface{}{&awscloudwatch.CfnAlarm_DimensionProperty{Name: jsii.String("Pool"), Value: jsii.String(pl.Name)}},
 					Statistic:          jsii.String("Average"),
-					Period:             jsii.Number(t.Period.D().Seconds()),
-					EvaluationPeriods:  jsii.Number(float64(t.EvaluationPeriods)),
-					Threshold:          jsii.Number(th.value),
-					ComparisonOperator: jsii.String(op),
-					TreatMissingData:   jsii.String(missing),
+					Period:             jsii.Number(a.Period.D().Seconds()),
+					EvaluationPeriods:  jsii.Number(float64(a.EvaluationPeriods)),
+					Threshold:          jsii.Number(a.Threshold),
+					ComparisonOperator: jsii.String(a.Comparison),
+					TreatMissingData:   jsii.String(a.TreatMissingData),
 				})
 			}
 		}

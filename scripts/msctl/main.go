@@ -9,6 +9,7 @@
 //	msctl [--env dev] resume POOL
 //	msctl [--env dev] scale POOL out|in COUNT [--dry-run] --reason TEXT
 //	msctl [--env dev] status EXECUTION_ARN
+//	msctl simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]
 package main
 
 import (
@@ -48,6 +49,12 @@ func main() {
 	if len(args) == 0 {
 		usage()
 	}
+	if args[0] == "simulate" {
+		if err := simulate(args[1:]); err != nil {
+			fail(err)
+		}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg, err := config.LoadDefaultConfig(ctx)
@@ -73,7 +80,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: msctl [--env dev] fleet [--pool NAME] | pause POOL --reason TEXT | resume POOL | scale POOL out|in COUNT [--dry-run] --reason TEXT | status EXECUTION_ARN")
+	fmt.Fprintln(os.Stderr, "usage: msctl [--env dev] fleet [--pool NAME] | pause POOL --reason TEXT | resume POOL | scale POOL out|in COUNT [--dry-run] --reason TEXT | status EXECUTION_ARN | simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]")
 	os.Exit(2)
 }
 

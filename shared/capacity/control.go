@@ -188,6 +188,12 @@ func desiredFor(load fleet.Load, targets map[pool.Metric]float64) int {
 	return d
 }
 
+// WindowKeep is how far back a pool's load window reaches: past the
+// stabilization window, so its oldest sample proves the window is covered.
+func WindowKeep(p pool.Pool) time.Duration {
+	return 2*p.Controller().ScaleInWindow.D() + 5*time.Minute
+}
+
 // Recommend is the controller: it decides one pool's desired capacity.
 func Recommend(in Inputs) Recommendation {
 	p := in.Pool

@@ -152,13 +152,10 @@ func (s *Store) LastDecision(ctx context.Context, pool string) (d Decision, ok b
 // limit (a sample is about 120 bytes): a one-hour window read every 10 s.
 const maxWindowSamples = 400
 
-// RecordSample writes the pool's window as prior (the samples the caller
-// read with Window for its decision, so a decision reads the item once)
-// plus sample, in time order, without the ones older than keep before it,
-// and keeps the decision made on it. Two controllers recording at once may
-// each lose the other's sample; both read the same moment, so the window
-// loses nothing it needs.
-func (s *Store) RecordSample(ctx context.Context, pool string, prior []Sample, sample Sample, keep time.Duration, decision Decision) error {
+// AppendSample is the window after a new sample: the samples of the last
+// keep before it, in time order, at most maxWindowSamples of them. The
+// simulator keeps its windows with it too.
+func AppendSample(prior []Sample, sample Sample, keep time.Duration) []Sample {
 	cutoff := sample.At.Add(-keep)
 	kept := make([]Sample, 0, len(prior)+1)
 	for _, x := range prior {
@@ -171,6 +168,17 @@ func (s *Store) RecordSample(ctx context.Context, pool string, prior []Sample, s
 	if len(kept) > maxWindowSamples {
 		kept = kept[len(kept)-maxWindowSamples:]
 	}
+	return kept
+}
+
+// RecordSample writes the pool's window as prior (the samples the caller
+// read with Window for its decision, so a decision reads the item once)
+// plus sample, in time order, without the ones older than keep before it,
+// and keeps the decision made on it. Two controllers recording at once may
+// each lose the other's sample; both read the same moment, so the window
+// loses nothing it needs.
+func (s *Store) RecordSample(ctx context.Context, pool string, prior []Sample, sample Sample, keep time.Duration, decision Decision) error {
+	kept := AppendSample(prior, sample, keep)
 	if decision.At.IsZero() {
 		decision.At = sample.At
 	}

@@ -56,3 +56,40 @@ func (f File) AlarmIndex() map[string]AlarmRef {
 	}
 	return idx
 }
+
+// AlarmSpec is one scaling alarm as deployed: the stack creates it from
+// this, and the simulator evaluates the same alarm.
+type AlarmSpec struct {
+	// MetricName is the agent's CloudWatch metric (Connections, ...).
+	MetricName string
+	// What says what the threshold counts, for the description.
+	What              string
+	Threshold         float64
+	Period            Duration
+	EvaluationPeriods int
+	// Comparison is GreaterThanThreshold (scale-out) or
+	// LessThanThreshold (scale-in).
+	Comparison string
+	// TreatMissingData: scale-out treats missing data as not breaching;
+	// scale-in leaves it missing, so the alarm goes INSUFFICIENT_DATA and
+	// the pool holds its capacity rather than shrinking blind.
+	TreatMissingData string
+}
+
+// Alarm describes the pool's scaling alarm for one direction and metric.
+func (p Pool) Alarm(dir Direction, m Metric) AlarmSpec {
+	t, op, missing := p.Alarms.ScaleOut, "GreaterThanThreshold", "notBreaching"
+	if dir == ScaleIn {
+		t, op, missing = p.Alarms.ScaleIn, "LessThanThreshold", "missing"
+	}
+	s := AlarmSpec{Period: t.Period, EvaluationPeriods: t.EvaluationPeriods, Comparison: op, TreatMissingData: missing}
+	switch m {
+	case MetricCPU:
+		s.MetricName, s.What, s.Threshold = "CPUPercent", "CPU % per node", t.CPUPercent
+	case MetricConnections:
+		s.MetricName, s.What, s.Threshold = "Connections", "connections per node", t.ConnectionsPerNode
+	case MetricBandwidth:
+		s.MetricName, s.What, s.Threshold = "BandwidthMbps", "Mbit/s per node", t.BandwidthMbpsPerNode
+	}
+	return s
+}

@@ -253,7 +253,7 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 // decision beside it. The window must reach back past the stabilization
 // window, so the oldest sample proves it is covered.
 func (h *Handler) record(ctx context.Context, p pool.Pool, window []fleet.Sample, rec capacity.Recommendation) {
-	keep := 2*p.Controller().ScaleInWindow.D() + 5*time.Minute
+	keep := capacity.WindowKeep(p)
 	decision := fleet.Decision{Direction: rec.Direction, Current: rec.Current, Desired: rec.Desired, Reason: rec.Reason}
 	if err := h.store.RecordSample(ctx, p.Name, window, rec.Sample, keep, decision); err != nil {
 		h.log.WarnContext(ctx, "the load sample was not recorded; the next decision records its own", "pool", p.Name, "error", err.Error())

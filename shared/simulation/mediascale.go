@@ -1,0 +1,116 @@
+package simulation
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/shared/capacity"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// Mediascale is the product's own policy: capacity.Recommend, the function
+// the trigger Lambda calls, fed what the trigger feeds it (the node
+// records with their agents' heartbeats, the load window, the cooldown
+// marks, the scaling alarms' states), on every move of a scaling alarm
+// into ALARM (the fast path) and on the schedule's minute. One execution
+// runs per pool at a time; a decision while one runs is dropped ("pool
+// busy") and the next tick decides again.
+type Mediascale struct {
+	p       pool.Pool
+	alarms  map[pool.AlarmRef]*watch
+	refs    []pool.AlarmRef
+	window  []fleet.Sample
+	lastOut time.Time
+	lastIn  time.Time
+	running int
+	nextRun int
+	// Floor, when set, is a forecast's floor for each moment.
+	Floor func(time.Time) int
+	label string
+}
+
+// NewMediascale returns the product's policy for the pool.
+func NewMediascale(p pool.Pool) *Mediascale {
+	m := &Mediascale{p: p, alarms: map[pool.AlarmRef]*watch{}, label: "mediascale"}
+	for _, dir := range []pool.Direction{pool.ScaleOut, pool.ScaleIn} {
+		for _, metric := range pool.Metrics {
+			ref := pool.AlarmRef{Pool: p.Name, Direction: dir, Metric: metric}
+			m.alarms[ref] = newWatch(pool.AlarmName("sim", p.Name, dir, metric), p.Alarm(dir, metric))
+			m.refs = append(m.refs, ref)
+		}
+	}
+	return m
+}
+
+func (m *Mediascale) Name() string { return m.label }
+func (m *Mediascale) Shifts() bool { return true }
+
+func (m *Mediascale) Step(f *cluster, now time.Time) {
+	for _, ref := range m.refs {
+		if m.alarms[ref].evaluate(f, now) {
+			m.decide(f, now, capacity.Signal{Source: capacity.SourceAlarm, Alarm: m.alarms[ref].def.Name, Direction: ref.Direction, Metric: ref.Metric})
+		}
+	}
+	if now.Truncate(time.Minute).Equal(now) {
+		m.decide(f, now, capacity.Signal{Source: capacity.SourceSchedule})
+	}
+}
+
+func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) {
+	in := capacity.Inputs{Pool: m.p, Nodes: m.records(f, now), Window: m.window, LastScaleOut: m.lastOut, LastScaleIn: m.lastIn,
+		AlarmStates: map[pool.AlarmRef]string{}, Signal: sig, Now: now}
+	for ref, w := range m.alarms {
+		in.AlarmStates[ref] = w.def.State
+	}
+	if m.Floor != nil {
+		in.Floor = m.Floor(now)
+	}
+	rec := capacity.Recommend(in)
+	m.window = fleet.AppendSample(m.window, rec.Sample, capacity.WindowKeep(m.p))
+	if rec.Direction == capacity.Hold || (m.running != 0 && f.busy(m.running)) {
+		return
+	}
+	m.nextRun++
+	m.running = m.nextRun
+	n := rec.Change
+	if rec.Direction == capacity.Grow {
+		f.launch(n, m.running)
+		m.lastOut = now
+	} else {
+		n = -n
+		f.remove(n, Drain, m.running)
+		m.lastIn = now
+	}
+	f.fig.executions++
+	f.fig.transitions += f.m.TransitionsPerExecution + f.m.TransitionsPerNode*float64(n)
+	f.fig.invocations += f.m.InvocationsPerExecution + f.m.InvocationsPerNode*float64(n)
+}
+
+// records are the node records the trigger would read: each node's state,
+// and for a node taking traffic its agent's fresh heartbeat with its
+// sessions.
+func (m *Mediascale) records(f *cluster, now time.Time) []fleet.Node {
+	per := f.perWeight()
+	out := make([]fleet.Node, 0, len(f.nodes))
+	for _, n := range f.nodes {
+		r := fleet.Node{Pool: m.p.Name, ID: fmt.Sprintf("n-%d", n.id), Goal: events.GoalServe}
+		switch n.phase {
+		case launching:
+			r.State = fleet.Provisioning
+		case shifting:
+			r.State = fleet.Shifting
+		case active:
+			r.State = fleet.Active
+		case draining:
+			r.State = fleet.Draining
+		}
+		if n.phase == shifting || n.phase == active {
+			r.Heartbeat = &fleet.Heartbeat{At: now, Healthy: true, Load: fleet.Load{Connections: per * n.weight}}
+		}
+		out = append(out, r)
+	}
+	return slices.Clip(out)
+}
