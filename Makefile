@@ -78,12 +78,14 @@ test: deps fmt-check vet check-imports shellcheck test-go lint-templates
 # pool of 10,000 nodes; the node agent's CPU and memory with 100 sessions;
 # cold start of the trigger in the local runtime,
 # native and as deployed; what one node of a replayed scale-out costs in
-# transitions, invocations and Lambda milliseconds.
+# transitions, invocations and Lambda milliseconds; the simulator over
+# fourteen days at 10 s.
 bench: build deps
 	go test -run '^$$' -bench Recommend10000Nodes -benchmem ./shared/capacity/
 	go test -run '^$$' -bench AgentWith100Sessions -benchtime 1x ./scripts/localaws/
 	go test -run '^$$' -bench TriggerColdStart -benchtime 10x ./scripts/internal/lambdaruntime/
 	go test -run '^$$' -bench ScaleOutReplay -benchtime 3x ./scripts/localaws/
+	go test -run '^$$' -bench Compare14DaysAt10s -benchtime 3x ./shared/simulation/
 
 # Per-environment deploy, diff and destroy with cdk.json's settings for
 # ENV (region; account check when pinned): make deploy ENV=staging

@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/drain"
 	"github.com/mediascale/mediascale/shared/health"
 	"github.com/mediascale/mediascale/shared/release"
+	"github.com/mediascale/mediascale/shared/simulation"
 )
 
 // decoders parse a sample into its function's input type. The trigger takes
@@ -36,6 +38,9 @@ var decoders = map[string]func([]byte) error{
 	"probe":   strict[health.Request],
 	"drain":   strict[drain.Request],
 	"release": strict[release.Request],
+	// The simulator's traces are CSV; TestEveryShippedTraceParses reads
+	// them.
+	"traces": nil,
 }
 
 func strict[T any](raw []byte) error {
@@ -60,6 +65,9 @@ func TestEverySampleEventDecodesIntoItsFunctionsInput(t *testing.T) {
 			t.Errorf("folder %s has no decoder: which function's events are these?", f.Name())
 			continue
 		}
+		if decode == nil {
+			continue
+		}
 		files, _ := filepath.Glob(filepath.Join(f.Name(), "*.json"))
 		for _, file := range files {
 			t.Run(file, func(t *testing.T) {
@@ -80,5 +88,23 @@ func TestEverySampleEventDecodesIntoItsFunctionsInput(t *testing.T) {
 	env, err := os.ReadFile("env.json")
 	if err != nil || !strings.Contains(string(env), "MEDIASCALE_POOLS_PARAMETER") {
 		t.Fatalf("env.json for sam local invoke --env-vars: %v", err)
+	}
+}
+
+func TestEveryShippedTraceParses(t *testing.T) {
+	files, _ := filepath.Glob("traces/*.csv")
+	if len(files) < 5 {
+		t.Fatalf("%d traces shipped, want the five scripts/tracegen writes", len(files))
+	}
+	for _, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := simulation.ParseTrace(f)
+		f.Close()
+		if err != nil || tr.Duration() < time.Hour {
+			t.Fatalf("%s: %v (%s long)", file, err, tr.Duration())
+		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
-func devPool(t *testing.T, name string) pool.Pool {
+func devPool(t testing.TB, name string) pool.Pool {
 	t.Helper()
 	f, err := pool.LoadFile("../../infra/config/dev.yaml")
 	if err != nil {
