@@ -23,10 +23,13 @@ type Report struct {
 // Policies returns every policy the simulator compares, mediascale first
 // and the oracle last.
 func Policies(p pool.Pool, m Model, t Trace) []Policy {
+	target := capacity.Targets(p)[pool.MetricConnections]
 	return []Policy{
 		NewMediascale(p),
+		NewForecasting(p, m, target),
 		NewHPA(p),
-		NewTargetTracking(p, capacity.Targets(p)[pool.MetricConnections]),
+		NewTargetTracking(p, target),
+		NewPredictive(p, target),
 		NewStepScaling(p),
 		NewEdge(p),
 		NewOracle(p, m, t),

@@ -104,6 +104,9 @@ type TargetTracking struct {
 	low      *watch
 	next     time.Time
 	inServed map[int]time.Time
+	// floor is a forecast's capacity for now (predictive scaling); the
+	// policy never goes below it.
+	floor int
 }
 
 // Warmup is target tracking's default instance warmup.
@@ -150,7 +153,7 @@ func (tt *TargetTracking) Step(f *cluster, now time.Time) {
 	case tt.low.def.State == alarm.Alarm && warming == 0:
 		desired = TargetTrackingDesired(current, metric, f.target)
 	}
-	desired = min(max(desired, tt.p.Capacity.Min), tt.p.Capacity.Max)
+	desired = min(max(desired, tt.p.Capacity.Min, tt.floor), tt.p.Capacity.Max)
 	switch {
 	case desired > current:
 		f.launch(desired-current, 0)

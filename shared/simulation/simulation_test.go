@@ -161,3 +161,40 @@ func TestTheSimulationIsRepeatable(t *testing.T) {
 		t.Fatalf("two runs with seed %d differ:\n%+v\n%+v", m.Seed, a.Figures, b.Figures)
 	}
 }
+
+func TestForecastsNeedADayOfHistoryAndRaiseTheFloorAheadOfARecurringPeak(t *testing.T) {
+	p := devPool(t, "live-rtmp-use1")
+	// Three days of an evening show: idle, then 5,000 sessions at 20:00
+	// within two minutes, for an hour.
+	var pairs []float64
+	for day := 0; day < 3; day++ {
+		base := float64(day * 86400)
+		pairs = append(pairs, base, 200, base+20*3600, 200, base+20*3600+120, 5000, base+21*3600, 5000, base+21*3600+300, 200)
+	}
+	pairs = append(pairs, 3*86400, 200)
+	tr, err := ParseTrace(strings.NewReader(csv(pairs...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Figures{}
+	r, err := Compare(p, DefaultModel(), tr, "three evenings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range r.Results {
+		byName[x.Policy] = x.Figures
+	}
+	plain, ahead := byName["mediascale"], byName["mediascale+forecast"]
+	t.Logf("session-minutes above target: %.0f without the forecast, %.0f with it", plain.HotSessionMinutes, ahead.HotSessionMinutes)
+	if ahead.HotSessionMinutes >= plain.HotSessionMinutes/2 {
+		t.Errorf("with its forecast mediascale left %.0f session-minutes above target, without %.0f: the second and third evenings should be ready", ahead.HotSessionMinutes, plain.HotSessionMinutes)
+	}
+	// On a trace shorter than a day the forecasts have nothing to learn
+	// from and change nothing.
+	short, _ := ParseTrace(strings.NewReader(csv(0, 200, 600, 5000, 7200, 5000)))
+	a, _ := Run(p, DefaultModel(), short, NewTargetTracking(p, 1200))
+	b, _ := Run(p, DefaultModel(), short, NewPredictive(p, 1200))
+	if a.UnderAccuracy != b.UnderAccuracy || a.NodeHours != b.NodeHours {
+		t.Errorf("predictive scaling acted on under a day of history: %+v vs %+v", b.Figures, a.Figures)
+	}
+}
