@@ -55,15 +55,7 @@ func (h *HPA) Step(f *cluster, now time.Time) {
 		}
 		desired = min(desired, current)
 	}
-	desired = min(max(desired, h.p.Capacity.Min), h.p.Capacity.Max)
-	switch {
-	case desired > current:
-		f.launch(desired-current, 0)
-		f.fig.executions++
-	case desired < current:
-		f.remove(current-desired, Grace, 0)
-		f.fig.executions++
-	}
+	f.resize(current, min(max(desired, h.p.Capacity.Min), h.p.Capacity.Max), Grace)
 }
 
 // HPADesired is one HPA recommendation before stabilization and bounds:
@@ -153,15 +145,7 @@ func (tt *TargetTracking) Step(f *cluster, now time.Time) {
 	case tt.low.def.State == alarm.Alarm && warming == 0:
 		desired = TargetTrackingDesired(current, metric, f.target)
 	}
-	desired = min(max(desired, tt.p.Capacity.Min, tt.floor), tt.p.Capacity.Max)
-	switch {
-	case desired > current:
-		f.launch(desired-current, 0)
-		f.fig.executions++
-	case desired < current:
-		f.remove(current-desired, Terminate, 0)
-		f.fig.executions++
-	}
+	f.resize(current, min(max(desired, tt.p.Capacity.Min, tt.floor), tt.p.Capacity.Max), Terminate)
 }
 
 // TargetTrackingDesired is the capacity target tracking asks for: the
@@ -305,12 +289,5 @@ func (o *Oracle) Step(f *cluster, now time.Time) {
 		want = max(want, o.need[j])
 	}
 	current, _ := f.capacity()
-	switch {
-	case want > current:
-		f.launch(want-current, 0)
-		f.fig.executions++
-	case want < current:
-		f.remove(current-want, Drain, 0)
-		f.fig.executions++
-	}
+	f.resize(current, want, Drain)
 }

@@ -165,6 +165,20 @@ func (f *cluster) remove(n int, how Removal, execution int) {
 	f.compact()
 }
 
+// resize moves a peer's pool from current to desired nodes as one
+// scaling action.
+func (f *cluster) resize(current, desired int, how Removal) {
+	switch {
+	case desired > current:
+		f.launch(desired-current, 0)
+	case desired < current:
+		f.remove(current-desired, how, 0)
+	default:
+		return
+	}
+	f.fig.executions++
+}
+
 // busy reports whether an execution still has a node on its way in or
 // draining.
 func (f *cluster) busy(execution int) bool {
