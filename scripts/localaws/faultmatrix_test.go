@@ -284,7 +284,71 @@ func TestFaultMatrix(t *testing.T) {
 		if err := os.WriteFile(out, raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(strings.TrimSuffix(out, ".json")+".md", []byte(matrixTable(outcomes)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+}
+
+// matrixTable is the README's table of outcomes: one row per call and
+// path, one column per kind, span and point. A cell says how the run
+// ended (SUCCEEDED, FAILED and rolled back, or REFUSED by the trigger and
+// acted on when delivered again), how many of its nodes it left to the
+// reconciler, and whether every check held.
+func matrixTable(outcomes []faultOutcome) string {
+	type col struct{ kind, span, point string }
+	var cols []col
+	for _, k := range []string{"throttle", "5xx"} {
+		for _, sp := range []string{"once", "whole run"} {
+			for _, pt := range []string{"start", "mid-run"} {
+				cols = append(cols, col{k, sp, pt})
+			}
+		}
+	}
+	cells := map[string]map[col]faultOutcome{}
+	var rows []string
+	passed := 0
+	for _, o := range outcomes {
+		row := o.Call + " (" + o.Path + ")"
+		if cells[row] == nil {
+			cells[row] = map[col]faultOutcome{}
+			rows = append(rows, row)
+		}
+		cells[row][col{o.Kind, o.Span, o.Point}] = o
+		if o.Passed {
+			passed++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d cases, %d passed.\n\n| call (path) |", len(outcomes), passed)
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s, %s, %s |", c.kind, c.span, c.point)
+	}
+	b.WriteString("\n| --- |" + strings.Repeat(" --- |", len(cols)) + "\n")
+	for _, row := range rows {
+		b.WriteString("| " + row + " |")
+		for _, c := range cols {
+			o, ok := cells[row][c]
+			if !ok {
+				b.WriteString(" |")
+				continue
+			}
+			mark := "ok"
+			if !o.Passed {
+				mark = "**FAIL**"
+			}
+			cell := fmt.Sprintf(" %s %s", mark, strings.ToLower(o.Run))
+			if o.Recovery != "" {
+				cell += ", redelivered " + strings.ToLower(o.Recovery)
+			}
+			if o.Unfinished > 0 {
+				cell += fmt.Sprintf(", %d to the reconciler", o.Unfinished)
+			}
+			b.WriteString(cell + " |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // matrix runs cases one after another on one local cloud.
