@@ -71,9 +71,10 @@ type cluster struct {
 	// steps; the peers' load balancers send a node its full share once
 	// healthy.
 	shift bool
-	// full is a node's capacity in sessions, target the load the
+	// full is what a node admits, unit what it carries before it counts
+	// as overloaded (the demand's node unit), target the load the
 	// policies aim for.
-	full, target float64
+	full, unit, target float64
 	// perActive is each step's average sessions per ACTIVE node (what
 	// the agents publish with the Pool dimension), NaN when none.
 	perActive []float64
@@ -83,7 +84,7 @@ type cluster struct {
 }
 
 func newCluster(p pool.Pool, m Model, shift bool, full, target float64) *cluster {
-	f := &cluster{p: p, m: m, rng: rand.New(rand.NewPCG(m.Seed, 0x6d656469617363)), shift: shift, full: full, target: target}
+	f := &cluster{p: p, m: m, rng: rand.New(rand.NewPCG(m.Seed, 0x6d656469617363)), shift: shift, full: full, target: target, unit: p.Alarms.ScaleOut.ConnectionsPerNode}
 	f.warm = p.Capacity.WarmPool
 	return f
 }

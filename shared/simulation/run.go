@@ -47,7 +47,8 @@ type figures struct {
 type Figures struct {
 	Policy string `json:"policy"`
 	// The SPEC Research Group's elasticity metrics (BUNGEE), in node
-	// units: demand is the sessions over the per-node target, rounded up;
+	// units: demand is the sessions over what one node carries before it
+	// counts as overloaded (the scale-out alarm's threshold), rounded up;
 	// supply is the pool's serving weight.
 	UnderAccuracy  float64 `json:"underProvisioningAccuracy"`
 	OverAccuracy   float64 `json:"overProvisioningAccuracy"`
@@ -116,7 +117,7 @@ func Run(p pool.Pool, m Model, t Trace, pol Policy) (Result, error) {
 		pol.Step(f, Epoch.Add(at))
 		f.account(step)
 		if i%every == 0 {
-			series = append(series, SeriesPoint{At: at.Seconds(), Demand: math.Ceil(f.demand/f.target - 1e-9), Supply: round2(f.weight())})
+			series = append(series, SeriesPoint{At: at.Seconds(), Demand: math.Ceil(f.demand/f.unit - 1e-9), Supply: round2(f.weight())})
 		}
 	}
 	for _, n := range f.nodes {
@@ -128,7 +129,7 @@ func Run(p pool.Pool, m Model, t Trace, pol Policy) (Result, error) {
 // account adds one step of dt to the figures.
 func (f *cluster) account(dt time.Duration) {
 	s := dt.Seconds()
-	demand := math.Ceil(f.demand/f.target - 1e-9)
+	demand := math.Ceil(f.demand/f.unit - 1e-9)
 	supply := f.weight()
 	switch {
 	case demand > supply+1e-9:
