@@ -96,7 +96,8 @@ bench: build deps
 # first finds: ten tries each is enough to keep the corpus small.
 FUZZ_EXECS ?= 1000000x
 FUZZ_TARGETS = ./events:FuzzParseAlarmEvent ./events:FuzzParseOperatorEvent ./events:FuzzFailureReason \
-	./shared/pool:FuzzParseYAML ./shared/health:FuzzParseStat ./shared/agent:FuzzParseCPU
+	./shared/pool:FuzzParseYAML ./shared/health:FuzzParseStat ./shared/agent:FuzzParseCPU \
+	./shared/simulation:FuzzParseTrace ./shared/simulation:FuzzLoadModel
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg)"; \
