@@ -140,14 +140,26 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 	return res, err
 }
 
-// start takes traffic off the node, tells it to refuse new sessions and
-// marks it DRAINING with its deadline. The conditional write claims the
-// node for this execution; a retried start finds it already draining.
+// start marks the node DRAINING with its deadline, then takes traffic off
+// it and tells it to refuse new sessions. The conditional write comes
+// first: it claims the node for this execution, so a node whose claim
+// fails is left serving untouched, and a node that lost its traffic is
+// always one the restore step and the reconciler know to be draining.
+// Taking the record away and sending the command are both safe to repeat,
+// so a retried start finishes what an interrupted one began.
 func (h *Handler) start(ctx context.Context, p pool.Pool, n fleet.Node, execution string) (Result, error) {
-	if n.State == fleet.Draining && n.Execution == execution {
-		return Result{State: string(n.State)}, nil
-	}
-	if n.State != fleet.Active {
+	switch {
+	case n.State == fleet.Draining && n.Execution == execution:
+	case n.State == fleet.Active:
+		zero := 0
+		claimed, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Active, n.Version, fleet.Draining, fleet.Change{
+			Execution: execution, Weight: &zero, Deadline: h.now().Add(invocation.DrainTimeout(p.Drain.Timeout.D())),
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		n = claimed
+	default:
 		return Result{}, events.Conflict(nil, "node %s is %s, only an ACTIVE node can be drained", n.ID, n.State)
 	}
 	w, err := h.weights(p.Traffic.Mode)
@@ -164,12 +176,7 @@ func (h *Handler) start(ctx context.Context, p pool.Pool, n fleet.Node, executio
 	if err != nil {
 		return Result{}, fmt.Errorf("telling node %s to refuse new sessions: %w", n.ID, err)
 	}
-	zero := 0
-	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Active, n.Version, fleet.Draining, fleet.Change{
-		Execution: execution, Weight: &zero, Deadline: h.now().Add(invocation.DrainTimeout(p.Drain.Timeout.D())), Command: aws.ToString(cmd.Command.CommandId),
-	}); err != nil {
-		return Result{}, err
-	}
+	h.log.InfoContext(ctx, "node draining", "pool", n.Pool, "node", n.ID, "command", aws.ToString(cmd.Command.CommandId), "deadline", n.Deadline)
 	return Result{State: string(fleet.Draining)}, nil
 }
 

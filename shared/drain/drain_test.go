@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
@@ -30,6 +31,8 @@ type fakeWeights struct {
 	mu      sync.Mutex
 	removed []string
 	set     map[string]int
+	// failRemove is returned once by the next Remove.
+	failRemove error
 }
 
 func (f *fakeWeights) SetWeight(_ context.Context, _ pool.Pool, node, _ string, w int) error {
@@ -42,8 +45,20 @@ func (f *fakeWeights) SetWeight(_ context.Context, _ pool.Pool, node, _ string, 
 func (f *fakeWeights) Remove(_ context.Context, _ pool.Pool, node, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.failRemove; err != nil {
+		f.failRemove = nil
+		return err
+	}
 	f.removed = append(f.removed, node)
 	return nil
+}
+
+// throttledStore answers every Transition with DynamoDB's throttle, as a
+// table does for a whole bad minute.
+type throttledStore struct{ *fleettest.Memory }
+
+func (throttledStore) Transition(context.Context, string, string, fleet.State, int64, fleet.State, fleet.Change) (fleet.Node, error) {
+	return fleet.Node{}, &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate of requests exceeds the allowed throughput."}
 }
 
 type fakeCommands struct{ documents []string }
@@ -186,6 +201,34 @@ func TestACancelledDrainRestoresTheNode(t *testing.T) {
 	}
 	if last := r.cmds.documents[len(r.cmds.documents)-1]; last != "media-rtmp" {
 		t.Fatalf("restore sent %s, want the deploy document to accept sessions again", last)
+	}
+}
+
+func TestADrainWhoseClaimFailsLeavesTheNodeServingUntouched(t *testing.T) {
+	r := newRig(t)
+	r.h.store = throttledStore{r.store}
+	raw, _ := json.Marshal(Request{Action: ActionStart, Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "in-1"}})
+	if _, err := r.h.Handle()(context.Background(), raw); err == nil {
+		t.Fatal("start succeeded although the node could not be claimed")
+	}
+	if n := r.store.Node("live", "n-1"); n.State != fleet.Active || n.Weight != 100 || len(r.w.removed) != 0 || len(r.cmds.documents) != 0 {
+		t.Fatalf("after a failed claim: %+v, records removed %v, commands %v", n, r.w.removed, r.cmds.documents)
+	}
+}
+
+func TestAStartRetriedAfterTheRecordCouldNotBeRemovedFinishesTheDrain(t *testing.T) {
+	r := newRig(t)
+	r.w.failRemove = &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}
+	raw, _ := json.Marshal(Request{Action: ActionStart, Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "in-1"}})
+	if _, err := r.h.Handle()(context.Background(), raw); err == nil {
+		t.Fatal("start succeeded although the record could not be removed")
+	}
+	if n := r.store.Node("live", "n-1"); n.State != fleet.Draining || n.Execution != "in-1" {
+		t.Fatalf("a node that may have lost its traffic must be known as draining: %+v", n)
+	}
+	r.do(t, ActionStart)
+	if len(r.w.removed) != 1 || len(r.cmds.documents) != 1 {
+		t.Fatalf("retried start: records removed %v, commands %v", r.w.removed, r.cmds.documents)
 	}
 }
 
