@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go"
 
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/health"
@@ -165,6 +166,17 @@ func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 		}
 	}
 
+	// CloudWatch throttles the agent: its datapoints for this interval are
+	// lost, but the heartbeat still carries the load to the controller,
+	// whose every-minute decision reads the node table, not the alarms.
+	a.cw = throttledMetrics{}
+	time.Sleep(10 * time.Millisecond)
+	hb = a.Report(ctx)
+	if stored, err := store.GetNode(ctx, "live", "n-1"); err != nil || stored.Heartbeat == nil || !stored.Heartbeat.At.Equal(hb.At) || stored.Heartbeat.Load.Connections != 2 {
+		t.Fatalf("the heartbeat while CloudWatch throttles: %+v, %v", stored.Heartbeat, err)
+	}
+	a.cw = cw
+
 	// The media server stops answering: the node is unhealthy, and no
 	// zero is published as its load.
 	nginx.Stop()
@@ -192,6 +204,14 @@ func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 	if gone, _ := store.GetNode(ctx, "live", "n-1"); gone.State != fleet.RollingBack {
 		t.Fatalf("the agent moved a node that left service: %s", gone.State)
 	}
+}
+
+// throttledMetrics answers PutMetricData as CloudWatch does when an
+// account's request rate is over its quota.
+type throttledMetrics struct{}
+
+func (throttledMetrics) PutMetricData(context.Context, *cloudwatch.PutMetricDataInput, ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}
 }
 
 func TestCPUOfAProcessGroupCountsOnlyItsProcesses(t *testing.T) {
