@@ -144,7 +144,22 @@ type Measurement struct {
 	Unhealthy int
 	// Silent nodes are ACTIVE but send no fresh, healthy heartbeat.
 	Silent int
+	// Active counts ACTIVE nodes that report, Saturated those of them at
+	// their media server's admission limit.
+	Active, Saturated int
 }
+
+// saturation is the share of a node's admission limit at which its load
+// stops saying how much demand there is: the media server refuses the
+// sessions past the limit, and agents report a few seconds late.
+const saturation = 0.95
+
+// saturationHeadroom is how much more demand than saturated nodes admit
+// the controller assumes. The simulator's flash crowd and collapse (README,
+// "Where mediascale stands") put it here: the under-provisioning is the
+// same from 25 % to 100 %, and the overshoot after a plateau that sits
+// exactly at the nodes' limit grows with it.
+const saturationHeadroom = 0.5
 
 // Measure sums the load of the nodes that count: serving nodes with a
 // fresh, healthy heartbeat. It also counts capacity, in-flight, unhealthy
@@ -165,6 +180,12 @@ func Measure(p pool.Pool, nodes []fleet.Node, now time.Time) Measurement {
 		case hb.Fresh(now, maxAge) && hb.Healthy:
 			m.Reporting++
 			m.Load = m.Load.Add(hb.Load)
+			if n.State == fleet.Active {
+				m.Active++
+				if limit := p.AdmissionLimit(); limit > 0 && hb.Load.Connections >= saturation*limit {
+					m.Saturated++
+				}
+			}
 			continue
 		case hb.Fresh(now, maxAge):
 			m.Unhealthy++
@@ -240,6 +261,21 @@ func Recommend(in Inputs) Recommendation {
 		}
 	}
 	proportional := desiredFor(sample.Load, targets)
+	// When every ACTIVE node is at its admission limit, the sessions they
+	// refuse are demand no agent sees: the load measured is a floor. The
+	// controller then takes the demand to be saturationHeadroom more than
+	// those nodes admit, within the growth bound as ever. The estimate
+	// rests on the ACTIVE nodes alone, so decisions while its nodes are
+	// still in flight ask for the same size and do not compound; it rises
+	// again only once those nodes serve and fill too.
+	if limit := p.AdmissionLimit(); ms.Active > 0 && ms.Saturated == ms.Active {
+		unseen := fleet.Load{Connections: float64(ms.Active) * limit * (1 + saturationHeadroom)}
+		if d := desiredFor(unseen, targets); d > proportional {
+			proportional = d
+			over = append(over, fmt.Sprintf("all %d ACTIVE nodes at their admission limit of %g sessions, demand past it unseen and taken as %g%% more",
+				ms.Active, limit, saturationHeadroom*100))
+		}
+	}
 	settle := func(dir string, desired int, reason string) Recommendation {
 		r.Direction, r.Desired, r.Change, r.Reason = dir, desired, desired-r.Current, reason
 		return r
@@ -331,13 +367,14 @@ func Recommend(in Inputs) Recommendation {
 			peak, peakAt = d, s.At
 		}
 	}
-	desired := max(peak, floor, r.Current-p.Capacity.ScaleInStep)
+	bound := max(p.Capacity.ScaleInStep, int(float64(r.Current)*float64(c.MaxShrinkPercent)/100))
+	desired := max(peak, floor, r.Current-bound)
 	if desired >= r.Current {
 		return hold(fmt.Sprintf("stabilizing: the load %s ago called for %d nodes; scale-in waits out its %s window", in.Now.Sub(peakAt).Round(time.Second), peak, window))
 	}
 	reason := fmt.Sprintf("every metric below target for %s: load calls for %d nodes", window, peak)
 	if desired > peak {
-		reason += fmt.Sprintf("; removing at most %d per decision, never below %d", p.Capacity.ScaleInStep, floor)
+		reason += fmt.Sprintf("; removing at most %d per decision, never below %d", bound, floor)
 	}
 	return settle(Shrink, desired, reason)
 }

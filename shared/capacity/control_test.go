@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,10 @@ func history(ago time.Duration, conns float64) []fleet.Sample {
 
 func TestRecommend(t *testing.T) {
 	p := livePool(t)
+	// These cases are about the proportional rule, some with loads past
+	// what nginx admits; the admission limit has a table of its own.
+	p.Deploy.Parameters = maps.Clone(p.Deploy.Parameters)
+	delete(p.Deploy.Parameters, "maxConnections")
 	stale := reporting("s", fleet.Active, 5000, 90)
 	stale.Heartbeat.At = now.Add(-time.Minute)
 	sick := reporting("u", fleet.Active, 5000, 90)
@@ -107,9 +112,12 @@ func TestRecommend(t *testing.T) {
 			Inputs{Nodes: quiet("a"), Window: history(20*time.Minute, 100)}, Hold, 1, "at the floor of 1"},
 		{"scale-in waits until the window is full of readings",
 			Inputs{Nodes: quiet("a", "b", "c"), Window: history(5*time.Minute, 300)}, Hold, 3, "scale-in needs 15m0s of readings first"},
-		{"a quiet window shrinks the pool by at most the scale-in step",
+		{"a quiet window shrinks the pool by at most half of it",
 			Inputs{Nodes: quiet("a", "b", "c", "d"), Window: history(20*time.Minute, 400)},
-			Shrink, 3, "every metric below target for 15m0s: load calls for 1 nodes; removing at most 1 per decision, never below 1"},
+			Shrink, 2, "every metric below target for 15m0s: load calls for 1 nodes; removing at most 2 per decision, never below 1"},
+		{"a small pool shrinks by the scale-in step when half of it is less",
+			Inputs{Nodes: quiet("a", "b", "c"), Window: history(20*time.Minute, 300)},
+			Shrink, 2, "removing at most 1 per decision, never below 1"},
 		{"a peak inside the window holds scale-in",
 			Inputs{Nodes: quiet("a", "b", "c"), Window: peakWindow}, Hold, 3, "stabilizing: the load 8m0s ago called for 4 nodes"},
 		{"one metric near its target holds scale-in",
@@ -160,6 +168,51 @@ func TestMeasureSumsFreshHealthyServingNodes(t *testing.T) {
 	}
 }
 
+func TestAPoolAtItsAdmissionLimitIsSizedForTheDemandItCannotSee(t *testing.T) {
+	p := livePool(t) // nginx admits 2000 sessions a node
+	p.Capacity.Max = 40
+	full := func(ids ...string) []fleet.Node {
+		var out []fleet.Node
+		for _, id := range ids {
+			out = append(out, reporting(id, fleet.Active, 1950, 30))
+		}
+		return out
+	}
+	inFlight := func(nodes []fleet.Node, ids ...string) []fleet.Node {
+		for _, id := range ids {
+			nodes = append(nodes, node(id, fleet.Provisioning, "us-east-1a"))
+		}
+		return nodes
+	}
+	cases := []struct {
+		name      string
+		nodes     []fleet.Node
+		direction string
+		desired   int
+		reason    string
+	}{
+		// 5850 sessions seen call for 5 nodes; three nodes that admit
+		// 2000 each, with half as much again taken as wanted (9000), call
+		// for 8, and one decision may double the pool.
+		{"every ACTIVE node at its limit sizes for the growth bound's share more than it sees",
+			full("a", "b", "c"), Grow, 6, "all 3 ACTIVE nodes at their admission limit of 2000 sessions"},
+		{"the next decision, with those nodes in flight, adds only the rest of the estimate",
+			inFlight(full("a", "b", "c"), "d", "e", "f"), Grow, 8, "load calls for 8 nodes (3 in flight counted)"},
+		{"once the estimate is in flight the same saturated nodes ask for nothing more",
+			inFlight(full("a", "b", "c"), "d", "e", "f", "g", "h"), Hold, 8, "still on their way in"},
+		{"one ACTIVE node with room left means the load seen is the demand",
+			append(full("a", "b"), reporting("c", fleet.Active, 1000, 30)), Grow, 5, "load calls for 5 nodes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Recommend(Inputs{Pool: p, Nodes: tc.nodes, Now: now})
+			if r.Direction != tc.direction || r.Desired != tc.desired || !strings.Contains(r.Reason, tc.reason) {
+				t.Fatalf("got %q desired %d (%s), want %q %d saying %q", r.Direction, r.Desired, r.Reason, tc.direction, tc.desired, tc.reason)
+			}
+		})
+	}
+}
+
 // BenchmarkRecommend10000Nodes is one decision for a pool of 10,000
 // reporting nodes with a full hour of one-a-minute samples in its window.
 func BenchmarkRecommend10000Nodes(b *testing.B) {
@@ -184,7 +237,7 @@ func BenchmarkRecommend10000Nodes(b *testing.B) {
 
 func TestControlSettingsChangeTheDecision(t *testing.T) {
 	two := []fleet.Node{reporting("a", fleet.Active, 1300, 30), reporting("b", fleet.Active, 1300, 30)}
-	aged := reporting("a", fleet.Active, 2000, 30)
+	aged := reporting("a", fleet.Active, 1800, 30)
 	aged.Heartbeat.At = now.Add(-25 * time.Second)
 	cases := []struct {
 		name      string
@@ -206,6 +259,8 @@ func TestControlSettingsChangeTheDecision(t *testing.T) {
 			func(p *pool.Pool) { p.Control.MaxGrowthPercent = 400 }, []fleet.Node{reporting("a", fleet.Active, 6000, 30)}, nil, Grow, 5},
 		{"a shorter scale-in window shrinks sooner",
 			func(p *pool.Pool) { p.Control.ScaleInWindow = pool.Duration(4 * time.Minute) }, quiet("a", "b", "c"), history(5*time.Minute, 300), Shrink, 2},
+		{"a smaller shrink bound removes fewer nodes a decision",
+			func(p *pool.Pool) { p.Control.MaxShrinkPercent = 25 }, quiet("a", "b", "c", "d"), history(20*time.Minute, 300), Shrink, 3},
 		{"a 25 s old heartbeat counts with a 10 s agent", func(*pool.Pool) {}, []fleet.Node{aged}, nil, Grow, 2},
 		{"and not with a 5 s agent", func(p *pool.Pool) { p.Agent.Interval = pool.Duration(5 * time.Second) }, []fleet.Node{aged}, nil, Hold, 1},
 	}

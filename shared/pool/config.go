@@ -6,6 +6,7 @@ package pool
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -115,8 +116,24 @@ type Traffic struct {
 	Route53      *Route53      `yaml:"route53,omitempty" json:"route53,omitempty"`
 	LoadBalancer *LoadBalancer `yaml:"loadBalancer,omitempty" json:"loadBalancer,omitempty"`
 	Bake         Duration      `yaml:"bake" json:"bake" required:"true"`
-	Guard        Guard         `yaml:"guard" json:"guard" required:"true"`
-	Steps        []Step        `yaml:"steps,omitempty" json:"steps,omitempty"`
+	// PressureBake caps every step's bake while the pool is overloaded,
+	// its ACTIVE nodes above a scale-out alarm threshold on average
+	// (default 15s): a slow canary then costs more users than it guards.
+	// The guard still judges the node before each step.
+	PressureBake Duration `yaml:"pressureBake,omitempty" json:"pressureBake,omitempty"`
+	Guard        Guard    `yaml:"guard" json:"guard" required:"true"`
+	Steps        []Step   `yaml:"steps,omitempty" json:"steps,omitempty"`
+}
+
+// DefaultPressureBake is traffic.pressureBake's default.
+const DefaultPressureBake = 15 * time.Second
+
+// PressureBakeOrDefault is the pool's traffic.pressureBake with its default.
+func (t Traffic) PressureBakeOrDefault() time.Duration {
+	if t.PressureBake == 0 {
+		return DefaultPressureBake
+	}
+	return t.PressureBake.D()
 }
 
 // Route53 locates the weighted record set that fronts the pool.
@@ -198,6 +215,11 @@ type Control struct {
 	// the current capacity, or capacity.scaleOutStep nodes if that is more
 	// (default 100: the pool may double per decision, as HPA's scale-up).
 	MaxGrowthPercent int `yaml:"maxGrowthPercent,omitempty" json:"maxGrowthPercent,omitempty"`
+	// MaxShrinkPercent bounds one decision's scale-in: at most this share
+	// of the current capacity, or capacity.scaleInStep nodes if that is
+	// more (default 50). Leaving nodes drain their sessions, so a larger
+	// step costs no call; the stabilization window guards against flapping.
+	MaxShrinkPercent int `yaml:"maxShrinkPercent,omitempty" json:"maxShrinkPercent,omitempty"`
 	// ScaleInWindow is the stabilization window: the pool shrinks only to
 	// the largest size any load in this window called for (default: the
 	// scale-in alarm's window, period x evaluation periods).
@@ -216,6 +238,7 @@ const (
 	DefaultTargetPercent    = 80
 	DefaultTolerancePercent = 10
 	DefaultMaxGrowthPercent = 100
+	DefaultMaxShrinkPercent = 50
 	DefaultAgentInterval    = 10 * time.Second
 	// heartbeatIntervals is how many agent intervals a heartbeat stays
 	// fresh: one lost report is no reason to distrust a node.
@@ -235,6 +258,9 @@ func (p Pool) Controller() Control {
 	if c.MaxGrowthPercent == 0 {
 		c.MaxGrowthPercent = DefaultMaxGrowthPercent
 	}
+	if c.MaxShrinkPercent == 0 {
+		c.MaxShrinkPercent = DefaultMaxShrinkPercent
+	}
 	if c.ScaleInWindow == 0 {
 		c.ScaleInWindow = Duration(p.Alarms.ScaleIn.Period.D() * time.Duration(p.Alarms.ScaleIn.EvaluationPeriods))
 	}
@@ -247,6 +273,16 @@ func (p Pool) AgentInterval() time.Duration {
 		return DefaultAgentInterval
 	}
 	return p.Agent.Interval.D()
+}
+
+// AdmissionLimit is how many sessions one node's media server admits,
+// the deploy parameter maxConnections, or 0 when the pool does not set one.
+// Sessions past it are refused, so a node's reported load never exceeds it.
+func (p Pool) AdmissionLimit() float64 {
+	if v, err := strconv.ParseFloat(p.Deploy.Parameters["maxConnections"], 64); err == nil && v > 0 {
+		return v
+	}
+	return 0
 }
 
 // HeartbeatMaxAge is how old a node's heartbeat may be and still count.

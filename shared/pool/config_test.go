@@ -108,6 +108,7 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a list where a mapping belongs is an error", func(d map[string]any) { pool0(d)["capacity"] = []any{1, 2} }, "pools[0].capacity", "must be a mapping"},
 		{"duplicate pool names are an error", func(d map[string]any) { pool1(d)["name"] = pool0(d)["name"] }, "pools[1].name", "duplicate pool name \"live-rtmp-use1\" (also pools[0])"},
 		{"a control target above 100 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"targetPercent": 120} }, "pools[0].control.targetPercent", "at most 100"},
+		{"a scale-in bound above 100 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"maxShrinkPercent": 150} }, "pools[0].control.maxShrinkPercent", "between 1 and 100"},
 		{"a tolerance above 50 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"tolerancePercent": 60} }, "pools[0].control.tolerancePercent", "between 0 and 50"},
 		{"an unknown control field is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"gain": 2} }, "pools[0].control.gain", "unknown field"},
 		{"an agent interval under a second is an error", func(d map[string]any) { pool0(d)["agent"] = map[string]any{"interval": "500ms"} }, "pools[0].agent.interval", "between 1s and 5m"},
@@ -267,7 +268,7 @@ func TestControlDefaultsFollowTheAlarms(t *testing.T) {
 	}
 	p, _ := f.Find("live-rtmp-use1")
 	c := p.Controller()
-	if c.TargetPercent != 80 || c.TolerancePercent != 10 || c.MaxGrowthPercent != 100 || c.ScaleInWindow.D() != 15*time.Minute {
+	if c.TargetPercent != 80 || c.TolerancePercent != 10 || c.MaxGrowthPercent != 100 || c.MaxShrinkPercent != 50 || c.ScaleInWindow.D() != 15*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if p.AgentInterval() != 10*time.Second || p.HeartbeatMaxAge() != 30*time.Second || p.HighResolution() {

@@ -104,6 +104,9 @@ func (v *validator) control(at string, c Control) {
 	if c.MaxGrowthPercent < 0 || c.MaxGrowthPercent > 1000 {
 		v.add(at+".maxGrowthPercent", "must be between 1 and 1000, got %d", c.MaxGrowthPercent)
 	}
+	if c.MaxShrinkPercent < 0 || c.MaxShrinkPercent > 100 {
+		v.add(at+".maxShrinkPercent", "must be between 1 and 100, got %d", c.MaxShrinkPercent)
+	}
 	if c.ScaleInWindow < 0 || c.ScaleInWindow.D() > 24*time.Hour {
 		v.add(at+".scaleInWindow", "must be between 1s and 24h, got %s", c.ScaleInWindow)
 	}
@@ -270,6 +273,9 @@ func (v *validator) traffic(at string, t Traffic) {
 		v.port(at+".loadBalancer.port", lb.Port)
 	}
 	v.positive(at+".bake", t.Bake)
+	if t.PressureBake < 0 {
+		v.add(at+".pressureBake", "must not be negative, got %s", t.PressureBake)
+	}
 	v.guard(at+".guard", t.Guard)
 	prev := 0
 	for i, s := range t.Steps {

@@ -180,6 +180,16 @@ func (f *cluster) resize(current, desired int, how Removal) {
 	f.fig.executions++
 }
 
+// restore puts an execution's draining nodes back into service at full
+// weight with the sessions they still hold, as a cancelled drain does.
+func (f *cluster) restore(execution int) {
+	for _, n := range f.nodes {
+		if n.execution == execution && n.phase == draining {
+			n.phase, n.weight, n.sessions = active, 1, 0
+		}
+	}
+}
+
 // busy reports whether an execution still has a node on its way in or
 // draining.
 func (f *cluster) busy(execution int) bool {
@@ -257,7 +267,8 @@ func (f *cluster) advance(t, dt time.Duration) {
 
 // enterStep moves a node to step i of its way in: the last step is full
 // weight and ACTIVE at once, as the workflow's last shift is; the others
-// bake for their time.
+// bake for their time, cut to the pool's pressure bake while its nodes
+// carry more than the scale-out threshold (traffic.Pressure).
 func (f *cluster) enterStep(n *node, i int, t time.Duration) {
 	n.step = i
 	n.weight = float64(n.steps[i].Percent) / 100
@@ -265,7 +276,11 @@ func (f *cluster) enterStep(n *node, i int, t time.Duration) {
 		n.phase, n.weight = active, 1
 		return
 	}
-	n.stepUntil = t + n.steps[i].Bake.D()
+	bake := n.steps[i].Bake.D()
+	if f.perWeight() > f.unit {
+		bake = min(bake, f.p.Traffic.PressureBakeOrDefault())
+	}
+	n.stepUntil = t + bake
 }
 
 func (f *cluster) compact() {

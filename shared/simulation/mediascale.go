@@ -15,9 +15,12 @@ import (
 // the trigger Lambda calls, fed what the trigger feeds it (the node
 // records with their agents' heartbeats, the load window, the cooldown
 // marks, the scaling alarms' states), on every move of a scaling alarm
-// into ALARM (the fast path) and on the schedule's minute. One execution
-// runs per pool at a time; a decision while one runs is dropped ("pool
-// busy") and the next tick decides again.
+// into ALARM (the fast path) and on the schedule's minute. The pool lock
+// is the trigger's: a scale-out holds it only until its plan has written
+// its nodes, so a later decision may grow the pool while earlier nodes
+// still shift in; a scale-in holds it until its drains end, and a
+// decision to grow meanwhile cancels those drains (its nodes return to
+// service) and is itself dropped ("pool busy"), as the trigger does.
 type Mediascale struct {
 	p       pool.Pool
 	alarms  map[pool.AlarmRef]*watch
@@ -25,7 +28,8 @@ type Mediascale struct {
 	window  []fleet.Sample
 	lastOut time.Time
 	lastIn  time.Time
-	running int
+	// scaleIn is the scale-in execution holding the pool lock, 0 for none.
+	scaleIn int
 	nextRun int
 	// Floor, when set, is a forecast's floor for each moment.
 	Floor func(time.Time) int
@@ -70,18 +74,25 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) {
 	}
 	rec := capacity.Recommend(in)
 	m.window = fleet.AppendSample(m.window, rec.Sample, capacity.WindowKeep(m.p))
-	if rec.Direction == capacity.Hold || (m.running != 0 && f.busy(m.running)) {
+	if rec.Direction == capacity.Hold {
 		return
 	}
+	if m.scaleIn != 0 && f.busy(m.scaleIn) {
+		if rec.Direction == capacity.Grow {
+			f.restore(m.scaleIn)
+		}
+		return
+	}
+	m.scaleIn = 0
 	m.nextRun++
-	m.running = m.nextRun
 	n := rec.Change
 	if rec.Direction == capacity.Grow {
-		f.launch(n, m.running)
+		f.launch(n, m.nextRun)
 		m.lastOut = now
 	} else {
 		n = -n
-		f.remove(n, Drain, m.running)
+		m.scaleIn = m.nextRun
+		f.remove(n, Drain, m.scaleIn)
 		m.lastIn = now
 	}
 	f.fig.executions++

@@ -3,7 +3,6 @@ package simulation
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/mediascale/mediascale/shared/alarm"
@@ -86,7 +85,7 @@ type Result struct {
 // the scale-out alarm's threshold. Sessions beyond it are refused, and a
 // node's agent never reports more.
 func FullNode(p pool.Pool) float64 {
-	if v, err := strconv.ParseFloat(p.Deploy.Parameters["maxConnections"], 64); err == nil && v > 0 {
+	if v := p.AdmissionLimit(); v > 0 {
 		return v
 	}
 	return p.Alarms.ScaleOut.ConnectionsPerNode

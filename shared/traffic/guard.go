@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,7 +32,23 @@ type Reading struct {
 	NodeCPU         *float64
 	NodeConnections *float64
 	PoolErrorRate   *float64
-	Alarms          map[string]string
+	// PoolLoad is the ACTIVE nodes' average load per scaling metric, what
+	// the scale-out alarms watch; a metric without datapoints is absent.
+	PoolLoad map[pool.Metric]float64
+	Alarms   map[string]string
+}
+
+// Pressure reports whether the pool is overloaded by its own scale-out
+// alarms' measure: some metric's average over the ACTIVE nodes above its
+// threshold. Then the new node's share is worth more than a long bake.
+func Pressure(p pool.Pool, r Reading) (bool, string) {
+	for _, m := range pool.Metrics {
+		a := p.Alarm(pool.ScaleOut, m)
+		if v, ok := r.PoolLoad[m]; ok && a.Threshold > 0 && v > a.Threshold {
+			return true, fmt.Sprintf("pool %s %.4g above the scale-out threshold %.4g", a.What, v, a.Threshold)
+		}
+	}
+	return false, ""
 }
 
 // Verdict is the guard's decision with its reasons.
@@ -106,31 +123,38 @@ func (g *Guard) Read(ctx context.Context, p pool.Pool, node, instanceID string, 
 		window = time.Minute
 	}
 	window += time.Minute
+	queries := []types.MetricDataQuery{
+		query("cpu", "AWS/EC2", "CPUUtilization", "Average", dim("InstanceId", instanceID)),
+		query("conn", Namespace, "Connections", "Maximum", dim("Pool", p.Name), dim("Node", node)),
+		query("errors", Namespace, "ErrorRatePercent", "Average", dim("Pool", p.Name)),
+	}
+	for _, m := range pool.Metrics {
+		queries = append(queries, query("pool_"+string(m), Namespace, p.Alarm(pool.ScaleOut, m).MetricName, "Average", dim("Pool", p.Name)))
+	}
 	out, err := g.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-		StartTime: aws.Time(end.Add(-window)), EndTime: aws.Time(end),
-		MetricDataQueries: []types.MetricDataQuery{
-			query("cpu", "AWS/EC2", "CPUUtilization", "Average", dim("InstanceId", instanceID)),
-			query("conn", Namespace, "Connections", "Maximum", dim("Pool", p.Name), dim("Node", node)),
-			query("errors", Namespace, "ErrorRatePercent", "Average", dim("Pool", p.Name)),
-		},
+		StartTime: aws.Time(end.Add(-window)), EndTime: aws.Time(end), MetricDataQueries: queries,
 	})
 	if err != nil {
 		return Reading{}, fmt.Errorf("reading guard metrics of node %s: %w", node, err)
 	}
-	var r Reading
+	r := Reading{PoolLoad: map[pool.Metric]float64{}}
 	for _, res := range out.MetricDataResults {
 		if len(res.Values) == 0 {
 			continue
 		}
 		// The newest datapoint speaks for the step just baked.
 		latest := newest(res)
-		switch aws.ToString(res.Id) {
+		switch id := aws.ToString(res.Id); id {
 		case "cpu":
 			r.NodeCPU = &latest
 		case "conn":
 			r.NodeConnections = &latest
 		case "errors":
 			r.PoolErrorRate = &latest
+		default:
+			if m, ok := strings.CutPrefix(id, "pool_"); ok {
+				r.PoolLoad[pool.Metric(m)] = latest
+			}
 		}
 	}
 	r.Alarms = map[string]string{}

@@ -45,6 +45,8 @@ type Result struct {
 	BakeSeconds int     `json:"bakeSeconds"`
 	Done        bool    `json:"done"`
 	Guard       Verdict `json:"guard"`
+	// Pressure says why the step's bake was cut to traffic.pressureBake.
+	Pressure string `json:"pressure,omitempty"`
 }
 
 // LogAttrs names the node in the invocation's log line.
@@ -54,7 +56,7 @@ func (r Request) LogAttrs() []any {
 
 // LogAttrs adds the weight set and the guard's verdict.
 func (r Result) LogAttrs() []any {
-	return []any{"percent", r.Percent, "weight", r.Weight, "done", r.Done, "guard", strings.Join(r.Guard.Reasons, "; ")}
+	return []any{"percent", r.Percent, "weight", r.Weight, "done", r.Done, "guard", strings.Join(r.Guard.Reasons, "; "), "pressure", r.Pressure}
 }
 
 // Handler is the shift function.
@@ -94,16 +96,20 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 		return Result{}, events.Invalid("shift step %d is outside 0..%d", req.Step, len(steps))
 	}
 	res := Result{Step: req.Step}
+	var reading Reading
 	if req.Step > 0 {
 		prev := steps[req.Step-1]
-		reading, err := h.guard.Read(ctx, p, n.ID, n.InstanceID, *prev.Guard, prev.Bake.D())
-		if err != nil {
+		if reading, err = h.guard.Read(ctx, p, n.ID, n.InstanceID, *prev.Guard, prev.Bake.D()); err != nil {
 			return Result{}, err
 		}
 		res.Guard = Evaluate(*prev.Guard, reading)
 		if !res.Guard.OK {
 			return Result{}, events.Guard("node %s at %d%%: %s", n.ID, prev.Percent, strings.Join(res.Guard.Reasons, "; "))
 		}
+	} else if reading, err = h.guard.Read(ctx, p, n.ID, n.InstanceID, pool.Guard{}, time.Minute); err != nil {
+		// The first step has nothing to judge; it reads only whether the
+		// pool is under pressure.
+		return Result{}, err
 	}
 	if req.Step == len(steps) {
 		full := FullWeight
@@ -126,6 +132,10 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	res.Step = req.Step + 1
-	res.BakeSeconds = invocation.WaitSeconds(step.Bake.D())
+	bake := step.Bake.D()
+	if under, why := Pressure(p, reading); under && p.Traffic.PressureBakeOrDefault() < bake {
+		bake, res.Pressure = p.Traffic.PressureBakeOrDefault(), why
+	}
+	res.BakeSeconds = invocation.WaitSeconds(bake)
 	return res, nil
 }

@@ -231,3 +231,60 @@ func TestConnectionsOnMoto(t *testing.T) {
 		t.Fatalf("connections = %v, want n-1=12 n-2=0 and no reading for n-3", got)
 	}
 }
+
+func TestPressure(t *testing.T) {
+	p := pool.Pool{Alarms: pool.Alarms{ScaleOut: pool.Thresholds{ConnectionsPerNode: 1500, CPUPercent: 70, BandwidthMbpsPerNode: 800}}}
+	cases := []struct {
+		name  string
+		load  map[pool.Metric]float64
+		under bool
+		why   string
+	}{
+		{"a pool without datapoints is not under pressure", nil, false, ""},
+		{"a pool at its thresholds is not under pressure", map[pool.Metric]float64{pool.MetricConnections: 1500, pool.MetricCPU: 70}, false, ""},
+		{"one metric above its threshold is pressure", map[pool.Metric]float64{pool.MetricConnections: 900, pool.MetricCPU: 71},
+			true, "pool CPU % per node 71 above the scale-out threshold 70"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			under, why := Pressure(p, Reading{PoolLoad: tc.load})
+			if under != tc.under || why != tc.why {
+				t.Fatalf("Pressure = %v %q, want %v %q", under, why, tc.under, tc.why)
+			}
+		})
+	}
+}
+
+func TestAPoolUnderPressureBakesEachStepForThePressureBake(t *testing.T) {
+	r53, cw, p := motoTraffic(t)
+	ctx := context.Background()
+	p.Alarms.ScaleOut = pool.Thresholds{ConnectionsPerNode: 1500, CPUPercent: 70, BandwidthMbpsPerNode: 800}
+	pools := pool.File{Environment: "dev", Pools: []pool.Pool{p}}
+	rec := NewRecords(r53)
+	first := func() Result {
+		t.Helper()
+		store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Shifting, InstanceID: "i-1", Endpoint: "127.0.0.1"})
+		h := NewHandler(func(string) (Weights, error) { return rec, nil }, NewGuard(cw, time.Now), store, pools, time.Now, telemetry.NewLogger(io.Discard, "shift"))
+		raw, _ := json.Marshal(Request{Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"}, Step: 0})
+		res, err := h.Handle()(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := first(); res.BakeSeconds != 60 || res.Pressure != "" {
+		t.Fatalf("a quiet pool's first step: bake %d s, pressure %q; want the step's 60 s", res.BakeSeconds, res.Pressure)
+	}
+	// The ACTIVE nodes' aggregate, as agents publish it with the Pool
+	// dimension alone.
+	if _, err := cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(Namespace), MetricData: []cwtypes.MetricDatum{{
+		MetricName: aws.String("Connections"), Value: aws.Float64(1900), Timestamp: aws.Time(time.Now()),
+		Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String("live")}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	res := first()
+	if res.BakeSeconds != 15 || !strings.Contains(res.Pressure, "connections per node 1900 above the scale-out threshold 1500") {
+		t.Fatalf("an overloaded pool's first step: bake %d s, pressure %q; want the 15 s pressure bake", res.BakeSeconds, res.Pressure)
+	}
+}
