@@ -87,6 +87,12 @@ var functionSpecs = []functionSpec{
 		TableActions: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
 	},
 	{
+		Name: "forecast", Description: "Forecasts each pool's load from its own history, for the controller's floor",
+		// Two GetMetricData reads and one PutItem per pool.
+		MemoryMB: 256, TimeoutSeconds: 60,
+		TableActions: []string{"dynamodb:PutItem"},
+	},
+	{
 		Name: "release", Description: "Releases the pool lock, starts the cooldown and summarises the execution",
 		MemoryMB: 256, TimeoutSeconds: 15,
 		TableActions: []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},

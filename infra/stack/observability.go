@@ -161,11 +161,9 @@ func (s *Stack) newDashboard(p Props, failed awscloudwatch.IAlarm) {
 				search("ReconcilerFindings", "Sum", "findings", "Kind", "Pool")),
 		},
 	}
-	var load []awscloudwatch.IWidget
 	for _, pl := range p.Pools.Pools {
-		load = append(load, poolLoad(pl))
+		rows = append(rows, []awscloudwatch.IWidget{poolLoad(pl), poolCapacity(pl)})
 	}
-	rows = append(rows, load)
 	dash := awscloudwatch.NewDashboard(s.Stack, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName:   jsii.String(DashboardName(p.Env)),
 		DefaultInterval: awscdk.Duration_Hours(jsii.Number(3)),
@@ -173,6 +171,22 @@ func (s *Stack) newDashboard(p Props, failed awscloudwatch.IAlarm) {
 	for _, row := range rows {
 		dash.AddWidgets(row...)
 	}
+}
+
+// poolCapacity graphs a pool's capacity as the controller sees it every
+// minute: the nodes it has, the nodes it wants, the nodes the load alone
+// calls for, and the forecast's floor (README.md, "Predictive
+// pre-scaling").
+func poolCapacity(pl pool.Pool) awscloudwatch.GraphWidget {
+	dims := &map[string]*string{"Pool": jsii.String(pl.Name)}
+	metric := func(name, label string) awscloudwatch.IMetric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(telemetry.Namespace), MetricName: jsii.String(name), DimensionsMap: dims,
+			Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(1)), Label: jsii.String(label),
+		})
+	}
+	return graph(pl.Name+": capacity (nodes)", metric("CurrentCapacity", "current"), metric("DesiredCapacity", "desired"),
+		metric("LoadCapacity", "load calls for"), metric("ForecastFloor", "forecast floor"))
 }
 
 // poolLoad graphs a pool's average load against its scale-out thresholds,

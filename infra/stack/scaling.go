@@ -279,6 +279,17 @@ func (s *Stack) newReconcileSchedule(p Props) {
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["reconcile"], &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)}))
 }
 
+// newForecastSchedule runs the forecaster every hour: its forecast
+// reaches a day ahead, and a pool's history moves an hour at a time.
+func (s *Stack) newForecastSchedule(p Props) {
+	rule := awsevents.NewRule(s.Stack, jsii.String("ForecastSchedule"), &awsevents.RuleProps{
+		RuleName:    jsii.String("mediascale-" + p.Env + "-forecast"),
+		Description: jsii.String("Forecasts every mediascale " + p.Env + " pool's load from its own history"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Hours(jsii.Number(1))),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["forecast"], &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)}))
+}
+
 // grant adds the non-table permissions of each function.
 func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt := func(fn, sid string, actions []string, resources []string, conditions map[string]any) {
@@ -377,4 +388,7 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	// The plan retires stale warm-pool nodes.
 	stmt("plan", "RetireWarmNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
 	stmt("rollback", "DescribeNodes", []string{"ec2:DescribeInstances"}, []string{"*"}, nil)
+	// The forecaster reads each pool's history of LoadCapacity and
+	// ScaleSeconds.
+	stmt("forecast", "ReadHistory", []string{"cloudwatch:GetMetricData"}, []string{"*"}, nil)
 }

@@ -92,6 +92,11 @@ type Recommendation struct {
 	Reporting int `json:"reporting"`
 	Unhealthy int `json:"unhealthy"`
 	Desired   int `json:"desired"`
+	// LoadNodes is the nodes the measured load alone calls for (0 when no
+	// node reports): the history the forecaster learns from.
+	LoadNodes int `json:"loadNodes"`
+	// Floor is the forecast's floor the decision was given.
+	Floor int `json:"floor"`
 	// Change is Desired - Current: positive to grow, negative to shrink.
 	Change  int                   `json:"change"`
 	Reason  string                `json:"reason"`
@@ -210,9 +215,10 @@ func desiredFor(load fleet.Load, targets map[pool.Metric]float64) int {
 }
 
 // WindowKeep is how far back a pool's load window reaches: past the
-// stabilization window, so its oldest sample proves the window is covered.
+// stabilization window, so its oldest sample proves the window is covered,
+// and past a forecast's stand-down time.
 func WindowKeep(p pool.Pool) time.Duration {
-	return 2*p.Controller().ScaleInWindow.D() + 5*time.Minute
+	return max(2*p.Controller().ScaleInWindow.D(), StandDown) + 5*time.Minute
 }
 
 // Recommend is the controller: it decides one pool's desired capacity.
@@ -261,6 +267,10 @@ func Recommend(in Inputs) Recommendation {
 		}
 	}
 	proportional := desiredFor(sample.Load, targets)
+	r.Floor = in.Floor
+	if sample.Reporting > 0 {
+		r.LoadNodes = proportional
+	}
 	// When every ACTIVE node is at its admission limit, the sessions they
 	// refuse are demand no agent sees: the load measured is a floor. The
 	// controller then takes the demand to be saturationHeadroom more than

@@ -4,6 +4,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/mediascale/mediascale/shared/capacity"
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/forecast"
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -50,27 +52,25 @@ func (pr *Predictive) Step(f *cluster, now time.Time) {
 	pr.tt.Step(f, now)
 }
 
-// Forecasting is mediascale with its own pre-scaling: the controller's
-// floor is raised ahead of each hour to what the pool's history says the
-// hour's peak needs (forecast.Peak), one lead time early (the cold launch
-// plus the pool's shift steps), never above max; the floor never removes
-// a node by itself, and it stands down for the rest of an hour whose load
-// stays below half of the forecast for 15 minutes: the forecast was wrong
-// and the reactive controller stays the backstop.
+// Forecasting is mediascale with its own pre-scaling, as the stack runs
+// it: every hour the forecaster's plan (forecast.Plan) is remade from the
+// pool's history of LoadCapacity (the nodes its load alone called for),
+// and every decision's floor is capacity.ForecastFloor of that plan: the
+// hour's expected peak, raised one lead time early (the cold launch plus
+// the pool's shift bakes), never above max, never removing a node by
+// itself, standing down while the load stays under half of it.
 type Forecasting struct {
 	*Mediascale
 	hist   *forecast.History
 	target float64
 	lead   time.Duration
-	// low counts how long the current hour's load has been below half
-	// its forecast; wrong is the hour the forecast stood down for.
-	low   time.Duration
-	wrong time.Time
+	plan   fleet.Forecast
 }
 
 func NewForecasting(p pool.Pool, m Model, target float64) *Forecasting {
 	lead := m.coldLead(p)
-	for _, s := range p.ShiftSteps() {
+	steps := p.ShiftSteps()
+	for _, s := range steps[:len(steps)-1] {
 		lead += s.Bake.D()
 	}
 	fc := &Forecasting{Mediascale: NewMediascale(p), hist: forecast.NewHistory(Epoch), target: target, lead: lead}
@@ -80,32 +80,17 @@ func NewForecasting(p pool.Pool, m Model, target float64) *Forecasting {
 }
 
 func (fc *Forecasting) Step(f *cluster, now time.Time) {
-	load := f.served()
-	fc.hist.Add(now, load)
-	if want, ok := fc.hist.Peak(now, 14); ok && load < want/2 {
-		fc.low += f.m.Step.D()
-	} else {
-		fc.low = 0
-	}
-	if fc.low >= 15*time.Minute {
-		fc.wrong = now.Truncate(time.Hour)
+	fc.hist.Add(now, math.Ceil(f.served()/fc.target-1e-9))
+	if hour := now.Truncate(time.Hour); !fc.plan.At.Equal(hour) {
+		fc.plan = fleet.Forecast{At: hour, LeadSeconds: int(fc.lead.Seconds()), Hours: forecast.Plan(fc.hist, hour, forecast.Hours, fc.p.Capacity.Max)}
 	}
 	fc.Mediascale.Step(f, now)
 }
 
 // floor is the capacity the forecast asks for at now.
 func (fc *Forecasting) floor(now time.Time) int {
-	best := 0
-	for _, at := range []time.Time{now, now.Add(fc.lead)} {
-		hour := at.Truncate(time.Hour)
-		if hour.Equal(fc.wrong) {
-			continue
-		}
-		if load, ok := fc.hist.Peak(hour, 14); ok && fc.hist.Hours() > 24 {
-			best = max(best, int(math.Ceil(load/fc.target-1e-9)))
-		}
-	}
-	return min(best, fc.p.Capacity.Max)
+	floor, _ := capacity.ForecastFloor(fc.p, fc.plan, fc.window, now)
+	return floor
 }
 
 // served is the sessions the pool serves now, what its agents report.

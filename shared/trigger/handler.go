@@ -49,6 +49,7 @@ type Store interface {
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	Window(ctx context.Context, pool string) ([]fleet.Sample, error)
+	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
 	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
 }
 
@@ -246,6 +247,18 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 	if in.AlarmStates, err = h.alarmStates(ctx, p); err != nil {
 		return capacity.Recommendation{}, nil, err
 	}
+	// A forecast that cannot be read raises no floor: the reactive
+	// controller is the backstop, and it must not wait on the forecast.
+	fc, ok, ferr := h.store.Forecast(ctx, p.Name)
+	switch {
+	case ferr != nil:
+		h.log.WarnContext(ctx, "forecast not read; deciding without its floor", "pool", p.Name, "error", ferr.Error())
+	case ok:
+		var why string
+		if in.Floor, why = capacity.ForecastFloor(p, fc, in.Window, in.Now); why != "" {
+			h.log.InfoContext(ctx, "forecast floor", "pool", p.Name, "floor", in.Floor, "reason", why)
+		}
+	}
 	return capacity.Recommend(in), in.Window, nil
 }
 
@@ -296,8 +309,16 @@ func (h *Handler) publish(ctx context.Context, r capacity.Recommendation) {
 		telemetry.EmitMetrics(ctx, h.log, now, []telemetry.Dimension{pl}, [][]string{{"Pool"}},
 			telemetry.Metric{Name: "CurrentCapacity", Value: float64(r.Current), Unit: telemetry.Count},
 			telemetry.Metric{Name: "DesiredCapacity", Value: float64(r.Desired), Unit: telemetry.Count},
-			telemetry.Metric{Name: "InFlightNodes", Value: float64(r.InFlight), Unit: telemetry.Count}),
+			telemetry.Metric{Name: "InFlightNodes", Value: float64(r.InFlight), Unit: telemetry.Count},
+			telemetry.Metric{Name: "ForecastFloor", Value: float64(r.Floor), Unit: telemetry.Count}),
 	)
+	// The load's own call, the forecaster's history, only when nodes
+	// report it: a missing datapoint is honest, a zero would teach the
+	// forecast a quiet hour.
+	if r.Reporting > 0 {
+		errs = errors.Join(errs, telemetry.EmitMetrics(ctx, h.log, now, []telemetry.Dimension{pl}, [][]string{{"Pool"}},
+			telemetry.Metric{Name: "LoadCapacity", Value: float64(r.LoadNodes), Unit: telemetry.Count}))
+	}
 	if errs != nil {
 		h.log.ErrorContext(ctx, "decision metrics not published", "pool", r.Pool, "error", errs.Error())
 	}

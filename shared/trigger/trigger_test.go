@@ -40,6 +40,7 @@ type fakeStore struct {
 	paused     map[string]bool
 	nodes      map[string][]fleet.Node
 	windows    map[string][]fleet.Sample
+	forecasts  map[string]fleet.Forecast
 	cancelled  []string
 	calls      []string
 	err        error
@@ -47,7 +48,7 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{},
-		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}}
+		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}, forecasts: map[string]fleet.Forecast{}}
 }
 
 func (f *fakeStore) ListNodes(_ context.Context, p string) ([]fleet.Node, error) {
@@ -57,6 +58,11 @@ func (f *fakeStore) ListNodes(_ context.Context, p string) ([]fleet.Node, error)
 
 func (f *fakeStore) Window(_ context.Context, p string) ([]fleet.Sample, error) {
 	return f.windows[p], nil
+}
+
+func (f *fakeStore) Forecast(_ context.Context, p string) (fleet.Forecast, bool, error) {
+	fc, ok := f.forecasts[p]
+	return fc, ok, nil
 }
 
 func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, s fleet.Sample, _ time.Duration, _ fleet.Decision) error {
@@ -495,6 +501,28 @@ func TestScheduleTickDecidesEveryPool(t *testing.T) {
 	}
 	if got := len(store.windows["live-rtmp-use1"]); got != 1 || store.windows["live-rtmp-use1"][0].Load.Connections != 6000 {
 		t.Fatalf("the tick recorded %d samples: %+v", got, store.windows["live-rtmp-use1"])
+	}
+}
+
+func TestAForecastRaisesAQuietPoolAheadOfItsPeak(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 300, 10), parked()}
+	store.nodes["voice-sfu-use1"] = []fleet.Node{reporting("voice-sfu-use1", "v-1", 10, 5), reporting("voice-sfu-use1", "v-2", 10, 5)}
+	hour := eventTime.Truncate(time.Hour)
+	// This hour is quiet; the next one peaks at 5 nodes, and the pool
+	// takes 20 minutes to bring a node to full weight.
+	store.forecasts["live-rtmp-use1"] = fleet.Forecast{LeadSeconds: 1200, Hours: []fleet.ForecastHour{{Hour: hour, Nodes: 1}, {Hour: hour.Add(time.Hour), Nodes: 5}}}
+	before := hour.Add(30 * time.Minute)
+	tick, err := newTestHandlerWith(t, store, sf, before).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if live := tick.Pools[0]; err != nil || live.Action == ActionScale || live.Recommendation.Floor != 1 {
+		t.Fatalf("more than a lead time before the peak = %+v, %v", live, err)
+	}
+	ahead := hour.Add(45 * time.Minute)
+	tick, err = newTestHandlerWith(t, store, sf, ahead).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	live := tick.Pools[0]
+	if err != nil || live.Action != ActionScale || live.Recommendation.Floor != 5 || live.Recommendation.Desired != 5 ||
+		!strings.Contains(live.Reason, "below forecast floor 5") {
+		t.Fatalf("a lead time before the peak = %+v (%+v), %v", live, live.Recommendation, err)
 	}
 }
 
