@@ -157,6 +157,13 @@ func (h *Handler) act(ctx context.Context, p pool.Pool, f Finding, n fleet.Node,
 		_, err := h.store.ReleaseLock(ctx, p.Name, lock.Owner)
 		return err
 	case actTerminated:
+		// A drain that stopped early may have claimed the node without
+		// taking its traffic off: the record goes before the instance.
+		if w, err := h.weights(p.Traffic.Mode); err == nil {
+			if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
+				return fmt.Errorf("taking traffic off draining node %s: %w", n.ID, err)
+			}
+		}
 		if f.Kind == StuckNode && n.InstanceID != "" {
 			if err := h.instances.Terminate(ctx, n.InstanceID); err != nil {
 				return err
