@@ -31,7 +31,9 @@ type fakeInstances struct {
 	terminated []string
 }
 
-func (f *fakeInstances) Tagged(context.Context, string) ([]compute.Tagged, error) { return f.running, nil }
+func (f *fakeInstances) Tagged(context.Context, string) ([]compute.Tagged, error) {
+	return f.running, nil
+}
 func (f *fakeInstances) FindByNode(context.Context, string) (compute.Launched, bool, error) {
 	return compute.Launched{}, false, nil
 }
