@@ -173,18 +173,20 @@ func (s *Stack) newDashboard(p Props, failed awscloudwatch.IAlarm) {
 	}
 }
 
+// poolMetric is one of a pool's mediascale metrics, a minute at a time.
+func poolMetric(pl pool.Pool, name, stat, label string) awscloudwatch.IMetric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(telemetry.Namespace), MetricName: jsii.String(name), DimensionsMap: &map[string]*string{"Pool": jsii.String(pl.Name)},
+		Statistic: jsii.String(stat), Period: awscdk.Duration_Minutes(jsii.Number(1)), Label: jsii.String(label),
+	})
+}
+
 // poolCapacity graphs a pool's capacity as the controller sees it every
 // minute: the nodes it has, the nodes it wants, the nodes the load alone
 // calls for, and the forecast's floor (README.md, "Predictive
 // pre-scaling").
 func poolCapacity(pl pool.Pool) awscloudwatch.GraphWidget {
-	dims := &map[string]*string{"Pool": jsii.String(pl.Name)}
-	metric := func(name, label string) awscloudwatch.IMetric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(telemetry.Namespace), MetricName: jsii.String(name), DimensionsMap: dims,
-			Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(1)), Label: jsii.String(label),
-		})
-	}
+	metric := func(name, label string) awscloudwatch.IMetric { return poolMetric(pl, name, "Maximum", label) }
 	return graph(pl.Name+": capacity (nodes)", metric("CurrentCapacity", "current"), metric("DesiredCapacity", "desired"),
 		metric("LoadCapacity", "load calls for"), metric("ForecastFloor", "forecast floor"))
 }
@@ -192,13 +194,7 @@ func poolCapacity(pl pool.Pool) awscloudwatch.GraphWidget {
 // poolLoad graphs a pool's average load against its scale-out thresholds,
 // the numbers its alarms compare.
 func poolLoad(pl pool.Pool) awscloudwatch.GraphWidget {
-	dims := &map[string]*string{"Pool": jsii.String(pl.Name)}
-	metric := func(name, label string) awscloudwatch.IMetric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(telemetry.Namespace), MetricName: jsii.String(name), DimensionsMap: dims,
-			Statistic: jsii.String("Average"), Period: awscdk.Duration_Minutes(jsii.Number(1)), Label: jsii.String(label),
-		})
-	}
+	metric := func(name, label string) awscloudwatch.IMetric { return poolMetric(pl, name, "Average", label) }
 	t := pl.Alarms.ScaleOut
 	return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
 		Title: jsii.String(pl.Name + ": load per node"),

@@ -284,7 +284,8 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 		}
 		body := aws.ToString(dash.DashboardBody)
 		for _, want := range []string{"ScaleEvents", "StepDuration", "Rollbacks", "ForcedSessions", "ReconcilerFindings", "ScaleSeconds",
-			"live-rtmp-use1: load per node", "voice-sfu-use1: load per node", stack.ExecutionsFailedAlarmName("dev")} {
+			"live-rtmp-use1: load per node", "voice-sfu-use1: load per node", "live-rtmp-use1: capacity (nodes)", "ForecastFloor", "LoadCapacity",
+			stack.ExecutionsFailedAlarmName("dev")} {
 			if !strings.Contains(body, want) {
 				t.Errorf("the dashboard does not show %s", want)
 			}
