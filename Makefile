@@ -86,6 +86,7 @@ bench: build deps
 	go test -run '^$$' -bench TriggerColdStart -benchtime 10x ./scripts/internal/lambdaruntime/
 	go test -run '^$$' -bench ScaleOutReplay -benchtime 3x ./scripts/localaws/
 	go test -run '^$$' -bench Compare14DaysAt10s -benchtime 3x ./shared/simulation/
+	go test -run '^$$' -bench Choose -benchtime 2s ./shared/dispatch/
 
 # Per-environment deploy, diff and destroy with cdk.json's settings for
 # ENV (region; account check when pinned): make deploy ENV=staging

@@ -1,0 +1,174 @@
+// Package dispatch chooses the node for one new session: among the pool's
+// serving nodes whose agents report fresh and healthy, the one with the
+// most headroom across every metric the pool scales on, with randomness
+// among near-equals so a burst does not pile onto one node, and a refusal
+// by class when no node is under that class's admission ceiling.
+//
+// It is the decision core of the entry dispatcher (the dispatch issue);
+// the function and its HTTP front are not built yet.
+package dispatch
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mediascale/mediascale/shared/capacity"
+	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/pool"
+)
+
+// NearEqual is how close in headroom (a share of a node's target) two
+// nodes must be for the choice between them to be random.
+const NearEqual = 0.05
+
+// Class is a kind of session with its admission ceiling: a node whose
+// utilization (its busiest metric's load over its target, in percent) is
+// at or above the ceiling takes no new session of this class.
+type Class struct {
+	Name           string
+	CeilingPercent float64
+}
+
+// Choice is the node a session goes to.
+type Choice struct {
+	Node     string
+	Endpoint string
+	// Utilization is the node's, in percent of its target, before this
+	// session.
+	Utilization float64
+}
+
+// Refusal says why a session of a class was refused.
+type Refusal struct {
+	Class  string
+	Reason string
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("class %s refused: %s", r.Class, r.Reason) }
+
+type candidate struct {
+	id, endpoint string
+	load         fleet.Load
+	// scale is the share of its target the node may carry: 1 for an
+	// ACTIVE node, its step's weight for one still shifting in.
+	scale float64
+	util  float64
+}
+
+// Snapshot is a pool's nodes as read at one moment, kept for the many
+// sessions until the next read. Each session it hands out is added to its
+// node's load, so a burst between two reads spreads as the load would.
+type Snapshot struct {
+	mu      sync.Mutex
+	pool    string
+	targets map[pool.Metric]float64
+	perConn fleet.Load
+	nodes   []candidate
+	// order holds the indexes of nodes, most headroom first.
+	order []int
+	At    time.Time
+}
+
+// NewSnapshot keeps the nodes that may take a session: serving (ACTIVE, or
+// SHIFTING at its step's weight), with a fresh and healthy heartbeat.
+func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
+	s := &Snapshot{pool: p.Name, targets: capacity.Targets(p), At: now}
+	maxAge := p.HeartbeatMaxAge()
+	var conns, cpu, bw float64
+	for _, n := range nodes {
+		hb := n.Heartbeat
+		if !n.Serving() || !hb.Fresh(now, maxAge) || !hb.Healthy || n.Endpoint == "" {
+			continue
+		}
+		scale := 1.0
+		if n.State == fleet.Shifting {
+			scale = float64(n.Weight) / 100
+		}
+		if n.State != fleet.Active && n.State != fleet.Shifting || scale <= 0 {
+			continue
+		}
+		s.nodes = append(s.nodes, candidate{id: n.ID, endpoint: n.Endpoint, load: hb.Load, scale: scale})
+		conns, cpu, bw = conns+hb.Load.Connections, cpu+hb.Load.CPUPercent, bw+hb.Load.BandwidthMbps
+	}
+	// One more session adds the pool's average cost of a session to its
+	// node: its CPU and bandwidth per connection, as the agents report.
+	if conns > 0 {
+		s.perConn = fleet.Load{Connections: 1, CPUPercent: cpu / conns, BandwidthMbps: bw / conns}
+	} else {
+		s.perConn = fleet.Load{Connections: 1}
+	}
+	for i := range s.nodes {
+		s.nodes[i].util = s.utilization(s.nodes[i])
+	}
+	s.order = make([]int, len(s.nodes))
+	for i := range s.order {
+		s.order[i] = i
+	}
+	sort.Slice(s.order, func(a, b int) bool { return s.nodes[s.order[a]].util < s.nodes[s.order[b]].util })
+	return s
+}
+
+// utilization is the node's busiest metric over its target, in percent.
+func (s *Snapshot) utilization(c candidate) float64 {
+	u := 0.0
+	for m, t := range s.targets {
+		if t <= 0 {
+			continue
+		}
+		var v float64
+		switch m {
+		case pool.MetricConnections:
+			v = c.load.Connections
+		case pool.MetricCPU:
+			v = c.load.CPUPercent
+		case pool.MetricBandwidth:
+			v = c.load.BandwidthMbps
+		}
+		u = math.Max(u, 100*v/(t*c.scale))
+	}
+	return u
+}
+
+// Nodes is how many nodes may take sessions.
+func (s *Snapshot) Nodes() int { return len(s.nodes) }
+
+// Choose hands one session of class to a node, or refuses it: no node may
+// take sessions, or none is under the class's ceiling.
+func (s *Snapshot) Choose(class Class, rng *rand.Rand) (Choice, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.nodes) == 0 {
+		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("pool %s has no healthy serving node", s.pool)}
+	}
+	best := s.nodes[s.order[0]].util
+	if best >= class.CeilingPercent {
+		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("every node of pool %s is at or above %g%% of its target (the least loaded at %.0f%%)",
+			s.pool, class.CeilingPercent, best)}
+	}
+	// The near-equals are a prefix of the order.
+	k := 1
+	for k < len(s.order) && s.nodes[s.order[k]].util-best <= NearEqual*100 && s.nodes[s.order[k]].util < class.CeilingPercent {
+		k++
+	}
+	at := rng.IntN(k)
+	c := &s.nodes[s.order[at]]
+	choice := Choice{Node: c.id, Endpoint: c.endpoint, Utilization: c.util}
+	c.load = c.load.Add(s.perConn)
+	c.util = s.utilization(*c)
+	s.resort(at)
+	return choice, nil
+}
+
+// resort moves the node at position i of the order, whose utilization
+// rose, back to its place.
+func (s *Snapshot) resort(i int) {
+	node := s.order[i]
+	for i+1 < len(s.order) && s.nodes[s.order[i+1]].util < s.nodes[node].util {
+		s.order[i], s.order[i+1] = s.order[i+1], s.order[i]
+		i++
+	}
+}
