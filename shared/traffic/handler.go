@@ -108,8 +108,8 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 		}
 	} else if reading, err = h.guard.Read(ctx, p, n.ID, n.InstanceID, pool.Guard{}, time.Minute); err != nil {
 		// The first step has nothing to judge; it reads only whether the
-		// pool is under pressure.
-		return Result{}, err
+		// pool is under pressure, and without an answer bakes in full.
+		h.log.WarnContext(ctx, "pool pressure not read; the first step bakes in full", "pool", p.Name, "node", n.ID, "error", err.Error())
 	}
 	if req.Step == len(steps) {
 		full := FullWeight
