@@ -3,6 +3,7 @@ package simulation
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -18,6 +19,65 @@ type Report struct {
 	Seconds float64  `json:"traceSeconds"`
 	Model   Model    `json:"model"`
 	Results []Result `json:"results"`
+	// Goals judges each mediascale policy against the bar README.md sets
+	// ("Where mediascale stands").
+	Goals []Goal `json:"goals"`
+}
+
+// Goal is the bar for a mediascale policy on one trace: under-provisioning
+// at most half the best peer's (BUNGEE accuracy), at no more node-hours
+// than that peer, and its distance from the oracle, the physical limit.
+type Goal struct {
+	Policy    string  `json:"policy"`
+	Under     float64 `json:"underProvisioningAccuracy"`
+	NodeHours float64 `json:"nodeHours"`
+	// BestPeer is the peer that under-provisions least (fewer node-hours
+	// breaking a tie); the oracle is not a peer.
+	BestPeer          string  `json:"bestPeer"`
+	BestPeerUnder     float64 `json:"bestPeerUnderProvisioningAccuracy"`
+	BestPeerNodeHours float64 `json:"bestPeerNodeHours"`
+	OracleUnder       float64 `json:"oracleUnderProvisioningAccuracy"`
+	Met               bool    `json:"met"`
+}
+
+// Judge sets the report's goals from its results.
+func Judge(results []Result) []Goal {
+	var best, oracle *Result
+	var ours []Result
+	for i, x := range results {
+		switch {
+		case x.Policy == "oracle":
+			oracle = &results[i]
+		case strings.HasPrefix(x.Policy, "mediascale"):
+			ours = append(ours, x)
+		case best == nil || x.UnderAccuracy < best.UnderAccuracy || x.UnderAccuracy == best.UnderAccuracy && x.NodeHours < best.NodeHours:
+			best = &results[i]
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	var goals []Goal
+	for _, x := range ours {
+		g := Goal{Policy: x.Policy, Under: x.UnderAccuracy, NodeHours: x.NodeHours,
+			BestPeer: best.Policy, BestPeerUnder: best.UnderAccuracy, BestPeerNodeHours: best.NodeHours}
+		if oracle != nil {
+			g.OracleUnder = oracle.UnderAccuracy
+		}
+		g.Met = round2(x.UnderAccuracy) <= round2(best.UnderAccuracy/2) && x.NodeHours <= best.NodeHours
+		goals = append(goals, g)
+	}
+	return goals
+}
+
+// String says the verdict in one line.
+func (g Goal) String() string {
+	verdict := "NOT MET"
+	if g.Met {
+		verdict = "met"
+	}
+	return fmt.Sprintf("goal for %s: %s: under-provisioning %.2f against %s's %.2f (at most %.3f wanted), node-hours %.1f against %.1f; the oracle under-provisions %.2f",
+		g.Policy, verdict, g.Under, g.BestPeer, g.BestPeerUnder, g.BestPeerUnder/2, g.NodeHours, g.BestPeerNodeHours, g.OracleUnder)
 }
 
 // Policies returns every policy the simulator compares, mediascale first
@@ -56,7 +116,7 @@ func Compare(p pool.Pool, m Model, t Trace, name string) (Report, error) {
 			return Report{}, err
 		}
 	}
-	return Report{Pool: p.Name, Trace: name, Seconds: t.Duration().Seconds(), Model: m, Results: results}, nil
+	return Report{Pool: p.Name, Trace: name, Seconds: t.Duration().Seconds(), Model: m, Results: results, Goals: Judge(results)}, nil
 }
 
 // WriteTable prints the figures, one policy per row.
@@ -69,5 +129,13 @@ func (r Report) WriteTable(w io.Writer) error {
 			x.Policy, x.UnderAccuracy, x.OverAccuracy, 100*x.UnderTimeShare, 100*x.OverTimeShare, x.Jitter,
 			x.HotSessionMinutes, x.Refused, x.Cut, x.NodeHours, x.PeakNodes, x.Executions, x.Transitions, x.LambdaInvocations)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, g := range r.Goals {
+		if _, err := fmt.Fprintln(w, g); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -198,3 +198,34 @@ func TestForecastsNeedADayOfHistoryAndRaiseTheFloorAheadOfARecurringPeak(t *test
 		t.Errorf("predictive scaling acted on under a day of history: %+v vs %+v", b.Figures, a.Figures)
 	}
 }
+
+func TestJudge(t *testing.T) {
+	res := func(policy string, under, hours float64) Result {
+		return Result{Figures: Figures{Policy: policy, UnderAccuracy: under, NodeHours: hours}}
+	}
+	cases := []struct {
+		name    string
+		results []Result
+		peer    string
+		met     bool
+	}{
+		{"half the best peer's under-provisioning at fewer node-hours meets the goal",
+			[]Result{res("mediascale", 0.04, 30), res("hpa", 0.09, 32), res("step-scaling", 0.14, 120), res("oracle", 0, 37)}, "hpa", true},
+		{"as good as the best peer is not enough",
+			[]Result{res("mediascale", 0.09, 30), res("hpa", 0.09, 32), res("oracle", 0, 37)}, "hpa", false},
+		{"half as much at more node-hours is not enough",
+			[]Result{res("mediascale", 0.04, 33), res("hpa", 0.09, 32), res("oracle", 0, 37)}, "hpa", false},
+		{"a tie in under-provisioning goes to the cheaper peer, and nothing beats zero but zero",
+			[]Result{res("mediascale", 0, 1420), res("target-tracking", 0, 1432), res("hpa", 0, 1420), res("oracle", 0, 1457)}, "hpa", true},
+		{"the oracle is never the peer to beat",
+			[]Result{res("mediascale", 0.04, 30), res("oracle", 0, 37), res("hpa", 0.09, 32)}, "hpa", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			goals := Judge(tc.results)
+			if len(goals) != 1 || goals[0].BestPeer != tc.peer || goals[0].Met != tc.met {
+				t.Fatalf("goals %+v, want best peer %s, met %v", goals, tc.peer, tc.met)
+			}
+		})
+	}
+}
