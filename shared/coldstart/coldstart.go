@@ -18,6 +18,7 @@ import (
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
+	"github.com/mediascale/mediascale/shared/telemetry/tracing"
 )
 
 // Environment variables the CDK stack sets on every function.
@@ -57,7 +58,7 @@ func Load(ctx context.Context, function string) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS config: %w", err)
 	}
-	telemetry.Instrument(&cfg)
+	tracing.Instrument(&cfg)
 	pools, err := ReadPools(ctx, ssm.NewFromConfig(cfg), param)
 	if err != nil {
 		return nil, err
