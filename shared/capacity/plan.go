@@ -62,9 +62,10 @@ func ScaleOut(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node, newID fu
 	}
 	plan.Reasons = append(plan.Reasons, w.String())
 	// Warm nodes spread over the zones like serving ones, so a zone's
-	// trouble never takes the whole warm pool.
+	// trouble never takes the whole warm pool; the ones still on their way
+	// in count in their zones too.
 	warmAZ := map[string]int{}
-	for _, n := range warm.ready[used:] {
+	for _, n := range append(warm.ready[used:len(warm.ready):len(warm.ready)], warm.filling...) {
 		warmAZ[n.AZ]++
 	}
 	for i := 0; i < w.Fill; i++ {

@@ -186,9 +186,22 @@ func TestWarmPoolUpkeep(t *testing.T) {
 			if plan.Current != tc.current {
 				t.Fatalf("current %d, want %d", plan.Current, tc.current)
 			}
+
 			if !strings.Contains(strings.Join(plan.Reasons, "\n"), tc.reason) {
 				t.Fatalf("reasons %q lack %q", plan.Reasons, tc.reason)
 			}
 		})
+	}
+}
+
+func TestAWarmFillStillOnItsWayInCountsInItsZone(t *testing.T) {
+	p := livePool(t) // zones us-east-1a and us-east-1b
+	p.Capacity.WarmPool = 2
+	filling := node("f", fleet.Probing, "us-east-1a")
+	filling.Goal = events.GoalWarm
+	plan := ScaleOut(events.ScaleRequest{Pool: p.Name, Execution: "exec-1", WarmOnly: true}, p,
+		[]fleet.Node{node("a", fleet.Active, "us-east-1a"), filling}, ids())
+	if len(plan.Nodes) != 1 || plan.Nodes[0].Goal != events.GoalWarm || plan.Nodes[0].AZ != "us-east-1b" {
+		t.Fatalf("plan %+v: want one fill in us-east-1b, beside the one filling in us-east-1a", plan.Nodes)
 	}
 }

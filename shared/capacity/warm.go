@@ -62,7 +62,7 @@ type warmNodes struct {
 	// none stands by forever.
 	ready   []fleet.Node
 	stale   []fleet.Node
-	filling int
+	filling []fleet.Node
 	want    int
 }
 
@@ -76,7 +76,7 @@ func sortWarm(p pool.Pool, nodes []fleet.Node) warmNodes {
 		case n.State == fleet.Warm:
 			w.stale = append(w.stale, n)
 		case n.Goal == events.GoalWarm && n.State.Serving():
-			w.filling++
+			w.filling = append(w.filling, n)
 		}
 	}
 	sort.Slice(w.ready, func(i, j int) bool { return w.ready[i].CreatedAt.Before(w.ready[j].CreatedAt) })
@@ -88,8 +88,8 @@ func sortWarm(p pool.Pool, nodes []fleet.Node) warmNodes {
 // (stale ones first, then the newest surplus).
 func (w warmNodes) upkeep(used int) (Warm, []fleet.Node) {
 	left := w.ready[used:]
-	out := Warm{Want: w.want, Ready: len(left), Filling: w.filling, Stale: len(w.stale)}
-	out.Fill = max(0, w.want-len(left)-w.filling)
+	out := Warm{Want: w.want, Ready: len(left), Filling: len(w.filling), Stale: len(w.stale)}
+	out.Fill = max(0, w.want-len(left)-len(w.filling))
 	surplus := len(left) + len(w.stale) - w.want
 	var retire []fleet.Node
 	for _, n := range w.stale {
