@@ -171,7 +171,7 @@ const saturationHeadroom = 0.5
 // and silent nodes.
 func Measure(p pool.Pool, nodes []fleet.Node, now time.Time) Measurement {
 	m := Measurement{Sample: fleet.Sample{At: now}}
-	maxAge := p.HeartbeatMaxAge()
+	maxAge, limit := p.HeartbeatMaxAge(), p.AdmissionLimit()
 	for _, n := range nodes {
 		if !n.Serving() {
 			continue
@@ -187,7 +187,7 @@ func Measure(p pool.Pool, nodes []fleet.Node, now time.Time) Measurement {
 			m.Load = m.Load.Add(hb.Load)
 			if n.State == fleet.Active {
 				m.Active++
-				if limit := p.AdmissionLimit(); limit > 0 && hb.Load.Connections >= saturation*limit {
+				if limit > 0 && hb.Load.Connections >= saturation*limit {
 					m.Saturated++
 				}
 			}
