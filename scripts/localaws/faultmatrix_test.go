@@ -217,14 +217,17 @@ func sampleFaultCases() []faultCase {
 
 // faultOutcome is what one case did, as the README's table reports it.
 type faultOutcome struct {
-	Case       string   `json:"case"`
-	Call       string   `json:"call"`
-	Path       string   `json:"path"`
-	Kind       string   `json:"kind"`
-	Span       string   `json:"span"`
-	Point      string   `json:"point"`
-	Answered   int      `json:"answered"`
-	Run        string   `json:"run"`
+	Case     string `json:"case"`
+	Call     string `json:"call"`
+	Path     string `json:"path"`
+	Kind     string `json:"kind"`
+	Span     string `json:"span"`
+	Point    string `json:"point"`
+	Answered int    `json:"answered"`
+	Run      string `json:"run"`
+	// Summary is the release summary's status when it says more than
+	// the execution's (PARTIAL).
+	Summary    string   `json:"summary,omitempty"`
 	Recovery   string   `json:"recovery,omitempty"`
 	Unfinished int      `json:"unfinished"`
 	Findings   int      `json:"reconcilerFindings"`
@@ -379,6 +382,9 @@ func matrixTable(outcomes []faultOutcome) string {
 				mark = "**FAIL**"
 			}
 			cell := fmt.Sprintf(" %s %s", mark, strings.ToLower(o.Run))
+			if o.Summary != "" {
+				cell += " (summary " + strings.ToLower(o.Summary) + ")"
+			}
 			if o.Recovery != "" {
 				cell += ", redelivered " + strings.ToLower(o.Recovery)
 			}
@@ -419,6 +425,9 @@ func (m *matrix) run(t *testing.T, fc faultCase) (o faultOutcome) {
 	c.faults(string(doc))
 	rs, err := m.deliver(event)
 	o.Run = rs.Status
+	if rs.Outcome != "" && rs.Outcome != rs.Status {
+		o.Summary = rs.Outcome
+	}
 	if err != nil && rs.Status != StatusRefused {
 		o.Violations = append(o.Violations, "the run could not be followed: "+err.Error())
 	}

@@ -20,7 +20,12 @@ import (
 
 // ReplaySummary is the last line a replay prints.
 type ReplaySummary struct {
-	Status            string          `json:"status"`
+	Status string `json:"status"`
+	// Outcome is the release summary's status (SUCCEEDED, PARTIAL, ...),
+	// which says more than the execution's: a scale-out whose warm-pool
+	// fill made it while its serving nodes did not ends SUCCEEDED as an
+	// execution and PARTIAL in its summary.
+	Outcome           string          `json:"outcome,omitempty"`
 	Execution         string          `json:"execution"`
 	Transitions       int             `json:"transitions"`
 	LambdaInvocations int             `json:"lambdaInvocations"`
@@ -212,10 +217,11 @@ func follow(ctx context.Context, c *sfn.Client, rs ReplaySummary, started time.T
 			rs.Transitions, rs.LambdaInvocations = countTransitions(hist)
 			rs.Nodes = json.RawMessage("[]")
 			var summary struct {
-				Nodes json.RawMessage `json:"nodes"`
+				Status string          `json:"status"`
+				Nodes  json.RawMessage `json:"nodes"`
 			}
 			if d.Output != nil && json.Unmarshal([]byte(*d.Output), &summary) == nil && summary.Nodes != nil {
-				rs.Nodes = summary.Nodes
+				rs.Nodes, rs.Outcome = summary.Nodes, summary.Status
 			}
 			if d.Status == sfntypes.ExecutionStatusFailed {
 				fmt.Fprintf(w, "replay: execution failed: %s: %s\n", aws.ToString(d.Error), aws.ToString(d.Cause))
