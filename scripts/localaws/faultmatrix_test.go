@@ -337,8 +337,9 @@ func mergeOutcomes(t *testing.T, file string, fresh []faultOutcome) []faultOutco
 // matrixTable is the README's table of outcomes: one row per call and
 // path, one column per kind, span and point. A cell says how the run
 // ended (SUCCEEDED, FAILED and rolled back, or REFUSED by the trigger and
-// acted on when delivered again), how many of its nodes it left to the
-// reconciler, and whether every check held.
+// acted on when delivered again), the release summary's status where it
+// says more, how many of its nodes it left to the reconciler, and whether
+// every check held.
 func matrixTable(outcomes []faultOutcome) string {
 	type col struct{ kind, span, point string }
 	var cols []col
