@@ -95,7 +95,8 @@ var functionSpecs = []functionSpec{
 	{
 		Name: "release", Description: "Releases the pool lock, starts the cooldown and summarises the execution",
 		MemoryMB: 256, TimeoutSeconds: 15,
-		TableActions: []string{"dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+		// GetItem: whether a scale-in's drains were cancelled.
+		TableActions: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
 	},
 }
 

@@ -308,7 +308,8 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 		"Probe":     "dynamodb:GetItem dynamodb:UpdateItem " + vpcActions,
 		"Shift":     "cloudwatch:DescribeAlarms cloudwatch:GetMetricData dynamodb:GetItem dynamodb:UpdateItem " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
 		"Rollback":  "dynamodb:GetItem dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
-		"Release":   "dynamodb:DeleteItem dynamodb:Query dynamodb:UpdateItem",
+		"Release":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem",
+		"Forecast":  "cloudwatch:GetMetricData dynamodb:PutItem",
 		"Reconcile": "cloudwatch:PutMetricData dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets states:DescribeExecution",
 	}
 	actions := policyActions(doc)

@@ -322,7 +322,7 @@ func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
 	}
 	n, _ := c.store.GetNode(context.Background(), out.victim.Pool, out.victim.ID)
 	st, _ := c.instance(n.InstanceID)
-	if n.State != fleet.Active || n.Weight != 100 || c.recordWeight(n.ID) != 100 || st != "running" || n.Reason != "drain cancelled" {
+	if n.State != fleet.Active || n.Weight != 100 || c.recordWeight(n.ID) != 100 || st != "running" || n.Reason != "drain cancelled: the pool asked to grow" {
 		t.Fatalf("node after the cancel: %s weight %d record %d instance %s reason %q", n.State, n.Weight, c.recordWeight(n.ID), st, n.Reason)
 	}
 }

@@ -266,8 +266,14 @@ func (h *Handler) restore(ctx context.Context, p pool.Pool, n fleet.Node) (Resul
 	if err := w.SetWeight(ctx, p, n.ID, n.Endpoint, traffic.FullWeight); err != nil {
 		return Result{}, fmt.Errorf("giving node %s its traffic back: %w", n.ID, err)
 	}
+	// The record says why the node is back: a cancel, or a drain that
+	// stopped early.
+	reason := "drain stopped before the node was removed: back in service"
+	if cancelled, err := h.store.DrainsCancelled(ctx, n.Pool, n.Execution); err == nil && cancelled {
+		reason = "drain cancelled: the pool asked to grow"
+	}
 	full := traffic.FullWeight
-	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Draining, n.Version, fleet.Active, fleet.Change{Weight: &full, Reason: "drain cancelled"}); err != nil {
+	if _, err := h.store.Transition(ctx, n.Pool, n.ID, fleet.Draining, n.Version, fleet.Active, fleet.Change{Weight: &full, Reason: reason}); err != nil {
 		return Result{}, err
 	}
 	return Result{State: string(fleet.Active)}, nil

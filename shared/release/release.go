@@ -33,6 +33,7 @@ type Store interface {
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
 	MarkScaled(ctx context.Context, pool, direction string, at time.Time, execution string) error
+	DrainsCancelled(ctx context.Context, pool, execution string) (bool, error)
 }
 
 // Request is the release function's input. Failure is set when the
@@ -139,6 +140,15 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		}
 		return fleet.Active
 	}
+	// A scale-in's node back in service had its drain cancelled (the pool
+	// asked to grow) or put back after its drain failed: only the first
+	// is the execution doing what was asked.
+	cancelled := false
+	if req.Direction == events.DirectionIn {
+		if cancelled, err = h.store.DrainsCancelled(ctx, req.Pool, req.Execution); err != nil {
+			return Summary{}, err
+		}
+	}
 	good, bad, back, forced, parked, retired := 0, 0, 0, 0, 0, 0
 	var unfinished []string
 	for _, n := range nodes {
@@ -159,7 +169,7 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 			case events.GoalRetire:
 				retired++
 			}
-		case req.Direction == events.DirectionIn && n.State == fleet.Active:
+		case req.Direction == events.DirectionIn && n.State == fleet.Active && cancelled:
 			back++
 		default:
 			bad++

@@ -16,9 +16,14 @@ import (
 
 // fakeStore holds nodes, the lock owner and the cooldown marks.
 type fakeStore struct {
-	nodes  []fleet.Node
-	owner  string
-	marked []string
+	nodes     []fleet.Node
+	owner     string
+	marked    []string
+	cancelled bool
+}
+
+func (f *fakeStore) DrainsCancelled(context.Context, string, string) (bool, error) {
+	return f.cancelled, nil
 }
 
 func (f *fakeStore) ListNodes(context.Context, string) ([]fleet.Node, error) { return f.nodes, nil }
@@ -62,12 +67,16 @@ func TestRelease(t *testing.T) {
 			node("a", fleet.Active, "e1"), {Pool: "live", ID: "w", State: fleet.Failed, Goal: events.GoalWarm, Execution: "e1"}}, nil, Partial, 2, false},
 		{"a scale-in whose victims terminated is a success", "in", []fleet.Node{node("a", fleet.Terminated, "e1")}, nil, Succeeded, 1, true},
 		{"a scale-in whose drains were cancelled is cancelled, without cooldown", "in", []fleet.Node{node("a", fleet.Active, "e1")}, nil, Cancelled, 1, false},
+		{"a scale-in whose nodes were put back after failed drains is a failure", "in!", []fleet.Node{node("a", fleet.Active, "e1")}, nil, Failed, 1, false},
+		{"a scale-in that removed one node and put one back after a failed drain is partial", "in!",
+			[]fleet.Node{node("a", fleet.Terminated, "e1"), node("b", fleet.Active, "e1")}, nil, Partial, 2, true},
 		{"a scale-in left draining is a failure", "in", []fleet.Node{node("a", fleet.Draining, "e1")}, nil, Failed, 1, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &fakeStore{nodes: tc.nodes, owner: "e1"}
-			dir := tc.direction
+			// "in!" is a scale-in whose drains nobody cancelled.
+			store := &fakeStore{nodes: tc.nodes, owner: "e1", cancelled: tc.direction == "in"}
+			dir := strings.TrimSuffix(tc.direction, "!")
 			if dir == "" {
 				dir = "out"
 			}
@@ -161,7 +170,7 @@ func TestReleasePublishesTheExecutionMetrics(t *testing.T) {
 			var buf bytes.Buffer
 			tc.req.Pool, tc.req.Execution = "live", "e1"
 			raw, _ := json.Marshal(tc.req)
-			store := &fakeStore{nodes: tc.nodes, owner: "e1"}
+			store := &fakeStore{nodes: tc.nodes, owner: "e1", cancelled: tc.req.Direction == "in"}
 			if _, err := NewHandler(store, func() time.Time { return now }, telemetry.NewLogger(&buf, "release")).Handle()(context.Background(), raw); err != nil {
 				t.Fatal(err)
 			}
