@@ -180,6 +180,21 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		}
 		s.Nodes = append(s.Nodes, ns)
 	}
+	// A scale-in's victim whose drain never claimed it is still another
+	// execution's node: it was not removed, and the summary says so.
+	if req.Direction == events.DirectionIn && req.Plan != nil {
+		claimed := map[string]bool{}
+		for _, ns := range s.Nodes {
+			claimed[ns.Node] = true
+		}
+		for _, t := range req.Plan.Nodes {
+			if !claimed[t.Node] {
+				bad++
+				s.Nodes = append(s.Nodes, NodeSummary{Node: t.Node, State: "NOT_DRAINED", AZ: t.AZ, InstanceID: t.InstanceID,
+					Reason: "its drain never started: the node was left as it was"})
+			}
+		}
+	}
 	sort.Slice(s.Nodes, func(i, j int) bool { return s.Nodes[i].Node < s.Nodes[j].Node })
 	switch {
 	case req.Failure != nil:

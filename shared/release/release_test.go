@@ -98,6 +98,29 @@ func TestRelease(t *testing.T) {
 	}
 }
 
+func TestAScaleInVictimWhoseDrainNeverStartedIsNamedAndFailsTheRun(t *testing.T) {
+	// The plan chose a and b; only a's drain claimed it (and removed it).
+	store := &fakeStore{owner: "e1", nodes: []fleet.Node{
+		{Pool: "live", ID: "a", State: fleet.Terminated, Execution: "e1"}, {Pool: "live", ID: "b", State: fleet.Active, Execution: "e0"}}}
+	plan := &events.Plan{Nodes: []events.NodeTask{{Node: "a"}, {Node: "b"}}}
+	run := func(plan *events.Plan) Summary {
+		raw, _ := json.Marshal(Request{Pool: "live", Direction: "in", Execution: "e1", Plan: plan})
+		store.owner = "e1"
+		s, err := NewHandler(store, time.Now, telemetry.NewLogger(io.Discard, "release")).Handle()(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := run(plan); s.Status != Partial || len(s.Nodes) != 2 || s.Nodes[1].Node != "b" || s.Nodes[1].State != "NOT_DRAINED" {
+		t.Fatalf("summary %+v", s)
+	}
+	store.nodes = store.nodes[1:]
+	if s := run(&events.Plan{Nodes: []events.NodeTask{{Node: "b"}}}); s.Status != Failed {
+		t.Fatalf("a scale-in none of whose drains started: %+v", s)
+	}
+}
+
 func TestReleasingALockTakenOverIsHarmless(t *testing.T) {
 	store := &fakeStore{owner: "someone-else"}
 	raw, _ := json.Marshal(Request{Pool: "live", Direction: "out", Execution: "e1"})
