@@ -148,12 +148,7 @@ func (h *Handler) lead(ctx context.Context, p pool.Pool, now time.Time) (time.Du
 // minutes for a cold node to launch, register with SSM and deploy, plus
 // the bake of every shift step before the last (the last is full weight).
 func FallbackLead(p pool.Pool) time.Duration {
-	lead := 10 * time.Minute
-	steps := p.ShiftSteps()
-	for _, s := range steps[:max(len(steps)-1, 0)] {
-		lead += s.Bake.D()
-	}
-	return lead
+	return 10*time.Minute + p.ShiftTime()
 }
 
 // series reads one metric's statistic per period between start and end.

@@ -357,6 +357,18 @@ func (p Pool) ShiftSteps() []Step {
 	return out
 }
 
+// ShiftTime is how long a new node takes from its first traffic step to
+// full weight: the bake of every step but the last, which is full weight
+// at once.
+func (p Pool) ShiftTime() time.Duration {
+	var d time.Duration
+	steps := p.ShiftSteps()
+	for _, s := range steps[:len(steps)-1] {
+		d += s.Bake.D()
+	}
+	return d
+}
+
 // Find returns the pool with the given name.
 func (f File) Find(name string) (Pool, bool) {
 	for _, p := range f.Pools {

@@ -68,12 +68,7 @@ type Forecasting struct {
 }
 
 func NewForecasting(p pool.Pool, m Model, target float64) *Forecasting {
-	lead := m.coldLead(p)
-	steps := p.ShiftSteps()
-	for _, s := range steps[:len(steps)-1] {
-		lead += s.Bake.D()
-	}
-	fc := &Forecasting{Mediascale: NewMediascale(p), hist: forecast.NewHistory(Epoch), target: target, lead: lead}
+	fc := &Forecasting{Mediascale: NewMediascale(p), hist: forecast.NewHistory(Epoch), target: target, lead: m.coldLead(p) + p.ShiftTime()}
 	fc.label = "mediascale+forecast"
 	fc.Floor = fc.floor
 	return fc
