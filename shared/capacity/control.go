@@ -118,7 +118,8 @@ func (r Recommendation) LogAttrs() []any {
 // metricNames are the metrics in report order, with their load field.
 var metricNames = []pool.Metric{pool.MetricConnections, pool.MetricCPU, pool.MetricBandwidth}
 
-func loadOf(l fleet.Load, m pool.Metric) float64 {
+// LoadOf is a load's value for one metric.
+func LoadOf(l fleet.Load, m pool.Metric) float64 {
 	switch m {
 	case pool.MetricConnections:
 		return l.Connections
@@ -208,7 +209,7 @@ func desiredFor(load fleet.Load, targets map[pool.Metric]float64) int {
 	d := 0
 	for _, m := range metricNames {
 		if t := targets[m]; t > 0 {
-			d = max(d, int(math.Ceil(loadOf(load, m)/t-1e-9)))
+			d = max(d, int(math.Ceil(LoadOf(load, m)/t-1e-9)))
 		}
 	}
 	return d
@@ -241,7 +242,7 @@ func Recommend(in Inputs) Recommendation {
 		if t <= 0 {
 			continue
 		}
-		total := loadOf(sample.Load, m)
+		total := LoadOf(sample.Load, m)
 		v := MetricView{Total: round2(total), Target: round2(t), Desired: int(math.Ceil(total/t - 1e-9))}
 		if r.Current > 0 {
 			v.PerNode = round2(total / float64(r.Current))

@@ -116,19 +116,9 @@ func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
 func (s *Snapshot) utilization(c candidate) float64 {
 	u := 0.0
 	for m, t := range s.targets {
-		if t <= 0 {
-			continue
+		if t > 0 {
+			u = math.Max(u, 100*capacity.LoadOf(c.load, m)/(t*c.scale))
 		}
-		var v float64
-		switch m {
-		case pool.MetricConnections:
-			v = c.load.Connections
-		case pool.MetricCPU:
-			v = c.load.CPUPercent
-		case pool.MetricBandwidth:
-			v = c.load.BandwidthMbps
-		}
-		u = math.Max(u, 100*v/(t*c.scale))
 	}
 	return u
 }
