@@ -252,42 +252,33 @@ func (s *Stack) newAlarms(p Props) {
 	}))
 }
 
-// newControlSchedule runs the controller over every pool each minute:
-// alarms are the fast path, this is the guarantee. EventBridge sends an
-// alarm's state change once; a pool that stays overloaded after its first
-// execution, or that falls below min, moves no alarm again.
-func (s *Stack) newControlSchedule(p Props) {
-	rule := awsevents.NewRule(s.Stack, jsii.String("ControlSchedule"), &awsevents.RuleProps{
-		RuleName:    jsii.String("mediascale-" + p.Env + "-control"),
-		Description: jsii.String("Runs the mediascale " + p.Env + " controller over every pool"),
-		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
-	})
-	// A missed tick is replaced by the next one a minute later: retrying
-	// an old one would act on a stale picture.
-	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["trigger"], &awseventstargets.LambdaFunctionProps{
-		RetryAttempts: jsii.Number(0), MaxEventAge: awscdk.Duration_Minutes(jsii.Number(1)),
-	}))
+// newSchedules runs the functions that work on a clock.
+func (s *Stack) newSchedules(p Props) {
+	// The controller over every pool each minute: alarms are the fast
+	// path, this is the guarantee. EventBridge sends an alarm's state
+	// change once; a pool that stays overloaded after its first
+	// execution, or that falls below min, moves no alarm again. A missed
+	// tick is replaced by the next one a minute later: retrying an old one
+	// would act on a stale picture.
+	s.schedule(p, "Control", "control", "Runs the mediascale "+p.Env+" controller over every pool", awscdk.Duration_Minutes(jsii.Number(1)),
+		"trigger", &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0), MaxEventAge: awscdk.Duration_Minutes(jsii.Number(1))})
+	s.schedule(p, "Reconcile", "reconcile", "Runs the mediascale "+p.Env+" reconciler", awscdk.Duration_Minutes(jsii.Number(5)),
+		"reconcile", &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)})
+	// The forecaster every hour: its forecast reaches a day ahead, and a
+	// pool's history moves an hour at a time.
+	s.schedule(p, "Forecast", "forecast", "Forecasts every mediascale "+p.Env+" pool's load from its own history", awscdk.Duration_Hours(jsii.Number(1)),
+		"forecast", &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)})
 }
 
-// newReconcileSchedule runs the reconciler every five minutes.
-func (s *Stack) newReconcileSchedule(p Props) {
-	rule := awsevents.NewRule(s.Stack, jsii.String("ReconcileSchedule"), &awsevents.RuleProps{
-		RuleName:    jsii.String("mediascale-" + p.Env + "-reconcile"),
-		Description: jsii.String("Runs the mediascale " + p.Env + " reconciler"),
-		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(5))),
+// schedule is one rule, mediascale-<env>-<name>, that invokes a function
+// at a fixed rate.
+func (s *Stack) schedule(p Props, id, name, description string, every awscdk.Duration, fn string, target *awseventstargets.LambdaFunctionProps) {
+	rule := awsevents.NewRule(s.Stack, jsii.String(id+"Schedule"), &awsevents.RuleProps{
+		RuleName:    jsii.String("mediascale-" + p.Env + "-" + name),
+		Description: jsii.String(description),
+		Schedule:    awsevents.Schedule_Rate(every),
 	})
-	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["reconcile"], &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)}))
-}
-
-// newForecastSchedule runs the forecaster every hour: its forecast
-// reaches a day ahead, and a pool's history moves an hour at a time.
-func (s *Stack) newForecastSchedule(p Props) {
-	rule := awsevents.NewRule(s.Stack, jsii.String("ForecastSchedule"), &awsevents.RuleProps{
-		RuleName:    jsii.String("mediascale-" + p.Env + "-forecast"),
-		Description: jsii.String("Forecasts every mediascale " + p.Env + " pool's load from its own history"),
-		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Hours(jsii.Number(1))),
-	})
-	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions["forecast"], &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(2)}))
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[fn], target))
 }
 
 // grant adds the non-table permissions of each function.

@@ -144,9 +144,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), s.ScaleOut.StateMachineArn(), nil)
 		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
 	}
-	s.newReconcileSchedule(p)
-	s.newForecastSchedule(p)
-	s.newControlSchedule(p)
+	s.newSchedules(p)
 	s.newAlarms(p)
 	s.newObservability(p)
 	s.checkWithNag()
