@@ -13,13 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go"
 
 	"github.com/mediascale/mediascale/shared/fleet"
+	"github.com/mediascale/mediascale/shared/fleet/fleettest"
 	"github.com/mediascale/mediascale/shared/health"
 	"github.com/mediascale/mediascale/shared/medianode"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
@@ -102,14 +101,8 @@ func dim(k, v string) types.Dimension {
 
 func TestTheAgentReportsARealMediaServersLoad(t *testing.T) {
 	nginx := medianode.StartForTest(t)
-	srv := motoserver.Start(t)
 	ctx := context.Background()
-	cfg := srv.Config(ctx)
-	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, fleet.TableDefinition("nodes")); err != nil {
-		t.Fatal(err)
-	}
-	store := fleet.NewStore(db, "nodes", time.Now)
+	cfg, store := fleettest.OnMoto(t, "nodes")
 	n, err := store.CreateNode(ctx, fleet.Node{Pool: "live", ID: "n-1", Execution: "e"})
 	if err != nil {
 		t.Fatal(err)

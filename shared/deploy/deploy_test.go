@@ -11,14 +11,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/fleet/fleettest"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
@@ -57,14 +55,8 @@ func call(t *testing.T, h *Handler, action string, task events.NodeTask) (Result
 }
 
 func TestDeployOnMoto(t *testing.T) {
-	srv := motoserver.Start(t)
 	ctx := context.Background()
-	cfg := srv.Config(ctx)
-	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, fleet.TableDefinition("nodes")); err != nil {
-		t.Fatal(err)
-	}
-	store := fleet.NewStore(db, "nodes", time.Now)
+	cfg, store := fleettest.OnMoto(t, "nodes")
 	client := ssm.NewFromConfig(cfg)
 	h := NewHandler(client, store, testPools(), "nodes", time.Now, telemetry.NewLogger(io.Discard, "deploy"))
 	task := deployingNode(t, store)

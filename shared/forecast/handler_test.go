@@ -10,10 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/motoserver"
+	"github.com/mediascale/mediascale/shared/fleet/fleettest"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
@@ -110,13 +109,8 @@ func TestWithoutMeasuresTheForecasterFallsBackAndWithoutADayOfHistoryItForecasts
 }
 
 func TestTheForecasterOnMoto(t *testing.T) {
-	srv := motoserver.Start(t)
 	ctx := context.Background()
-	cfg := srv.Config(ctx)
-	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, fleet.TableDefinition("nodes")); err != nil {
-		t.Fatal(err)
-	}
+	cfg, store := fleettest.OnMoto(t, "nodes")
 	cw := cloudwatch.NewFromConfig(cfg)
 	// Three days of the controller's LoadCapacity, an evening peak each.
 	now := time.Now().UTC()
@@ -130,7 +124,6 @@ func TestTheForecasterOnMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	store := fleet.NewStore(db, "nodes", time.Now)
 	run(t, cw, store, now, livePool())
 	f, ok, err := store.Forecast(ctx, "live")
 	if err != nil || !ok || len(f.Hours) == 0 {
