@@ -259,10 +259,10 @@ func TestAPoolUnderPressureBakesEachStepForThePressureBake(t *testing.T) {
 	r53, cw, p := motoTraffic(t)
 	ctx := context.Background()
 	p.Alarms.ScaleOut = pool.Thresholds{ConnectionsPerNode: 1500, CPUPercent: 70, BandwidthMbpsPerNode: 800}
-	pools := pool.File{Environment: "dev", Pools: []pool.Pool{p}}
 	rec := NewRecords(r53)
 	first := func() Result {
 		t.Helper()
+		pools := pool.File{Environment: "dev", Pools: []pool.Pool{p}}
 		store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", Execution: "exec-1", State: fleet.Shifting, InstanceID: "i-1", Endpoint: "127.0.0.1"})
 		h := NewHandler(func(string) (Weights, error) { return rec, nil }, NewGuard(cw, time.Now), store, pools, time.Now, telemetry.NewLogger(io.Discard, "shift"))
 		raw, _ := json.Marshal(Request{Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"}, Step: 0})
@@ -286,5 +286,9 @@ func TestAPoolUnderPressureBakesEachStepForThePressureBake(t *testing.T) {
 	res := first()
 	if res.BakeSeconds != 15 || !strings.Contains(res.Pressure, "connections per node 1900 above the scale-out threshold 1500") {
 		t.Fatalf("an overloaded pool's first step: bake %d s, pressure %q; want the 15 s pressure bake", res.BakeSeconds, res.Pressure)
+	}
+	p.Traffic.PressureBake = pool.Duration(30 * time.Second)
+	if res := first(); res.BakeSeconds != 30 {
+		t.Fatalf("with traffic.pressureBake 30s the step bakes %d s", res.BakeSeconds)
 	}
 }
