@@ -37,17 +37,24 @@ type Goal struct {
 	BestPeerUnder     float64 `json:"bestPeerUnderProvisioningAccuracy"`
 	BestPeerNodeHours float64 `json:"bestPeerNodeHours"`
 	OracleUnder       float64 `json:"oracleUnderProvisioningAccuracy"`
+	// ReactiveUnder and ReactiveNodeHours are the ideal reactive
+	// policy's: the least any policy that sizes the pool to the demand of
+	// the moment can under-provision on the trace, and what it costs.
+	ReactiveUnder     float64 `json:"idealReactiveUnderProvisioningAccuracy"`
+	ReactiveNodeHours float64 `json:"idealReactiveNodeHours"`
 	Met               bool    `json:"met"`
 }
 
 // Judge sets the report's goals from its results.
 func Judge(results []Result) []Goal {
-	var best, oracle *Result
+	var best, oracle, reactive *Result
 	var ours []Result
 	for i, x := range results {
 		switch {
-		case x.Policy == "oracle":
+		case x.Policy == OracleName:
 			oracle = &results[i]
+		case x.Policy == IdealReactiveName:
+			reactive = &results[i]
 		case strings.HasPrefix(x.Policy, "mediascale"):
 			ours = append(ours, x)
 		case best == nil || x.UnderAccuracy < best.UnderAccuracy || x.UnderAccuracy == best.UnderAccuracy && x.NodeHours < best.NodeHours:
@@ -64,6 +71,9 @@ func Judge(results []Result) []Goal {
 		if oracle != nil {
 			g.OracleUnder = oracle.UnderAccuracy
 		}
+		if reactive != nil {
+			g.ReactiveUnder, g.ReactiveNodeHours = reactive.UnderAccuracy, reactive.NodeHours
+		}
 		g.Met = round2(x.UnderAccuracy) <= round2(best.UnderAccuracy/2) && x.NodeHours <= best.NodeHours
 		goals = append(goals, g)
 	}
@@ -76,12 +86,24 @@ func (g Goal) String() string {
 	if g.Met {
 		verdict = "met"
 	}
-	return fmt.Sprintf("goal for %s: %s: under-provisioning %.2f against %s's %.2f (at most %.3f wanted), node-hours %.1f against %.1f; the oracle under-provisions %.2f",
+	line := fmt.Sprintf("goal for %s: %s: under-provisioning %.2f against %s's %.2f (at most %.3f wanted), node-hours %.1f against %.1f; the oracle under-provisions %.2f",
 		g.Policy, verdict, g.Under, g.BestPeer, g.BestPeerUnder, g.BestPeerUnder/2, g.NodeHours, g.BestPeerNodeHours, g.OracleUnder)
+	if g.BeyondReactive() {
+		line += fmt.Sprintf("; an ideal reactive policy under-provisions %.2f at %.1f node-hours: the bar is below what sizing to the demand of the moment can reach",
+			g.ReactiveUnder, g.ReactiveNodeHours)
+	}
+	return line
 }
 
-// Policies returns every policy the simulator compares, mediascale first
-// and the oracle last.
+// BeyondReactive reports whether the goal asks for less under-provisioning
+// than the ideal reactive policy achieves: then only a policy that guesses
+// at demand still to come can meet it.
+func (g Goal) BeyondReactive() bool {
+	return g.ReactiveNodeHours > 0 && round2(g.ReactiveUnder) > round2(g.BestPeerUnder/2)
+}
+
+// Policies returns every policy the simulator compares, mediascale first,
+// then the peers, the reactive bound and the oracle.
 func Policies(p pool.Pool, m Model, t Trace) []Policy {
 	target := capacity.Targets(p)[pool.MetricConnections]
 	return []Policy{
@@ -92,7 +114,8 @@ func Policies(p pool.Pool, m Model, t Trace) []Policy {
 		NewPredictive(p, target),
 		NewStepScaling(p),
 		NewEdge(p),
-		NewOracle(p, m, t),
+		NewOracle(p, m, t, false),
+		NewOracle(p, m, t, true),
 	}
 }
 

@@ -257,13 +257,25 @@ func (e *Edge) start(f *cluster) {
 // needs it and removes a node once no demand within that lead time needs
 // it. No policy can do better under the same model; the gap to it
 // is what a policy leaves on the table.
+//
+// With foresight off it is the ideal reactive policy: it sees each
+// moment's demand the moment it arrives, decides at once, sizes exactly
+// to it, and launches through the same warm pool and lead times. No policy
+// that sizes the pool to the demand of the moment can under-provision
+// less, whatever its alarms, periods or growth bounds; to do better a
+// policy must guess at demand still to come and pay for the guess in
+// node-hours. What is left between it and the oracle is the launch lead
+// itself, which only foresight or a larger warm pool buys.
 type Oracle struct {
-	p    pool.Pool
-	need []int
-	step time.Duration
+	p         pool.Pool
+	need      []int
+	step      time.Duration
+	foresight bool
 }
 
-func NewOracle(p pool.Pool, m Model, t Trace) *Oracle {
+// NewOracle returns the oracle, or with foresight false the ideal
+// reactive policy.
+func NewOracle(p pool.Pool, m Model, t Trace, foresight bool) *Oracle {
 	target := capacity.Targets(p)[pool.MetricConnections]
 	step := m.Step.D()
 	n := int(t.Duration()/step) + 1
@@ -276,16 +288,32 @@ func NewOracle(p pool.Pool, m Model, t Trace) *Oracle {
 		}
 		need[i] = min(max(d, p.Capacity.Min), p.Capacity.Max)
 	}
-	return &Oracle{p: p, need: need, step: step}
+	return &Oracle{p: p, need: need, step: step, foresight: foresight}
 }
 
-func (o *Oracle) Name() string { return "oracle" }
+// The oracle's and the ideal reactive policy's names, which Judge
+// recognizes.
+const (
+	OracleName        = "oracle"
+	IdealReactiveName = "ideal-reactive"
+)
+
+func (o *Oracle) Name() string {
+	if o.foresight {
+		return OracleName
+	}
+	return IdealReactiveName
+}
+
 func (o *Oracle) Shifts() bool { return false }
 func (o *Oracle) Step(f *cluster, now time.Time) {
 	i := int(now.Sub(Epoch) / o.step)
-	lead := int((f.m.coldLead(o.p) + f.m.HealthCheck.D()) / o.step)
+	ahead := 0
+	if o.foresight {
+		ahead = int((f.m.coldLead(o.p)+f.m.HealthCheck.D())/o.step) + 1
+	}
 	want := 0
-	for j := i; j <= i+lead+1 && j < len(o.need); j++ {
+	for j := i; j <= i+ahead && j < len(o.need); j++ {
 		want = max(want, o.need[j])
 	}
 	current, _ := f.capacity()

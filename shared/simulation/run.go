@@ -102,6 +102,13 @@ func Run(p pool.Pool, m Model, t Trace, pol Policy) (Result, error) {
 		return Result{}, fmt.Errorf("pool %s: the simulator needs alarms.scaleOut.connectionsPerNode, sessions being what a trace counts", p.Name)
 	}
 	f := newCluster(p, m, pol.Shifts(), full, target)
+	// Every policy starts from the pool as it stands between shows: its
+	// min nodes serving at full weight and its warm pool parked, so no
+	// policy's figures carry the pool's first launch.
+	for range p.Capacity.Min {
+		f.nextID++
+		f.nodes = append(f.nodes, &node{id: f.nextID, phase: active, weight: 1})
+	}
 	step := m.Step.D()
 	end := t.Duration()
 	steps := int(end/step) + 1
