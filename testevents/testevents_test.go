@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/drain"
 	"github.com/mediascale/mediascale/shared/health"
@@ -38,6 +40,8 @@ var decoders = map[string]func([]byte) error{
 	"probe":   strict[health.Request],
 	"drain":   strict[drain.Request],
 	"release": strict[release.Request],
+	// The dispatcher sits behind a function URL.
+	"dispatch": strict[lambdaevents.LambdaFunctionURLRequest],
 	// The simulator's traces are CSV; TestEveryShippedTraceParses reads
 	// them.
 	"traces": nil,

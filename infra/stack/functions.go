@@ -93,6 +93,13 @@ var functionSpecs = []functionSpec{
 		TableActions: []string{"dynamodb:PutItem"},
 	},
 	{
+		Name: "dispatch", Description: "Answers which node a new session goes to, or refuses it by class when the pool is full",
+		// Sessions arrive in crowds: more memory is more CPU for the
+		// snapshot of a large pool, read once a second per pool.
+		MemoryMB: 512, TimeoutSeconds: 5,
+		TableActions: []string{"dynamodb:Query"},
+	},
+	{
 		Name: "release", Description: "Releases the pool lock, starts the cooldown and summarises the execution",
 		MemoryMB: 256, TimeoutSeconds: 15,
 		// GetItem: whether a scale-in's drains were cancelled.

@@ -145,6 +145,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
 	}
 	s.newSchedules(p)
+	s.newDispatchURL(p)
 	s.newAlarms(p)
 	s.newObservability(p)
 	s.checkWithNag()
@@ -163,6 +164,31 @@ func removalOf(s Settings) awscdk.RemovalPolicy {
 		return awscdk.RemovalPolicy_RETAIN
 	}
 	return awscdk.RemovalPolicy_DESTROY
+}
+
+// DispatchClientsPolicyName is the managed policy a caller of the entry
+// dispatcher needs (README.md, "Entry dispatch").
+func DispatchClientsPolicyName(env string) string { return "mediascale-" + env + "-dispatch-clients" }
+
+// newDispatchURL puts the entry dispatcher behind a function URL that
+// takes only SigV4-signed requests, and defines the one managed policy
+// that lets a caller (the application's session service) sign them. No
+// CloudFormation output names the URL: the local cloud's CloudFormation
+// does not create AWS::Lambda::Url, so an output reading it would break
+// the local deploy; `msctl dispatch` reads it with GetFunctionUrlConfig.
+func (s *Stack) newDispatchURL(p Props) {
+	fn := s.Functions["dispatch"]
+	fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_AWS_IAM})
+	awsiam.NewManagedPolicy(s.Stack, jsii.String("DispatchClientsPolicy"), &awsiam.ManagedPolicyProps{
+		ManagedPolicyName: jsii.String(DispatchClientsPolicyName(p.Env)),
+		Description:       jsii.String(fmt.Sprintf("Lets a caller ask mediascale %s's entry dispatcher where a new session goes", p.Env)),
+		Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("InvokeDispatcher"),
+			Actions:    jsii.Strings("lambda:InvokeFunctionUrl"),
+			Resources:  jsii.Strings(*fn.FunctionArn()),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+		})},
+	})
 }
 
 // function builds one Lambda with its own role, log group and the

@@ -310,6 +310,7 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 		"Rollback":  "dynamodb:GetItem dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
 		"Release":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem",
 		"Forecast":  "cloudwatch:GetMetricData dynamodb:PutItem",
+		"Dispatch":  "dynamodb:Query",
 		"Reconcile": "cloudwatch:PutMetricData dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets states:DescribeExecution",
 	}
 	actions := policyActions(doc)
@@ -621,6 +622,44 @@ func TestTheControllerRunsEveryMinuteOverEveryPool(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no mediascale-dev-control rule")
+	}
+}
+
+func TestTheDispatcherTakesOnlySignedRequestsFromHoldersOfItsClientPolicy(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	urls := resources(doc, "AWS::Lambda::Url")
+	if len(urls) != 1 {
+		t.Fatalf("%d function URLs, want the dispatcher's alone", len(urls))
+	}
+	for _, u := range urls {
+		p := props(u)
+		target, _ := json.Marshal(p["TargetFunctionArn"])
+		if p["AuthType"] != "AWS_IAM" || !strings.Contains(string(target), "DispatchFunction") {
+			t.Fatalf("function URL: %v", p)
+		}
+	}
+	// No resource policy opens the URL to anyone: callers need the
+	// managed policy, which allows the one action on the one function.
+	for id, r := range resources(doc, "AWS::Lambda::Permission") {
+		if strings.Contains(id, "Dispatch") {
+			t.Fatalf("%s opens the dispatcher: %v", id, props(r))
+		}
+	}
+	var found bool
+	for _, r := range resources(doc, "AWS::IAM::ManagedPolicy") {
+		p := props(r)
+		if p["ManagedPolicyName"] != DispatchClientsPolicyName("dev") {
+			continue
+		}
+		found = true
+		raw, _ := json.Marshal(p["PolicyDocument"])
+		if !strings.Contains(string(raw), `"Action":"lambda:InvokeFunctionUrl"`) || !strings.Contains(string(raw), "DispatchFunction") ||
+			!strings.Contains(string(raw), `"lambda:FunctionUrlAuthType":"AWS_IAM"`) {
+			t.Fatalf("clients policy: %s", raw)
+		}
+	}
+	if !found {
+		t.Fatalf("no %s policy", DispatchClientsPolicyName("dev"))
 	}
 }
 

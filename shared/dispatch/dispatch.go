@@ -4,8 +4,9 @@
 // among near-equals so a burst does not pile onto one node, and a refusal
 // by class when no node is under that class's admission ceiling.
 //
-// It is the decision core of the entry dispatcher (the dispatch issue);
-// the function and its HTTP front are not built yet.
+// Snapshot and Choose are the decision; Handler is the entry dispatcher's
+// HTTP front (a Lambda function URL), which reads each pool's nodes at
+// most once a second and hands out sessions from the snapshot between.
 package dispatch
 
 import (
@@ -25,20 +26,12 @@ import (
 // nodes must be for the choice between them to be random.
 const NearEqual = 0.05
 
-// Class is a kind of session with its admission ceiling: a node whose
-// utilization (its busiest metric's load over its target, in percent) is
-// at or above the ceiling takes no new session of this class.
-type Class struct {
-	Name           string
-	CeilingPercent float64
-}
-
 // Choice is the node a session goes to.
 type Choice struct {
 	Node     string
 	Endpoint string
-	// Utilization is the node's, in percent of its target, before this
-	// session.
+	// Utilization is the node's busiest metric in percent of its
+	// scale-out threshold, before this session.
 	Utilization float64
 }
 
@@ -59,13 +52,24 @@ type candidate struct {
 	util  float64
 }
 
+// thresholds are the per-node loads utilization is measured against: the
+// pool's scale-out alarm thresholds, what its operators call busy.
+func thresholds(p pool.Pool) map[pool.Metric]float64 {
+	t := p.Alarms.ScaleOut
+	return map[pool.Metric]float64{
+		pool.MetricConnections: t.ConnectionsPerNode,
+		pool.MetricCPU:         t.CPUPercent,
+		pool.MetricBandwidth:   t.BandwidthMbpsPerNode,
+	}
+}
+
 // Snapshot is a pool's nodes as read at one moment, kept for the many
 // sessions until the next read. Each session it hands out is added to its
 // node's load, so a burst between two reads spreads as the load would.
 type Snapshot struct {
 	mu      sync.Mutex
 	pool    string
-	targets map[pool.Metric]float64
+	limits  map[pool.Metric]float64
 	perConn fleet.Load
 	nodes   []candidate
 	// order holds the indexes of nodes, most headroom first.
@@ -76,7 +80,7 @@ type Snapshot struct {
 // NewSnapshot keeps the nodes that may take a session: serving (ACTIVE, or
 // SHIFTING at its step's weight), with a fresh and healthy heartbeat.
 func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
-	s := &Snapshot{pool: p.Name, targets: capacity.Targets(p), At: now}
+	s := &Snapshot{pool: p.Name, limits: thresholds(p), At: now}
 	maxAge := p.HeartbeatMaxAge()
 	var conns, cpu, bw float64
 	for _, n := range nodes {
@@ -112,10 +116,11 @@ func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
 	return s
 }
 
-// utilization is the node's busiest metric over its target, in percent.
+// utilization is the node's busiest metric over its threshold, in percent;
+// a node shifting in has its step's share of each threshold.
 func (s *Snapshot) utilization(c candidate) float64 {
 	u := 0.0
-	for m, t := range s.targets {
+	for m, t := range s.limits {
 		if t > 0 {
 			u = math.Max(u, 100*capacity.LoadOf(c.load, m)/(t*c.scale))
 		}
@@ -128,7 +133,7 @@ func (s *Snapshot) Nodes() int { return len(s.nodes) }
 
 // Choose hands one session of class to a node, or refuses it: no node may
 // take sessions, or none is under the class's ceiling.
-func (s *Snapshot) Choose(class Class, rng *rand.Rand) (Choice, error) {
+func (s *Snapshot) Choose(class pool.Class, rng *rand.Rand) (Choice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.nodes) == 0 {
@@ -136,7 +141,7 @@ func (s *Snapshot) Choose(class Class, rng *rand.Rand) (Choice, error) {
 	}
 	best := s.nodes[s.order[0]].util
 	if best >= class.CeilingPercent {
-		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("every node of pool %s is at or above %g%% of its target (the least loaded at %.0f%%)",
+		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("every node of pool %s is at or above %g%% of its scale-out threshold (the least loaded at %.0f%%)",
 			s.pool, class.CeilingPercent, best)}
 	}
 	// The near-equals are a prefix of the order.

@@ -28,8 +28,8 @@ func serving(id string, st fleet.State, conns, cpu float64) fleet.Node {
 }
 
 var (
-	viewer  = Class{Name: "viewer", CeilingPercent: 90}
-	premium = Class{Name: "premium", CeilingPercent: 110}
+	viewer  = pool.Class{Name: "viewer", CeilingPercent: 90}
+	premium = pool.Class{Name: "premium", CeilingPercent: 110}
 )
 
 func TestChoose(t *testing.T) {
@@ -44,7 +44,7 @@ func TestChoose(t *testing.T) {
 	cases := []struct {
 		name   string
 		nodes  []fleet.Node
-		class  Class
+		class  pool.Class
 		node   string
 		refuse string
 	}{
@@ -57,9 +57,9 @@ func TestChoose(t *testing.T) {
 		{"stale, unhealthy, draining and warm nodes take nothing",
 			[]fleet.Node{stale, sick, warm, serving("n8", fleet.Draining, 0, 0)}, premium, "", "no healthy serving node"},
 		{"a class is refused when every node is at its ceiling",
-			[]fleet.Node{serving("n1", fleet.Active, 1100, 20), serving("n2", fleet.Active, 1150, 20)}, viewer, "", "at or above 90% of its target"},
+			[]fleet.Node{serving("n1", fleet.Active, 1400, 20), serving("n2", fleet.Active, 1450, 20)}, viewer, "", "at or above 90% of its scale-out threshold"},
 		{"a higher class is still admitted where a lower one is refused",
-			[]fleet.Node{serving("n1", fleet.Active, 1100, 20), serving("n2", fleet.Active, 1150, 20)}, premium, "n1", ""},
+			[]fleet.Node{serving("n1", fleet.Active, 1400, 20), serving("n2", fleet.Active, 1450, 20)}, premium, "n1", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -66,6 +66,7 @@ type Pool struct {
 	Drain          Drain          `yaml:"drain" json:"drain" required:"true"`
 	Control        Control        `yaml:"control,omitempty" json:"control,omitempty"`
 	Agent          Agent          `yaml:"agent,omitempty" json:"agent,omitempty"`
+	Admission      Admission      `yaml:"admission,omitempty" json:"admission,omitempty"`
 }
 
 // Placement is one availability zone and the subnet nodes launch into there.
@@ -231,6 +232,61 @@ type Agent struct {
 	// Interval between two reports (default 10s). A node whose last
 	// heartbeat is older than three intervals counts as not reporting.
 	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+}
+
+// Admission says which new sessions the entry dispatcher admits while the
+// pool is busy: each class of session while some node is under that
+// class's ceiling, so that when the pool is full the lower classes are
+// refused first and the calls already running keep their quality.
+type Admission struct {
+	// Classes, each with its ceiling. Without any the pool admits one
+	// class, "default", up to the media server's own limit.
+	Classes []Class `yaml:"classes,omitempty" json:"classes,omitempty"`
+	// RetryAfter is what a refused client is told to wait before it asks
+	// again (default 5s). The controller counts a refused client once per
+	// RetryAfter, so it is also how long a refusal stands for demand.
+	RetryAfter Duration `yaml:"retryAfter,omitempty" json:"retryAfter,omitempty"`
+}
+
+// Class is one kind of session and the node utilization past which it is
+// refused: a node's busiest metric (sessions, CPU, bandwidth) in percent of
+// its alarms.scaleOut threshold.
+type Class struct {
+	Name           string  `yaml:"name" json:"name" required:"true"`
+	CeilingPercent float64 `yaml:"ceilingPercent" json:"ceilingPercent" required:"true"`
+}
+
+// DefaultClass is the one class of a pool that names none.
+const DefaultClass = "default"
+
+// DefaultRetryAfter is admission.retryAfter's default.
+const DefaultRetryAfter = 5 * time.Second
+
+// AdmissionClasses are the pool's classes, or its one default class: up
+// to the media server's admission limit (maxConnections), or the scale-out
+// threshold when the pool sets no limit.
+func (p Pool) AdmissionClasses() []Class {
+	if len(p.Admission.Classes) > 0 {
+		return p.Admission.Classes
+	}
+	return []Class{{Name: DefaultClass, CeilingPercent: p.limitPercent()}}
+}
+
+// limitPercent is the media server's admission limit in percent of the
+// sessions scale-out threshold, 100 when either is unset.
+func (p Pool) limitPercent() float64 {
+	if l, t := p.AdmissionLimit(), p.Alarms.ScaleOut.ConnectionsPerNode; l > 0 && t > 0 {
+		return 100 * l / t
+	}
+	return 100
+}
+
+// RetryAfter is the pool's admission.retryAfter with its default.
+func (p Pool) RetryAfter() time.Duration {
+	if p.Admission.RetryAfter == 0 {
+		return DefaultRetryAfter
+	}
+	return p.Admission.RetryAfter.D()
 }
 
 // Control defaults.

@@ -112,6 +112,19 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a tolerance above 50 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"tolerancePercent": 60} }, "pools[0].control.tolerancePercent", "between 0 and 50"},
 		{"an unknown control field is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"gain": 2} }, "pools[0].control.gain", "unknown field"},
 		{"an agent interval under a second is an error", func(d map[string]any) { pool0(d)["agent"] = map[string]any{"interval": "500ms"} }, "pools[0].agent.interval", "between 1s and 5m"},
+		{"a retry-after over ten minutes is an error", func(d map[string]any) { pool0(d)["admission"] = map[string]any{"retryAfter": "1h"} }, "pools[0].admission.retryAfter", "between 1s and 10m"},
+		{"a class named twice is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"classes": []any{map[string]any{"name": "viewer", "ceilingPercent": 90}, map[string]any{"name": "viewer", "ceilingPercent": 100}}}
+		}, "pools[0].admission.classes[1].name", "duplicate class \"viewer\" (also classes[0])"},
+		{"a class name with capitals is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"classes": []any{map[string]any{"name": "VIP", "ceilingPercent": 90}}}
+		}, "pools[0].admission.classes[0].name", "lowercase"},
+		{"a class without a ceiling is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"classes": []any{map[string]any{"name": "viewer"}}}
+		}, "pools[0].admission.classes[0].ceilingPercent", "required field is missing"},
+		{"a ceiling the media server never reaches is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"classes": []any{map[string]any{"name": "publisher", "ceilingPercent": 150}}}
+		}, "pools[0].admission.classes[0].ceilingPercent", "must be at most 133.3: the media server admits 2000 sessions a node"},
 		{"an unknown traffic mode is an error", func(d map[string]any) { sub(pool0(d), "traffic")["mode"] = "dns" }, "pools[0].traffic.mode", "must be one of route53, alb, nlb"},
 		{"route53 mode without its record is an error", func(d map[string]any) { delete(sub(pool0(d), "traffic"), "route53") }, "pools[0].traffic.route53", "required field is missing"},
 		{"a load-balancer pool with a route53 block is an error", func(d map[string]any) {

@@ -19,6 +19,7 @@ var (
 	targetGroupPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$`)
 	listenerPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/(app|net)/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$`)
 	documentPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,128}$`)
+	classPattern        = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 )
 
 // Validate checks every rule that YAML decoding cannot: ranges, orderings,
@@ -90,6 +91,38 @@ func (v *validator) pool(at string, p Pool) {
 	v.control(at+".control", p.Control)
 	if p.Agent.Interval != 0 && (p.Agent.Interval.D() < time.Second || p.Agent.Interval.D() > 5*time.Minute) {
 		v.add(at+".agent.interval", "must be between 1s and 5m, got %s", p.Agent.Interval)
+	}
+	v.admission(at+".admission", p)
+}
+
+// admission checks the dispatcher's classes: each named once, each ceiling
+// one the media server can reach.
+func (v *validator) admission(at string, p Pool) {
+	a := p.Admission
+	if a.RetryAfter != 0 && (a.RetryAfter.D() < time.Second || a.RetryAfter.D() > 10*time.Minute) {
+		v.add(at+".retryAfter", "must be between 1s and 10m, got %s", a.RetryAfter)
+	}
+	limit := p.limitPercent()
+	seen := map[string]int{}
+	for i, c := range a.Classes {
+		ca := fmt.Sprintf("%s.classes[%d]", at, i)
+		if !classPattern.MatchString(c.Name) {
+			v.add(ca+".name", "must be 1-31 lowercase letters, digits or dashes starting with a letter, got %q", c.Name)
+		}
+		if first, dup := seen[c.Name]; dup {
+			v.add(ca+".name", "duplicate class %q (also classes[%d])", c.Name, first)
+		} else {
+			seen[c.Name] = i
+		}
+		switch {
+		case c.CeilingPercent <= 0:
+			v.add(ca+".ceilingPercent", "must be above 0, got %g", c.CeilingPercent)
+		case p.AdmissionLimit() > 0 && c.CeilingPercent > limit+1e-9:
+			v.add(ca+".ceilingPercent", "must be at most %.4g: the media server admits %g sessions a node (deploy.parameters.maxConnections), %.4g%% of alarms.scaleOut.connectionsPerNode; got %g",
+				limit, p.AdmissionLimit(), limit, c.CeilingPercent)
+		case c.CeilingPercent > 200:
+			v.add(ca+".ceilingPercent", "must be at most 200, got %g", c.CeilingPercent)
+		}
 	}
 }
 

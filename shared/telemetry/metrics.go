@@ -38,8 +38,16 @@ type Dimension struct {
 // naming a missing dimension is a programming error and is refused before
 // it can silently drop the metric.
 func EmitMetrics(ctx context.Context, log *slog.Logger, at time.Time, dims []Dimension, sets [][]string, metrics ...Metric) error {
+	return EmitEvent(ctx, log, "metrics", nil, at, dims, sets, metrics...)
+}
+
+// EmitEvent is EmitMetrics on a log line of its own: msg and the attrs
+// say what happened, the metrics count it, so a request that is both an
+// event and a datapoint costs one line.
+func EmitEvent(ctx context.Context, log *slog.Logger, msg string, extra []any, at time.Time, dims []Dimension, sets [][]string, metrics ...Metric) error {
 	values := map[string]string{}
-	attrs := make([]any, 0, 2*(len(dims)+len(metrics))+1)
+	attrs := make([]any, 0, 2*(len(dims)+len(metrics))+1+len(extra))
+	attrs = append(attrs, extra...)
 	for _, d := range dims {
 		values[d.Name] = d.Value
 		attrs = append(attrs, d.Name, d.Value)
@@ -68,6 +76,6 @@ func EmitMetrics(ctx context.Context, log *slog.Logger, at time.Time, dims []Dim
 			"Metrics":    defs,
 		}},
 	}))
-	log.InfoContext(ctx, "metrics", attrs...)
+	log.InfoContext(ctx, msg, attrs...)
 	return nil
 }
