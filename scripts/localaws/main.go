@@ -148,6 +148,7 @@ func router(args []string) error {
 	catalog := lambdarouter.DeployedCatalog{Lambda: lambda.NewFromConfig(motoCfg), AssemblyDir: assemblyDir}
 	router := lambdarouter.New(motoURL, catalog, rt, log)
 	router.ShipTo(cloudlogs.New(cloudwatchlogs.NewFromConfig(motoCfg), cloudwatch.NewFromConfig(motoCfg)))
+	router.ServeFunctionURLs(lambda.NewFromConfig(motoCfg), aws.Credentials{AccessKeyID: baseEnv["AWS_ACCESS_KEY_ID"], SecretAccessKey: baseEnv["AWS_SECRET_ACCESS_KEY"]}, motoserver.Region)
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 30 * time.Second}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -292,11 +293,11 @@ func verify(args []string) error {
 			physical[aws.ToString(r.LogicalResourceId)] = aws.ToString(r.PhysicalResourceId)
 		}
 	}
-	// moto's CloudFormation skips AWS::CloudWatch::Alarm and
-	// AWS::SNS::TopicPolicy: make them through their APIs from the
-	// template's own properties (references resolved to what the stack
-	// created), and count them as created.
-	byAPI := map[string]bool{"AWS::CloudWatch::Alarm": true, "AWS::SNS::TopicPolicy": true}
+	// moto's CloudFormation skips AWS::CloudWatch::Alarm,
+	// AWS::SNS::TopicPolicy and AWS::Lambda::Url: make them through their
+	// APIs from the template's own properties (references resolved to
+	// what the stack created), and count them as created.
+	byAPI := map[string]bool{"AWS::CloudWatch::Alarm": true, "AWS::SNS::TopicPolicy": true, "AWS::Lambda::Url": true}
 	made := 0
 	for id, r := range tmpl.Resources {
 		props := resolveRefs(r.Properties, physical)
@@ -305,6 +306,8 @@ func verify(args []string) error {
 			err = putAlarm(ctx, cloudwatch.NewFromConfig(cfg), props)
 		case "AWS::SNS::TopicPolicy":
 			err = putTopicPolicy(ctx, sns.NewFromConfig(cfg), props)
+		case "AWS::Lambda::Url":
+			err = putFunctionURL(ctx, lambda.NewFromConfig(cfg), props, physical)
 		default:
 			continue
 		}
@@ -395,6 +398,27 @@ func putAlarm(ctx context.Context, cw *cloudwatch.Client, props json.RawMessage)
 		in.Metrics = append(in.Metrics, q)
 	}
 	_, err := cw.PutMetricAlarm(ctx, in)
+	return err
+}
+
+// putFunctionURL gives a function the URL configuration of an
+// AWS::Lambda::Url, whose target is the function's Fn::GetAtt Arn. The
+// router serves it (lambdarouter.URLPrefix).
+func putFunctionURL(ctx context.Context, c *lambda.Client, props json.RawMessage, physical map[string]string) error {
+	var p struct {
+		AuthType          string
+		TargetFunctionArn struct {
+			GetAtt []string `json:"Fn::GetAtt"`
+		}
+	}
+	if err := json.Unmarshal(props, &p); err != nil || len(p.TargetFunctionArn.GetAtt) != 2 || p.TargetFunctionArn.GetAtt[1] != "Arn" {
+		return fmt.Errorf("function URL properties name no function by Fn::GetAtt Arn: %s", props)
+	}
+	name, ok := physical[p.TargetFunctionArn.GetAtt[0]]
+	if !ok {
+		return fmt.Errorf("function URL target %s was not created", p.TargetFunctionArn.GetAtt[0])
+	}
+	_, err := c.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String(name), AuthType: types.FunctionUrlAuthType(p.AuthType)})
 	return err
 }
 

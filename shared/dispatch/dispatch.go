@@ -50,6 +50,8 @@ type candidate struct {
 	// ACTIVE node, its step's weight for one still shifting in.
 	scale float64
 	util  float64
+	// reported is when the node's agent measured its load.
+	reported time.Time
 }
 
 // thresholds are the per-node loads utilization is measured against: the
@@ -95,7 +97,7 @@ func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
 		if n.State != fleet.Active && n.State != fleet.Shifting || scale <= 0 {
 			continue
 		}
-		s.nodes = append(s.nodes, candidate{id: n.ID, endpoint: n.Endpoint, load: hb.Load, scale: scale})
+		s.nodes = append(s.nodes, candidate{id: n.ID, endpoint: n.Endpoint, load: hb.Load, scale: scale, reported: hb.At})
 		conns, cpu, bw = conns+hb.Load.Connections, cpu+hb.Load.CPUPercent, bw+hb.Load.BandwidthMbps
 	}
 	// One more session adds the pool's average cost of a session to its
@@ -105,6 +107,12 @@ func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
 	} else {
 		s.perConn = fleet.Load{Connections: 1}
 	}
+	s.sort()
+	return s
+}
+
+// sort computes every node's utilization and orders them by it.
+func (s *Snapshot) sort() {
 	for i := range s.nodes {
 		s.nodes[i].util = s.utilization(s.nodes[i])
 	}
@@ -113,7 +121,25 @@ func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
 		s.order[i] = i
 	}
 	sort.Slice(s.order, func(a, b int) bool { return s.nodes[s.order[a]].util < s.nodes[s.order[b]].util })
-	return s
+}
+
+// AddUnreported counts on each node the sessions handed to it after its
+// agent last measured: sent holds when each session was handed out, by
+// node. Without them a crowd would pour onto the node that looked empty
+// at its last report until its next one, an agent interval later.
+func (s *Snapshot) AddUnreported(sent map[string][]time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.nodes {
+		c := &s.nodes[i]
+		times := sent[c.id]
+		// The times are in order: count those after the report.
+		k := sort.Search(len(times), func(j int) bool { return times[j].After(c.reported) })
+		if n := len(times) - k; n > 0 {
+			c.load = c.load.Add(fleet.Load{Connections: float64(n), CPUPercent: float64(n) * s.perConn.CPUPercent, BandwidthMbps: float64(n) * s.perConn.BandwidthMbps})
+		}
+	}
+	s.sort()
 }
 
 // utilization is the node's busiest metric over its threshold, in percent;

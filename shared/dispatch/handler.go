@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,9 @@ type cacheEntry struct {
 	mu   sync.Mutex
 	snap *Snapshot
 	rng  *rand.Rand
+	// sent holds, by node, when each session of the last heartbeat age
+	// was handed to it, for the next snapshot (Snapshot.AddUnreported).
+	sent map[string][]time.Time
 }
 
 // NewHandler returns the dispatcher for the pools of one environment.
@@ -194,6 +198,8 @@ func (h *Handler) choose(ctx context.Context, p pool.Pool, class pool.Class) (Ch
 		switch {
 		case err == nil:
 			e.snap = NewSnapshot(p, nodes, now)
+			e.forget(now.Add(-p.HeartbeatMaxAge()))
+			e.snap.AddUnreported(e.sent)
 		case e.snap != nil && now.Sub(e.snap.At) < p.HeartbeatMaxAge():
 			h.log.WarnContext(ctx, "reading nodes failed; dispatching from the last snapshot", "pool", p.Name,
 				"snapshotAgeMs", now.Sub(e.snap.At).Milliseconds(), "error", err.Error())
@@ -201,7 +207,24 @@ func (h *Handler) choose(ctx context.Context, p pool.Pool, class pool.Class) (Ch
 			return Choice{}, fmt.Errorf("reading nodes of pool %s: %w", p.Name, err)
 		}
 	}
-	return e.snap.Choose(class, e.rng)
+	c, err := e.snap.Choose(class, e.rng)
+	if err == nil {
+		e.sent[c.Node] = append(e.sent[c.Node], now)
+	}
+	return c, err
+}
+
+// forget drops the sessions handed out before since: every heartbeat that
+// counts is younger, so it has them.
+func (e *cacheEntry) forget(since time.Time) {
+	for id, times := range e.sent {
+		k := sort.Search(len(times), func(j int) bool { return times[j].After(since) })
+		if k == len(times) {
+			delete(e.sent, id)
+			continue
+		}
+		e.sent[id] = times[k:]
+	}
 }
 
 func (h *Handler) entry(name string) *cacheEntry {
@@ -209,7 +232,7 @@ func (h *Handler) entry(name string) *cacheEntry {
 	defer h.mu.Unlock()
 	e, ok := h.cached[name]
 	if !ok {
-		e = &cacheEntry{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+		e = &cacheEntry{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), sent: map[string][]time.Time{}}
 		h.cached[name] = e
 	}
 	return e

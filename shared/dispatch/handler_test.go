@@ -233,3 +233,32 @@ func TestSampleEventsGetTheirGoldenAnswers(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+func TestSessionsHandedOutSinceANodesLastReportStillCountAfterTheNextRead(t *testing.T) {
+	// Both agents last reported 5 s ago; n2 had 600 sessions then, n1
+	// none.
+	n1, n2 := serving("n1", fleet.Active, 0, 0), serving("n2", fleet.Active, 600, 0)
+	nodes := &fakeNodes{nodes: []fleet.Node{n1, n2}}
+	clock := now
+	h := newTestHandler(nodes, &clock, io.Discard)
+	got := map[string]int{"n2": 600}
+	for i := 0; i < 2000; i++ {
+		// 250 sessions a second for 8 s: the table is read again every
+		// second, and no agent reports in between.
+		clock = now.Add(time.Duration(i) * 4 * time.Millisecond)
+		res, _ := h.Handle(context.Background(), request("GET", Route, "pool=live&class=premium"))
+		var a Answer
+		if err := json.Unmarshal([]byte(res.Body), &a); err != nil || res.StatusCode != 200 {
+			t.Fatalf("session %d: %d %s", i, res.StatusCode, res.Body)
+		}
+		got[a.Node]++
+	}
+	if len(nodes.reads) < 8 {
+		t.Fatalf("%d reads in 8 s", len(nodes.reads))
+	}
+	// 2600 sessions in all: 1300 each, give or take the near-equal band
+	// of 75 sessions.
+	if d := got["n1"] - got["n2"]; d < -100 || d > 100 {
+		t.Fatalf("sessions per node, counting n2's 600 reported: %v; each read forgot what it had handed out", got)
+	}
+}

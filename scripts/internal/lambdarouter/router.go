@@ -55,6 +55,7 @@ type Router struct {
 	stats  Stats
 	faults faults
 	ship   Shipper
+	urls   *urlFront
 }
 
 // Shipper takes a finished invocation's output where the Lambda service
@@ -91,6 +92,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/_localcloud/faults" {
 		rt.faults.serveFaults(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, URLPrefix) {
+		rt.serveURL(w, r)
 		return
 	}
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, invokePrefix) && strings.HasSuffix(r.URL.Path, "/invocations") {
