@@ -304,6 +304,9 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	// The controller reads its pools' alarm states; DescribeAlarms has no
 	// resource-level permissions.
 	stmt("trigger", "ReadAlarmStates", []string{"cloudwatch:DescribeAlarms"}, []string{"*"}, nil)
+	// The dispatcher's refusals are demand the controller counts;
+	// GetMetricData has no resource-level permissions.
+	stmt("trigger", "ReadRefusals", []string{"cloudwatch:GetMetricData"}, []string{"*"}, nil)
 
 	// Launching: the new instance and volume must carry the environment
 	// tag; the other resources RunInstances touches are named by type.

@@ -300,7 +300,7 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 	// What Lambda needs to put a function's network interfaces in the VPC.
 	const vpcActions = "ec2:AssignPrivateIpAddresses ec2:CreateNetworkInterface ec2:DeleteNetworkInterface ec2:DescribeNetworkInterfaces ec2:DescribeSubnets ec2:UnassignPrivateIpAddresses"
 	want := map[string]string{
-		"Trigger":   "cloudwatch:DescribeAlarms dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem states:StartExecution",
+		"Trigger":   "cloudwatch:DescribeAlarms cloudwatch:GetMetricData dynamodb:DeleteItem dynamodb:GetItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem states:StartExecution",
 		"Plan":      "cloudwatch:GetMetricData dynamodb:DeleteItem dynamodb:PutItem dynamodb:Query dynamodb:UpdateItem ec2:TerminateInstances",
 		"Drain":     "dynamodb:GetItem dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " " + vpcActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets ssm:SendCommand",
 		"Provision": "dynamodb:GetItem dynamodb:UpdateItem ec2:CreateTags ec2:DescribeInstances ec2:RunInstances ec2:StartInstances ec2:StopInstances iam:PassRole",

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +159,23 @@ func TestTheDispatcherFillsNodesByRoomAndRefusesByClass(t *testing.T) {
 			}
 			return total >= 1
 		})
+	})
+
+	t.Run("the controller counts the refused sessions as demand", func(t *testing.T) {
+		// Sixty more refusals in the minute, of clients told to ask again
+		// in 2 s: two sessions waiting outside the pool.
+		for i := 0; i < 60; i++ {
+			if _, err := client.Dispatch(ctx, "live-rtmp-use1", "viewer"); !dispatch.IsRefused(err) {
+				t.Fatalf("viewer %d with the pool full for viewers: %v", i, err)
+			}
+		}
+		var last fleet.Decision
+		waitFor(t, "a decision that counts the refusals", time.Minute, func() bool {
+			d, ok, err := c.store.LastDecision(ctx, "live-rtmp-use1")
+			last = d
+			return err == nil && ok && strings.Contains(d.Reason, "sessions the dispatcher refused")
+		})
+		t.Logf("decision: %s", last.Reason)
 	})
 }
 

@@ -58,6 +58,9 @@ type Inputs struct {
 	AlarmStates map[pool.AlarmRef]string
 	// Floor is the forecast's lowest capacity; 0 for none.
 	Floor int
+	// Refused is the sessions the entry dispatcher turned away that are
+	// waiting to ask again (Refusals): demand no node has seen.
+	Refused float64
 	// LastScaleOut and LastScaleIn are the pool's cooldown marks (zero when
 	// it never scaled that way).
 	LastScaleOut time.Time
@@ -228,6 +231,11 @@ func Recommend(in Inputs) Recommendation {
 	c := p.Controller()
 	ms := Measure(p, in.Nodes, in.Now)
 	sample, inFlight := ms.Sample, ms.InFlight
+	// Sessions the dispatcher refused are demand as surely as the ones
+	// the nodes carry; they count wherever the connections do.
+	if in.Refused > 0 && sample.Reporting > 0 {
+		sample.Load.Connections += in.Refused
+	}
 	r := Recommendation{Pool: p.Name, Current: sample.Capacity, InFlight: inFlight, Reporting: sample.Reporting,
 		Unhealthy: ms.Unhealthy, Desired: sample.Capacity, Metrics: map[string]MetricView{}, Sample: sample,
 		Warm: WarmUpkeep(p, in.Nodes)}
@@ -315,6 +323,9 @@ func Recommend(in Inputs) Recommendation {
 	case sample.Reporting > 0 && len(over) > 0:
 		grow = proportional - r.Current
 		why = fmt.Sprintf("%s: load calls for %d nodes", strings.Join(over, ", "), proportional)
+		if in.Refused > 0 {
+			why += fmt.Sprintf(" (counting %.0f sessions the dispatcher refused)", in.Refused)
+		}
 	case sample.Reporting == 0 && alarmedOut(in.Signal):
 		// CloudWatch saw the pool overloaded but no node's heartbeat
 		// says by how much: step, as a step-scaling policy would.
@@ -388,6 +399,17 @@ func Recommend(in Inputs) Recommendation {
 		reason += fmt.Sprintf("; removing at most %d per decision, never below %d", bound, floor)
 	}
 	return settle(Shrink, desired, reason)
+}
+
+// Refusals turns the dispatcher's refusals into sessions waiting outside
+// the pool: a refused client asks again after retryAfter, so by Little's
+// law the clients waiting are the refusal rate times that wait. perMinute
+// is the most SessionsRefused any recent minute summed.
+func Refusals(perMinute float64, retryAfter time.Duration) float64 {
+	if perMinute <= 0 {
+		return 0
+	}
+	return perMinute / 60 * retryAfter.Seconds()
 }
 
 // alarmedOut reports whether a scale-out alarm woke the controller.

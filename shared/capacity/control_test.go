@@ -85,6 +85,13 @@ func TestRecommend(t *testing.T) {
 			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 3000, 30), reporting("b", fleet.Active, 3000, 30),
 				node("c", fleet.Provisioning, "us-east-1a"), node("d", fleet.Deploying, "us-east-1a")}},
 			Grow, 5, "load calls for 5 nodes (2 in flight counted)"},
+		{"sessions the dispatcher refused count as load",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1300, 30), reporting("b", fleet.Active, 1300, 30)}, Refused: 1000},
+			Grow, 3, "load calls for 3 nodes (counting 1000 sessions the dispatcher refused)"},
+		{"refused sessions hold scale-in",
+			Inputs{Nodes: quiet("a", "b", "c"), Window: history(20*time.Minute, 300), Refused: 2500}, Hold, 3, "the load 0s ago called for 3 nodes"},
+		{"refused sessions with no node reporting are not a measurement",
+			Inputs{Nodes: []fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1a")}, Refused: 5000}, Hold, 2, "no node of 2 reports its load"},
 		{"load within the tolerance band is left alone",
 			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1300, 30), reporting("b", fleet.Active, 1300, 30)}},
 			Hold, 2, "within target: connections at or near target"},
@@ -144,6 +151,26 @@ func TestRecommend(t *testing.T) {
 			}
 			if r.Desired < 0 || r.Desired > p.Capacity.Max && r.Direction != Hold {
 				t.Fatalf("desired %d outside [0, max]", r.Desired)
+			}
+		})
+	}
+}
+
+func TestRefusalsAreTheClientsWaitingToAskAgain(t *testing.T) {
+	cases := []struct {
+		name       string
+		perMinute  float64
+		retryAfter time.Duration
+		want       float64
+	}{
+		{"no refusal is no demand", 0, 5 * time.Second, 0},
+		{"600 refusals a minute of clients asking every 5 s are 50 clients", 600, 5 * time.Second, 50},
+		{"the same rate with a 30 s wait is 300 clients", 600, 30 * time.Second, 300},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Refusals(tc.perMinute, tc.retryAfter); got != tc.want {
+				t.Fatalf("Refusals(%g, %s) = %g, want %g", tc.perMinute, tc.retryAfter, got, tc.want)
 			}
 		})
 	}

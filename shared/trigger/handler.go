@@ -11,11 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/capacity"
+	"github.com/mediascale/mediascale/shared/dispatch"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/invocation"
 	"github.com/mediascale/mediascale/shared/pool"
@@ -59,9 +61,11 @@ type Executions interface {
 }
 
 // Alarms is the part of the CloudWatch client the trigger uses: the states
-// of a pool's scaling alarms are an input of every decision.
+// of a pool's scaling alarms and the dispatcher's refusals are inputs of
+// every decision.
 type Alarms interface {
 	DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
+	GetMetricData(ctx context.Context, in *cloudwatch.GetMetricDataInput, opts ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
 }
 
 // Handler is the trigger Lambda's handler.
@@ -259,7 +263,43 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 			h.log.InfoContext(ctx, "forecast floor", "pool", p.Name, "floor", in.Floor, "reason", why)
 		}
 	}
+	// Refusals, like the forecast, only add to what the nodes report: a
+	// decision must not wait on them.
+	if perMinute, rerr := h.refusedPerMinute(ctx, p, in.Now); rerr != nil {
+		h.log.WarnContext(ctx, "dispatcher refusals not read; deciding on the nodes' load alone", "pool", p.Name, "error", rerr.Error())
+	} else {
+		in.Refused = capacity.Refusals(perMinute, p.RetryAfter())
+	}
 	return capacity.Recommend(in), in.Window, nil
+}
+
+// refusalLookback is how far back the trigger looks for the dispatcher's
+// refusals: the last two whole minutes, as embedded metrics reach
+// CloudWatch within about a minute.
+const refusalLookback = 2 * time.Minute
+
+// refusedPerMinute is the most sessions the dispatcher refused in any
+// minute of the lookback, over every class of the pool.
+func (h *Handler) refusedPerMinute(ctx context.Context, p pool.Pool, now time.Time) (float64, error) {
+	end := now.Truncate(time.Minute).Add(time.Minute)
+	out, err := h.alarms.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(end.Add(-refusalLookback - time.Minute)), EndTime: aws.Time(end),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("refused"), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(dispatch.MetricRefused),
+				Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String(p.Name)}}},
+			Period: aws.Int32(60), Stat: aws.String("Sum"),
+		}}},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading %s of pool %s: %w", dispatch.MetricRefused, p.Name, err)
+	}
+	most := 0.0
+	for _, r := range out.MetricDataResults {
+		for _, v := range r.Values {
+			most = max(most, v)
+		}
+	}
+	return most, nil
 }
 
 // record keeps the load a decision read in the pool's window, and the

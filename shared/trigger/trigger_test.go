@@ -72,10 +72,33 @@ func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, 
 }
 
 // fakeAlarms is a hand-written CloudWatch that answers the states of the
-// alarms it holds for a name prefix, and records every request.
+// alarms it holds for a name prefix and the per-minute refusals it holds
+// for a pool, and records every request.
 type fakeAlarms struct {
 	states   map[string]cwtypes.StateValue
 	requests []*cloudwatch.DescribeAlarmsInput
+	// refused holds each pool's SessionsRefused sums, one a minute.
+	refused     map[string][]float64
+	metricsErr  error
+	metricsRead []*cloudwatch.GetMetricDataInput
+}
+
+func (f *fakeAlarms) GetMetricData(_ context.Context, in *cloudwatch.GetMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error) {
+	f.metricsRead = append(f.metricsRead, in)
+	if f.metricsErr != nil {
+		return nil, f.metricsErr
+	}
+	out := &cloudwatch.GetMetricDataOutput{}
+	for _, q := range in.MetricDataQueries {
+		r := cwtypes.MetricDataResult{Id: q.Id}
+		for _, d := range q.MetricStat.Metric.Dimensions {
+			if aws.ToString(d.Name) == "Pool" && aws.ToString(q.MetricStat.Metric.MetricName) == "SessionsRefused" {
+				r.Values = f.refused[aws.ToString(d.Value)]
+			}
+		}
+		out.MetricDataResults = append(out.MetricDataResults, r)
+	}
+	return out, nil
 }
 
 func (f *fakeAlarms) DescribeAlarms(_ context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {
@@ -501,6 +524,33 @@ func TestScheduleTickDecidesEveryPool(t *testing.T) {
 	}
 	if got := len(store.windows["live-rtmp-use1"]); got != 1 || store.windows["live-rtmp-use1"][0].Load.Connections != 6000 {
 		t.Fatalf("the tick recorded %d samples: %+v", got, store.windows["live-rtmp-use1"])
+	}
+}
+
+func TestTheDispatchersRefusalsAreDemandTheControllerSizesFor(t *testing.T) {
+	// Two nodes at 1300 sessions are inside the tolerance band; the
+	// dispatcher refused 24,000 sessions in the worst recent minute, of
+	// clients asking every 5 s: 2,000 waiting, 4,600 in all, 4 nodes.
+	store, sf := newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 1300, 30), reporting("live-rtmp-use1", "n-2", 1300, 30), parked()}
+	al := &fakeAlarms{refused: map[string][]float64{"live-rtmp-use1": {24000, 6000}}}
+	tick, err := newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	live := tick.Pools[0]
+	if err != nil || live.Action != ActionScale || live.Recommendation.Desired != 4 || !strings.Contains(live.Reason, "counting 2000 sessions the dispatcher refused") {
+		t.Fatalf("tick = %+v (%+v), %v", live, live.Recommendation, err)
+	}
+	q := al.metricsRead[0]
+	if span := aws.ToTime(q.EndTime).Sub(aws.ToTime(q.StartTime)); span != 3*time.Minute || aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period) != 60 {
+		t.Fatalf("read %s of refusals at period %d", span, aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period))
+	}
+
+	// CloudWatch refusing the read leaves the decision to the nodes.
+	store, sf = newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 1300, 30), reporting("live-rtmp-use1", "n-2", 1300, 30), parked()}
+	al = &fakeAlarms{metricsErr: &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}}
+	tick, err = newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if live := tick.Pools[0]; err != nil || live.Action == ActionScale || !strings.Contains(live.Reason, "within target") {
+		t.Fatalf("with refusals unreadable: %+v, %v", live, err)
 	}
 }
 
