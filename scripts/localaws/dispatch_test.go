@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,6 +143,20 @@ func TestTheDispatcherFillsNodesByRoomAndRefusesByClass(t *testing.T) {
 		play(a)
 	})
 
+	t.Run("an operator asks the dispatcher with msctl", func(t *testing.T) {
+		msctl := c.msctl(t)
+		out, err := msctl("dispatch", "live-rtmp-use1", "--class", "viewer")
+		if err == nil || !strings.Contains(out, `"error": "Refused"`) {
+			t.Fatalf("msctl dispatch of a viewer: %v\n%s", err, out)
+		}
+		out, err = msctl("dispatch", "live-rtmp-use1", "--class", "publisher")
+		var a dispatch.Answer
+		if err != nil || json.Unmarshal([]byte(out), &a) != nil || a.Node == "" || a.Class != "publisher" {
+			t.Fatalf("msctl dispatch of a publisher: %v\n%s", err, out)
+		}
+		play(a)
+	})
+
 	t.Run("refusals reach CloudWatch per pool and class", func(t *testing.T) {
 		cw := cloudwatch.NewFromConfig(c.cfg)
 		waitFor(t, "a SessionsRefused datapoint for viewers", time.Minute, func() bool {
@@ -170,10 +186,12 @@ func TestTheDispatcherFillsNodesByRoomAndRefusesByClass(t *testing.T) {
 			}
 		}
 		var last fleet.Decision
-		waitFor(t, "a decision that counts the refusals", time.Minute, func() bool {
+		counted := regexp.MustCompile(`counting (\d+) sessions the dispatcher refused`)
+		waitFor(t, "a decision that counts two refused sessions", time.Minute, func() bool {
 			d, ok, err := c.store.LastDecision(ctx, "live-rtmp-use1")
 			last = d
-			return err == nil && ok && strings.Contains(d.Reason, "sessions the dispatcher refused")
+			m := counted.FindStringSubmatch(d.Reason)
+			return err == nil && ok && m != nil && m[1] == "2"
 		})
 		t.Logf("decision: %s", last.Reason)
 	})

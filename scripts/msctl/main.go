@@ -9,6 +9,7 @@
 //	msctl [--env dev] resume POOL
 //	msctl [--env dev] scale POOL out|in COUNT [--dry-run] --reason TEXT
 //	msctl [--env dev] status EXECUTION_ARN
+//	msctl [--env dev] dispatch POOL [--class CLASS] [--url URL]
 //	msctl simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]
 package main
 
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/user"
 	"sort"
@@ -36,6 +38,7 @@ import (
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/coldstart"
+	"github.com/mediascale/mediascale/shared/dispatch"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/release"
@@ -71,6 +74,8 @@ func main() {
 		err = c.scale(ctx, args[1:])
 	case "status":
 		err = c.status(ctx, args[1:])
+	case "dispatch":
+		err = c.dispatch(ctx, args[1:])
 	default:
 		usage()
 	}
@@ -80,7 +85,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: msctl [--env dev] fleet [--pool NAME] | pause POOL --reason TEXT | resume POOL | scale POOL out|in COUNT [--dry-run] --reason TEXT | status EXECUTION_ARN | simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]")
+	fmt.Fprintln(os.Stderr, "usage: msctl [--env dev] fleet [--pool NAME] | pause POOL --reason TEXT | resume POOL | scale POOL out|in COUNT [--dry-run] --reason TEXT | status EXECUTION_ARN | dispatch POOL [--class CLASS] [--url URL] | simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]")
 	os.Exit(2)
 }
 
@@ -124,6 +129,42 @@ func (c *ctl) store(ctx context.Context) (*fleet.Store, error) {
 		}
 	}
 	return nil, fmt.Errorf("stack mediascale-%s has no node table", c.env)
+}
+
+// dispatch asks the environment's entry dispatcher for a node, as the
+// application's session service would, and prints its answer. The URL is
+// --url, else MEDIASCALE_DISPATCH_URL (the local cloud sets it), else the
+// function's own URL configuration.
+func (c *ctl) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("usage: msctl dispatch POOL [--class CLASS] [--url URL]")
+	}
+	fs := flag.NewFlagSet("dispatch", flag.ExitOnError)
+	class := fs.String("class", "", "the session's admission class")
+	target := fs.String("url", os.Getenv("MEDIASCALE_DISPATCH_URL"), "the dispatcher's function URL")
+	_ = fs.Parse(args[1:])
+	if *target == "" {
+		name := "mediascale-" + c.env + "-dispatch"
+		out, err := lambda.NewFromConfig(c.cfg).GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String(name)})
+		if err != nil {
+			return fmt.Errorf("finding the URL of %s: %w", name, err)
+		}
+		*target = aws.ToString(out.FunctionUrl)
+	}
+	client := dispatch.NewClient(*target, c.cfg.Region, c.cfg.Credentials, &http.Client{Timeout: 10 * time.Second})
+	a, err := client.Dispatch(ctx, args[0], *class)
+	var rej *dispatch.Rejection
+	if errors.As(err, &rej) {
+		out, _ := json.MarshalIndent(rej.Problem, "", "  ")
+		fmt.Println(string(out))
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	out, _ := json.MarshalIndent(a, "", "  ")
+	fmt.Println(string(out))
+	return nil
 }
 
 func (c *ctl) pools(ctx context.Context) (pool.File, error) {

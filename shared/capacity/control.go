@@ -323,7 +323,7 @@ func Recommend(in Inputs) Recommendation {
 	case sample.Reporting > 0 && len(over) > 0:
 		grow = proportional - r.Current
 		why = fmt.Sprintf("%s: load calls for %d nodes", strings.Join(over, ", "), proportional)
-		if in.Refused > 0 {
+		if in.Refused >= 0.5 {
 			why += fmt.Sprintf(" (counting %.0f sessions the dispatcher refused)", in.Refused)
 		}
 	case sample.Reporting == 0 && alarmedOut(in.Signal):
