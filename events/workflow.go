@@ -23,6 +23,11 @@ const (
 	// built from an older revision of its pool, or the warm pool has too
 	// many.
 	GoalRetire = "retire"
+	// GoalReplace marks a node taken out of service as unhealthy whose
+	// replacement the controller still owes the pool; GoalReplaced one
+	// whose replacement a scale-out has been started for.
+	GoalReplace  = "replace"
+	GoalReplaced = "replaced"
 )
 
 // ScaleRequest is the input of a scaling execution, written by the trigger

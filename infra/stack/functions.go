@@ -93,6 +93,17 @@ var functionSpecs = []functionSpec{
 		TableActions: []string{"dynamodb:PutItem"},
 	},
 	{
+		Name: "heal", Description: "Checks every serving node each minute and replaces the ones that keep failing",
+		// A probe of every serving node (2 s timeout each, a pool's
+		// nodes one after another) fits well inside a minute.
+		MemoryMB: 256, TimeoutSeconds: 50,
+		// Query: the pools' nodes. UpdateItem: failure counts and the
+		// transitions of the nodes it takes out and terminates.
+		TableActions: []string{"dynamodb:Query", "dynamodb:UpdateItem"},
+		// It probes the nodes and counts their sessions.
+		InVpc: true,
+	},
+	{
 		Name: "dispatch", Description: "Answers which node a new session goes to, or refuses it by class when the pool is full",
 		// Sessions arrive in crowds: more memory is more CPU for the
 		// snapshot of a large pool, read once a second per pool.

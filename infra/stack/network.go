@@ -57,7 +57,7 @@ func managedZones(f pool.File) []string {
 
 // newNetwork sets up the pools' network: the environment's VPC, or one the
 // stack creates with public node subnets and private function subnets; a
-// security group for the probe and drain functions that every node
+// security group for the probe, drain and heal functions that every node
 // security group admits on the health and media ports; and, for pools with
 // a managed launch template, a node security group, an instance role for
 // SSM and a launch template that enforces IMDSv2, encrypted volumes and no
@@ -216,7 +216,7 @@ func (s *Stack) newLaunchTemplates(p Props, n *network) {
 		fromFunctions := func(port int, what string) *awsec2.CfnSecurityGroup_IngressProperty {
 			return &awsec2.CfnSecurityGroup_IngressProperty{
 				IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(port), ToPort: jsii.Number(port),
-				SourceSecurityGroupId: n.functionGroup.AttrGroupId(), Description: jsii.String(what + " from the probe and drain functions"),
+				SourceSecurityGroupId: n.functionGroup.AttrGroupId(), Description: jsii.String(what + " from the probe, drain and heal functions"),
 			}
 		}
 		sg := awsec2.NewCfnSecurityGroup(s.Stack, jsii.String(id+"NodeGroup"), &awsec2.CfnSecurityGroupProps{

@@ -262,6 +262,10 @@ func (s *Stack) newSchedules(p Props) {
 	// would act on a stale picture.
 	s.schedule(p, "Control", "control", "Runs the mediascale "+p.Env+" controller over every pool", awscdk.Duration_Minutes(jsii.Number(1)),
 		"trigger", &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0), MaxEventAge: awscdk.Duration_Minutes(jsii.Number(1))})
+	// The health checker every minute: with healing.failures checks in a
+	// row, a broken node loses its traffic within that many minutes.
+	s.schedule(p, "Heal", "heal", "Checks every serving mediascale "+p.Env+" node and replaces the unhealthy ones", awscdk.Duration_Minutes(jsii.Number(1)),
+		"heal", &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0), MaxEventAge: awscdk.Duration_Minutes(jsii.Number(1))})
 	s.schedule(p, "Reconcile", "reconcile", "Runs the mediascale "+p.Env+" reconciler", awscdk.Duration_Minutes(jsii.Number(5)),
 		"reconcile", &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)})
 	// The forecaster every hour: its forecast reaches a day ahead, and a
@@ -345,7 +349,7 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 			listeners = append(listeners, lb.ListenerArn)
 		}
 	}
-	for _, fn := range []string{"shift", "rollback", "drain", "reconcile"} {
+	for _, fn := range []string{"shift", "rollback", "drain", "reconcile", "heal"} {
 		if len(zones) > 0 {
 			stmt(fn, "NodeRecords", []string{"route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"}, zones, nil)
 		}
@@ -363,6 +367,7 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 
 	stmt("rollback", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
 	stmt("drain", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
+	stmt("heal", "TerminateTaggedNodes", []string{"ec2:TerminateInstances"}, []string{ec2Arn("instance")}, envTag)
 	stmt("drain", "RunMediaDocument", []string{"ssm:SendCommand"}, []string{
 		fmt.Sprintf("arn:%s:ssm:%s:%s:document/mediascale-%s-*", partition, region, account, p.Env),
 	}, nil)

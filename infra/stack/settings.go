@@ -35,11 +35,11 @@ type Settings struct {
 	RetainData          bool `json:"retainData"`
 	// LogRetentionDays is how long function logs are kept.
 	LogRetentionDays int `json:"logRetentionDays"`
-	// Network is where the probe and drain functions run.
+	// Network is where the probe, drain and heal functions run.
 	Network Network `json:"network"`
 }
 
-// Network places the probe and drain functions, which must reach the
+// Network places the probe, drain and heal functions, which must reach the
 // nodes' health and media ports, inside the pools' VPC. Left empty, the
 // stack creates the VPC (as dev does), with private subnets for the
 // functions; then every pool must use "managed" subnets.
@@ -155,7 +155,7 @@ func (n Network) check() error {
 		return fmt.Errorf("vpcId: must look like vpc-0123456789abcdef0, got %q", n.VpcID)
 	}
 	if len(n.FunctionSubnets) == 0 {
-		return fmt.Errorf("functionSubnets: required with vpcId: the probe and drain functions run in them")
+		return fmt.Errorf("functionSubnets: required with vpcId: the probe, drain and heal functions run in them")
 	}
 	for i, id := range n.FunctionSubnets {
 		if !subnetPattern.MatchString(id) {
@@ -184,13 +184,13 @@ func CheckPools(env string, s Settings, f pool.File) error {
 		for j, pl := range p.Placement {
 			switch {
 			case pl.Subnet != pool.Managed && s.Network.VpcID == "":
-				return fmt.Errorf("%s: pools[%d].placement[%d].subnet is %s, in a VPC the stack does not know: set %s.vpcId and functionSubnets so the probe and drain functions can reach its nodes", s.Config, i, j, pl.Subnet, net)
+				return fmt.Errorf("%s: pools[%d].placement[%d].subnet is %s, in a VPC the stack does not know: set %s.vpcId and functionSubnets so the probe, drain and heal functions can reach its nodes", s.Config, i, j, pl.Subnet, net)
 			case pl.Subnet == pool.Managed && s.Network.VpcID != "":
 				return fmt.Errorf("%s: pools[%d].placement[%d].subnet is managed, but %s.vpcId is set: managed subnets exist only in the VPC the stack creates; name the pool's subnets in %s", s.Config, i, j, net, s.Network.VpcID)
 			}
 		}
 		if p.LaunchTemplate.ID != pool.Managed && len(s.Network.NodeSecurityGroups) == 0 {
-			return fmt.Errorf("%s: pools[%d].launchTemplate.id is %s: set %s.nodeSecurityGroups to its security groups, so the stack can admit the probe and drain functions", s.Config, i, p.LaunchTemplate.ID, net)
+			return fmt.Errorf("%s: pools[%d].launchTemplate.id is %s: set %s.nodeSecurityGroups to its security groups, so the stack can admit the probe, drain and heal functions", s.Config, i, p.LaunchTemplate.ID, net)
 		}
 	}
 	if s.Region == "" {

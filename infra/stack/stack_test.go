@@ -311,6 +311,7 @@ func TestEachRoleHasOnlyTheActionsItsFunctionCalls(t *testing.T) {
 		"Release":   "dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem",
 		"Forecast":  "cloudwatch:GetMetricData dynamodb:PutItem",
 		"Dispatch":  "dynamodb:Query",
+		"Heal":      "dynamodb:Query dynamodb:UpdateItem ec2:TerminateInstances " + elbActions + " " + vpcActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets",
 		"Reconcile": "cloudwatch:PutMetricData dynamodb:DeleteItem dynamodb:GetItem dynamodb:Query dynamodb:UpdateItem ec2:DescribeInstances ec2:TerminateInstances " + elbActions + " route53:ChangeResourceRecordSets route53:ListResourceRecordSets states:DescribeExecution",
 	}
 	actions := policyActions(doc)
@@ -417,13 +418,13 @@ func TestPoolsMustBeReachableFromTheFunctions(t *testing.T) {
 	}
 }
 
-func TestProbeAndDrainRunInThePoolsVpcAndTheNodesAdmitThem(t *testing.T) {
+func TestProbeDrainAndHealRunInThePoolsVpcAndTheNodesAdmitThem(t *testing.T) {
 	for _, env := range []string{"dev", "staging"} {
 		t.Run(env, func(t *testing.T) {
 			doc, _ := synth(t, env)
 			for id, fn := range resources(doc, "AWS::Lambda::Function") {
 				vpc, inVpc := props(fn)["VpcConfig"].(map[string]any)
-				wantVpc := strings.HasPrefix(id, "ProbeFunction") || strings.HasPrefix(id, "DrainFunction")
+				wantVpc := strings.HasPrefix(id, "ProbeFunction") || strings.HasPrefix(id, "DrainFunction") || strings.HasPrefix(id, "HealFunction")
 				if inVpc != wantVpc {
 					t.Fatalf("%s: in a VPC %v, want %v", id, inVpc, wantVpc)
 				}

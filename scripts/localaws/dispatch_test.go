@@ -6,16 +6,23 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 
+	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
 	"github.com/mediascale/mediascale/shared/dispatch"
 	"github.com/mediascale/mediascale/shared/fleet"
@@ -33,13 +40,13 @@ func (c *cloud) sessionsOn() map[string]int {
 	return out
 }
 
-// TestTheDispatcherFillsNodesByRoomAndRefusesByClass runs the deployed
-// dispatcher behind its function URL on the closed loop (LOOP=1): two
-// nodes of real nginx-rtmp with their agents, a pool held at two nodes
+// TestSessionsGoToHealthyNodesWithRoom runs the deployed dispatcher behind
+// its function URL and the health checker on the closed loop (LOOP=1):
+// two nodes of real nginx-rtmp with their agents, a pool held at two nodes
 // (scripts/localaws/testdata/dispatch.yaml: viewers to 8 sessions a node,
-// premium to 10, publishers to 12). Every session it hands out is played
-// on the node it names.
-func TestTheDispatcherFillsNodesByRoomAndRefusesByClass(t *testing.T) {
+// premium to 10, publishers to 12). Every session the dispatcher hands out
+// is played on the node it names; then one node's media server is killed.
+func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 	t.Parallel()
 	c := newCloud(t, "LOOP=1", "POOLS=scripts/localaws/testdata/dispatch.yaml")
 	ctx := context.Background()
@@ -195,6 +202,113 @@ func TestTheDispatcherFillsNodesByRoomAndRefusesByClass(t *testing.T) {
 		})
 		t.Logf("decision: %s", last.Reason)
 	})
+
+	t.Run("a node whose media server dies loses its traffic, is replaced and terminated", func(t *testing.T) {
+		p.stop()
+		victims := c.nodesWhere(func(n fleet.Node) bool { return n.State == fleet.Active })
+		if len(victims) != 2 {
+			t.Fatalf("%d ACTIVE nodes before the kill, want 2", len(victims))
+		}
+		victim := victims[0]
+		pidFile := filepath.Join(c.state, "nodes", victim.InstanceID, "nginx.pid")
+		raw, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			t.Fatalf("stopping the media server of %s: %v", victim.ID, err)
+		}
+		// The checker runs every 10 s here (the minute's schedule, six
+		// times as often) and takes a node out after two failures.
+		waitFor(t, "the dead node's traffic off", time.Minute, func() bool {
+			return !c.recordServes(victim.Endpoint)
+		})
+		off := time.Since(killed)
+		out, err := c.store.GetNode(ctx, victim.Pool, victim.ID)
+		if err != nil || out.State.Serving() || !strings.Contains(out.Reason, "unhealthy after 2 failed health checks") {
+			t.Fatalf("the dead node: %+v, %v", out, err)
+		}
+		t.Logf("traffic off %s after the kill: %s", off.Round(100*time.Millisecond), out.Reason)
+		var replacement fleet.Node
+		waitFor(t, "a replacement serving", 3*time.Minute, func() bool {
+			fresh := c.nodesWhere(func(n fleet.Node) bool {
+				return n.State == fleet.Active && n.ID != victims[1].ID && n.ID != victim.ID && c.recordServes(n.Endpoint)
+			})
+			if len(fresh) == 1 {
+				replacement = fresh[0]
+			}
+			return len(fresh) == 1
+		})
+		t.Logf("replacement %s serving %s after the kill", replacement.ID, time.Since(killed).Round(100*time.Millisecond))
+		waitFor(t, "the dead node terminated with its instance", time.Minute, func() bool {
+			n, err := c.store.GetNode(ctx, victim.Pool, victim.ID)
+			st, _ := c.instance(victim.InstanceID)
+			return err == nil && n.State == fleet.Terminated && (st == "terminated" || st == "shutting-down")
+		})
+		// Nothing orphaned: every running instance belongs to a serving
+		// node, and the pool is back at its two nodes.
+		waitFor(t, "the pool back at two serving nodes and no orphan", time.Minute, func() bool {
+			serving := c.nodesWhere(func(n fleet.Node) bool { return n.State.Serving() })
+			for _, n := range serving {
+				if st, _ := c.instance(n.InstanceID); st != "running" {
+					return false
+				}
+			}
+			return len(serving) == 2 && c.runningInstances() == 2
+		})
+		for _, n := range c.nodesWhere(func(fleet.Node) bool { return true }) {
+			t.Logf("node %s %s goal %q: %s", n.ID, n.State, n.Goal, n.Reason)
+		}
+		if gone, _ := c.store.GetNode(ctx, victim.Pool, victim.ID); gone.Goal != events.GoalReplaced {
+			t.Fatalf("the dead node's replacement was never marked started: goal %q", gone.Goal)
+		}
+	})
+}
+
+// recordServes reports whether the pool's weighted record sends any
+// traffic to addr.
+func (c *cloud) recordServes(addr string) bool {
+	c.t.Helper()
+	r53 := route53.NewFromConfig(c.cfg)
+	zones, err := r53.ListHostedZones(context.Background(), &route53.ListHostedZonesInput{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, z := range zones.HostedZones {
+		out, err := r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: z.Id})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, r := range out.ResourceRecordSets {
+			if r.Weight != nil && *r.Weight > 0 && len(r.ResourceRecords) > 0 && aws.ToString(r.ResourceRecords[0].Value) == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// runningInstances counts the cloud's running or pending instances.
+func (c *cloud) runningInstances() int {
+	c.t.Helper()
+	out, err := ec2.NewFromConfig(c.cfg).DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n := 0
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			if st := i.State.Name; st == ec2types.InstanceStateNameRunning || st == ec2types.InstanceStateNamePending {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func sum(m map[string]int) int {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -110,6 +111,9 @@ type Recommendation struct {
 	// grows (whose plan keeps the warm pool too) nor shrinks, the
 	// schedule's decision starts a scale-out for the upkeep alone.
 	Warm Warm `json:"warm"`
+	// Replacing names the unhealthy nodes a growing decision replaces;
+	// once its scale-out has started they are no longer owed.
+	Replacing []string `json:"replacing,omitempty"`
 }
 
 // LogAttrs puts the decision in a log line.
@@ -156,6 +160,9 @@ type Measurement struct {
 	// Active counts ACTIVE nodes that report, Saturated those of them at
 	// their media server's admission limit.
 	Active, Saturated int
+	// Owed are the nodes taken out as unhealthy whose replacement the
+	// pool is still owed (package healing).
+	Owed []string
 }
 
 // saturation is the share of a node's admission limit at which its load
@@ -177,6 +184,9 @@ func Measure(p pool.Pool, nodes []fleet.Node, now time.Time) Measurement {
 	m := Measurement{Sample: fleet.Sample{At: now}}
 	maxAge, limit := p.HeartbeatMaxAge(), p.AdmissionLimit()
 	for _, n := range nodes {
+		if n.Goal == events.GoalReplace {
+			m.Owed = append(m.Owed, n.ID)
+		}
 		if !n.Serving() {
 			continue
 		}
@@ -298,6 +308,18 @@ func Recommend(in Inputs) Recommendation {
 	settle := func(dir string, desired int, reason string) Recommendation {
 		r.Direction, r.Desired, r.Change, r.Reason = dir, desired, desired-r.Current, reason
 		return r
+	}
+
+	// A node taken out as unhealthy is replaced whatever the metrics and
+	// the cooldown say: the pool keeps the size it had. The load may
+	// still ask for more.
+	if owed := len(ms.Owed); owed > 0 && r.Current < p.Capacity.Max {
+		want := min(max(r.Current+owed, floor), p.Capacity.Max)
+		if sample.Reporting > 0 && len(over) > 0 {
+			want = max(want, min(proportional, p.Capacity.Max))
+		}
+		r.Replacing = ms.Owed
+		return settle(Grow, want, fmt.Sprintf("replacing %d node(s) taken out as unhealthy (%s): growing to %d", owed, strings.Join(ms.Owed, ", "), want))
 	}
 
 	// Below the floor: refill, whatever the metrics say.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -20,6 +21,20 @@ var now = time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)
 func reporting(id string, st fleet.State, conns, cpu float64) fleet.Node {
 	n := node(id, st, "us-east-1a")
 	n.Heartbeat = &fleet.Heartbeat{At: now.Add(-5 * time.Second), Healthy: true, Load: fleet.Load{Connections: conns, CPUPercent: cpu}}
+	return n
+}
+
+// owed is a node the health checker took out, its replacement not yet
+// started; replaced one whose replacement has started.
+func owed(id string) fleet.Node {
+	n := node(id, fleet.Draining, "us-east-1a")
+	n.Goal = events.GoalReplace
+	return n
+}
+
+func replaced(id string) fleet.Node {
+	n := owed(id)
+	n.Goal = events.GoalReplaced
 	return n
 }
 
@@ -92,6 +107,14 @@ func TestRecommend(t *testing.T) {
 			Inputs{Nodes: quiet("a", "b", "c"), Window: history(20*time.Minute, 300), Refused: 2500}, Hold, 3, "the load 0s ago called for 3 nodes"},
 		{"refused sessions with no node reporting are not a measurement",
 			Inputs{Nodes: []fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1a")}, Refused: 5000}, Hold, 2, "no node of 2 reports its load"},
+		{"a node taken out as unhealthy is replaced, inside the cooldown too",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 600, 10), owed("u")}, LastScaleOut: now.Add(-30 * time.Second)},
+			Grow, 2, "replacing 1 node(s) taken out as unhealthy (u): growing to 2"},
+		{"a replacement already started is not owed again",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 600, 10), node("r", fleet.Provisioning, "us-east-1a"), replaced("u")}},
+			Hold, 2, "on their way in"},
+		{"a replacement grows further when the load calls for more",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 4000, 10), owed("u")}}, Grow, 4, "replacing 1 node(s)"},
 		{"load within the tolerance band is left alone",
 			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1300, 30), reporting("b", fleet.Active, 1300, 30)}},
 			Hold, 2, "within target: connections at or near target"},

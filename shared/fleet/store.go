@@ -87,6 +87,10 @@ type Node struct {
 	// Revision is the pool's revision (pool.Pool.Revision) the node was
 	// built from: a warm node of another revision is never started.
 	Revision string `dynamodbav:"revision,omitempty"`
+	// HealthFailures counts the node's failed health checks in a row
+	// while it serves; UnhealthyAt is when they took it out of service.
+	HealthFailures int       `dynamodbav:"healthFailures,omitempty"`
+	UnhealthyAt    time.Time `dynamodbav:"unhealthyAt,omitempty"`
 }
 
 // Serving reports whether the node counts towards the pool's capacity: on
@@ -112,6 +116,7 @@ type Change struct {
 	Weight         *int
 	Deadline       time.Time
 	ForcedSessions *int
+	UnhealthyAt    time.Time
 }
 
 func poolKey(pool string) string { return "POOL#" + pool }
@@ -282,6 +287,9 @@ func (s *Store) write(ctx context.Context, pool, id string, from State, version 
 	}
 	if !c.Deadline.IsZero() {
 		add("deadline", str(c.Deadline.UTC().Format(time.RFC3339Nano)))
+	}
+	if !c.UnhealthyAt.IsZero() {
+		add("unhealthyAt", str(c.UnhealthyAt.UTC().Format(time.RFC3339Nano)))
 	}
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &s.table,

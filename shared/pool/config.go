@@ -67,6 +67,39 @@ type Pool struct {
 	Control        Control        `yaml:"control,omitempty" json:"control,omitempty"`
 	Agent          Agent          `yaml:"agent,omitempty" json:"agent,omitempty"`
 	Admission      Admission      `yaml:"admission,omitempty" json:"admission,omitempty"`
+	Healing        Healing        `yaml:"healing,omitempty" json:"healing,omitempty"`
+}
+
+// Healing says when a serving node is taken out as unhealthy and how
+// often a pool may replace one (README.md, "Self-healing").
+type Healing struct {
+	// Failures is how many health checks in a row a node must fail
+	// (default 2): one lost heartbeat or slow answer is no reason to
+	// drop a node's users.
+	Failures int `yaml:"failures,omitempty" json:"failures,omitempty"`
+	// MaxReplacementsPerHour bounds the nodes replaced in any hour
+	// (default 3): when every new node fails too (a bad image, a broken
+	// deploy), replacing them in a loop only burns instances. Unhealthy
+	// nodes still lose their traffic past the bound.
+	MaxReplacementsPerHour int `yaml:"maxReplacementsPerHour,omitempty" json:"maxReplacementsPerHour,omitempty"`
+}
+
+// Healing defaults.
+const (
+	DefaultHealthFailures         = 2
+	DefaultMaxReplacementsPerHour = 3
+)
+
+// Healer returns the pool's healing settings with every default filled in.
+func (p Pool) Healer() Healing {
+	h := p.Healing
+	if h.Failures == 0 {
+		h.Failures = DefaultHealthFailures
+	}
+	if h.MaxReplacementsPerHour == 0 {
+		h.MaxReplacementsPerHour = DefaultMaxReplacementsPerHour
+	}
+	return h
 }
 
 // Placement is one availability zone and the subnet nodes launch into there.

@@ -112,6 +112,8 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a tolerance above 50 % is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"tolerancePercent": 60} }, "pools[0].control.tolerancePercent", "between 0 and 50"},
 		{"an unknown control field is an error", func(d map[string]any) { pool0(d)["control"] = map[string]any{"gain": 2} }, "pools[0].control.gain", "unknown field"},
 		{"an agent interval under a second is an error", func(d map[string]any) { pool0(d)["agent"] = map[string]any{"interval": "500ms"} }, "pools[0].agent.interval", "between 1s and 5m"},
+		{"a negative failure count is an error", func(d map[string]any) { pool0(d)["healing"] = map[string]any{"failures": -1} }, "pools[0].healing.failures", "between 1 and 10"},
+		{"a replacement bound over 100 an hour is an error", func(d map[string]any) { pool0(d)["healing"] = map[string]any{"maxReplacementsPerHour": 500} }, "pools[0].healing.maxReplacementsPerHour", "between 1 and 100"},
 		{"a retry-after over ten minutes is an error", func(d map[string]any) { pool0(d)["admission"] = map[string]any{"retryAfter": "1h"} }, "pools[0].admission.retryAfter", "between 1s and 10m"},
 		{"a class named twice is an error", func(d map[string]any) {
 			pool0(d)["admission"] = map[string]any{"classes": []any{map[string]any{"name": "viewer", "ceilingPercent": 90}, map[string]any{"name": "viewer", "ceilingPercent": 100}}}

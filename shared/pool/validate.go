@@ -93,6 +93,12 @@ func (v *validator) pool(at string, p Pool) {
 		v.add(at+".agent.interval", "must be between 1s and 5m, got %s", p.Agent.Interval)
 	}
 	v.admission(at+".admission", p)
+	if f := p.Healing.Failures; f < 0 || f > 10 {
+		v.add(at+".healing.failures", "must be between 1 and 10, got %d", f)
+	}
+	if m := p.Healing.MaxReplacementsPerHour; m < 0 || m > 100 {
+		v.add(at+".healing.maxReplacementsPerHour", "must be between 1 and 100, got %d", m)
+	}
 }
 
 // admission checks the dispatcher's classes: each named once, each ceiling

@@ -104,7 +104,8 @@ func Find(in Input) []Finding {
 		if n.State.Terminal() {
 			continue
 		}
-		busy := n.Execution != "" && in.Running(n.Execution)
+		healing := n.Execution == fleet.HealerOwner
+		busy := n.Execution != "" && !healing && in.Running(n.Execution)
 		if n.InstanceID != "" {
 			if _, ok := live[n.InstanceID]; !ok && !busy {
 				f := Finding{Kind: Vanished, Node: n.ID, Instance: n.InstanceID, Action: actFail,
@@ -122,13 +123,19 @@ func Find(in Input) []Finding {
 		// A node whose execution has ended has nobody left to move it:
 		// it is finished now, not after a deadline meant for a step
 		// that is still running. Only a node without an owner waits.
-		if n.Execution != "" {
+		if n.Execution != "" && !healing {
 			out = append(out, Finding{Kind: StuckNode, Node: n.ID, Instance: n.InstanceID, Action: actRollBack,
 				Reason: fmt.Sprintf("%s since %s, and execution %q that owns it has ended", n.State, n.UpdatedAt.Format(time.RFC3339), n.Execution)})
 			continue
 		}
 		deadline := n.Deadline
-		if deadline.IsZero() || n.State == fleet.Shifting || n.State == fleet.Probing || n.State == fleet.Pending {
+		switch {
+		case healing:
+			// The health checker drains the nodes it took out on its
+			// own schedule, to their drain deadline: it gets the first
+			// go, the reconciler the one after.
+			deadline = n.Deadline.Add(in.StuckAfter)
+		case deadline.IsZero() || n.State == fleet.Shifting || n.State == fleet.Probing || n.State == fleet.Pending:
 			deadline = n.UpdatedAt.Add(in.StuckAfter)
 		}
 		if in.Now.After(deadline) {

@@ -14,6 +14,9 @@ func TestFind(t *testing.T) {
 	node := func(id string, st fleet.State, inst, exec string, updated time.Duration) fleet.Node {
 		return fleet.Node{ID: id, State: st, InstanceID: inst, Execution: exec, UpdatedAt: now.Add(-updated)}
 	}
+	healing := func(deadline time.Time) fleet.Node {
+		return fleet.Node{ID: "h", State: fleet.Draining, InstanceID: "i-h", Execution: fleet.HealerOwner, Deadline: deadline, UpdatedAt: now.Add(-time.Hour)}
+	}
 	cases := []struct {
 		name      string
 		nodes     []fleet.Node
@@ -72,6 +75,13 @@ func TestFind(t *testing.T) {
 			[]fleet.Node{node("a", fleet.Probing, "i-a", "", 2*time.Hour)},
 			[]Instance{{ID: "i-a", Node: "a", State: "running"}}, nil,
 			[]string{"StuckNode/roll-back/a"}},
+		{"a node the health checker is draining is its own until past its drain deadline",
+			[]fleet.Node{healing(now.Add(10 * time.Minute))},
+			[]Instance{{ID: "i-h", Node: "h", State: "running"}}, nil, nil},
+		{"a node the health checker left draining long past its deadline is finished",
+			[]fleet.Node{healing(now.Add(-time.Hour))},
+			[]Instance{{ID: "i-h", Node: "h", State: "running"}}, nil,
+			[]string{"StuckNode/roll-back/h"}},
 		{"a lock whose execution ended is released",
 			nil, nil, &fleet.Lease{Owner: "dead"}, []string{"StaleLock/release/"}},
 		{"a lock whose execution runs is kept",

@@ -52,6 +52,7 @@ type Store interface {
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	Window(ctx context.Context, pool string) ([]fleet.Sample, error)
 	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
+	MarkReplaced(ctx context.Context, pool, id, execution string) error
 	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
 }
 
@@ -227,7 +228,18 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	default:
 		req.Count = -rec.Change
 	}
-	return h.startRequest(ctx, d, req)
+	d, err = h.startRequest(ctx, d, req)
+	if err == nil && d.ExecutionARN != "" && d.Direction == pool.ScaleOut {
+		// The replacement is on its way: the unhealthy nodes are no
+		// longer owed. A mark that fails costs one node more at the
+		// next decision, which the load later gives back.
+		for _, id := range rec.Replacing {
+			if merr := h.store.MarkReplaced(ctx, p.Name, id, d.Execution); merr != nil {
+				h.log.ErrorContext(ctx, "an unhealthy node's replacement started but is still marked owed", "pool", p.Name, "node", id, "error", merr.Error())
+			}
+		}
+	}
+	return d, err
 }
 
 // recommend reads everything the controller needs and decides; it also

@@ -65,6 +65,16 @@ func (f *fakeStore) Forecast(_ context.Context, p string) (fleet.Forecast, bool,
 	return fc, ok, nil
 }
 
+func (f *fakeStore) MarkReplaced(_ context.Context, p, id, execution string) error {
+	f.calls = append(f.calls, "MarkReplaced "+p+" "+id)
+	for i, n := range f.nodes[p] {
+		if n.ID == id && n.Goal == events.GoalReplace {
+			f.nodes[p][i].Goal = events.GoalReplaced
+		}
+	}
+	return nil
+}
+
 func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, s fleet.Sample, _ time.Duration, _ fleet.Decision) error {
 	f.calls = append(f.calls, "RecordSample "+p)
 	f.windows[p] = append(f.windows[p], s)
@@ -551,6 +561,27 @@ func TestTheDispatchersRefusalsAreDemandTheControllerSizesFor(t *testing.T) {
 	tick, err = newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
 	if live := tick.Pools[0]; err != nil || live.Action == ActionScale || !strings.Contains(live.Reason, "within target") {
 		t.Fatalf("with refusals unreadable: %+v, %v", live, err)
+	}
+}
+
+func TestAnUnhealthyNodeIsReplacedOnceAndNoLongerOwed(t *testing.T) {
+	store, sf := newFakeStore(), &fakeSFN{}
+	sick := fleet.Node{Pool: "live-rtmp-use1", ID: "n-sick", State: fleet.Draining, Goal: events.GoalReplace, Execution: fleet.HealerOwner}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 600, 10), sick, parked()}
+	tick, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	live := tick.Pools[0]
+	if err != nil || live.Action != ActionScale || live.Recommendation.Desired != 2 || !strings.Contains(live.Reason, "replacing 1 node(s) taken out as unhealthy (n-sick)") {
+		t.Fatalf("tick = %+v, %v", live, err)
+	}
+	if !slices.Contains(store.calls, "MarkReplaced live-rtmp-use1 n-sick") {
+		t.Fatalf("the replacement started but the node is still owed: %v", store.calls)
+	}
+	// Next minute, with the replacement on its way, nothing more is owed.
+	store.nodes["live-rtmp-use1"] = append(store.nodes["live-rtmp-use1"], fleet.Node{Pool: "live-rtmp-use1", ID: "n-new", State: fleet.Provisioning})
+	delete(store.locks, "live-rtmp-use1")
+	tick, _ = newTestHandlerWith(t, store, sf, eventTime.Add(time.Minute)).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if live := tick.Pools[0]; live.Action == ActionScale {
+		t.Fatalf("a second replacement for the same node: %+v", live)
 	}
 }
 
