@@ -1,4 +1,4 @@
-"""moto_server for the local cloud and the tests, with four fixes to moto 5.2.1.
+"""moto_server for the local cloud and the tests, with five fixes to moto 5.2.1.
 
 1. moto's Step Functions interpreter deep-copies a state machine at every
    StartExecution, and the copy includes the machine's earlier executions,
@@ -21,6 +21,15 @@
    many seconds, as the local cloud caps Wait states
    (MEDIASCALE_MAX_WAIT_SECONDS): the attempts and their order are AWS's,
    only the pauses between them are shorter.
+5. moto's Route53 accepts a DELETE of a record set that no longer exists,
+   or whose values changed, as long as the zone's journal once held it,
+   and then applies the rest of the batch. Route53 refuses the whole batch
+   with InvalidChangeBatch ("Tried to delete resource record set ... but
+   it was not found" / "... but the values provided do not match the
+   current values"): a batch of DELETE then CREATE is a compare-and-swap,
+   which the load-aware DNS weights rely on so that they never bring back
+   a record a drain took away. The fix checks every DELETE against the
+   current record sets before moto applies anything.
 
 Usage is moto_server's: python3 scripts/moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -34,6 +43,8 @@ import types
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.elbv2.models import FakeLoadBalancer, elbv2_backends
+from moto.route53.exceptions import Route53ClientError
+from moto.route53.models import Route53Backend
 from moto.server import main
 from moto.stepfunctions.models import StateMachineInstance
 
@@ -77,6 +88,52 @@ def _atomic(write):
 
 for _name in ("put_item", "update_item", "delete_item", "transact_write_items"):
     setattr(DynamoDBBackend, _name, _atomic(getattr(DynamoDBBackend, _name)))
+
+class _RecordSetMismatch(Route53ClientError):
+    def __init__(self, message):
+        super().__init__("InvalidChangeBatch", message)
+
+
+def _fqdn(name):
+    return name if name.endswith(".") else name + "."
+
+
+def _describe(rrset):
+    return "[name='%s', type='%s', set-identifier='%s']" % (_fqdn(rrset["Name"]), rrset.get("Type"), rrset.get("SetIdentifier"))
+
+
+def _same(current, wanted):
+    values = [r["Value"] if isinstance(r, dict) else r for r in wanted.get("ResourceRecords", [])]
+    return (
+        str(current.ttl) == str(wanted.get("TTL", current.ttl))
+        and list(current.records) == values
+        and str(current.weight) == str(wanted.get("Weight", current.weight))
+    )
+
+
+def _checked_changes(change):
+    @functools.wraps(change)
+    def wrapper(self, zoneid, change_list):
+        zone = self.get_hosted_zone(zoneid)
+        for value in change_list:
+            if value["Action"] != "DELETE":
+                continue
+            wanted = value["ResourceRecordSet"]
+            found = [
+                r
+                for r in zone.rrsets
+                if _fqdn(r.name) == _fqdn(wanted["Name"]) and r.type == wanted.get("Type") and r.set_identifier == wanted.get("SetIdentifier")
+            ]
+            if not found:
+                raise _RecordSetMismatch("Tried to delete resource record set %s but it was not found" % _describe(wanted))
+            if not _same(found[0], wanted):
+                raise _RecordSetMismatch("Tried to delete resource record set %s but the values provided do not match the current values" % _describe(wanted))
+        return change(self, zoneid, change_list)
+
+    return wrapper
+
+
+Route53Backend.change_resource_record_sets = _checked_changes(Route53Backend.change_resource_record_sets)
 
 _max_retry = os.environ.get("LOCALCLOUD_MAX_RETRY_SECONDS")
 if _max_retry:

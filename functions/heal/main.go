@@ -1,7 +1,8 @@
 // Command heal checks every serving node each minute (its agent's
 // heartbeat and an active probe) and takes a node that keeps failing out
 // of service: its traffic at once, its replacement owed to the pool, its
-// instance terminated once its sessions have drained.
+// instance terminated once its sessions have drained. It then moves
+// Route53 pools' record weights toward each node's headroom.
 package main
 
 import (
@@ -22,9 +23,10 @@ import (
 
 func main() {
 	env := coldstart.MustLoad("heal")
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
+	records := traffic.NewRecords(route53.NewFromConfig(env.AWS))
+	weights := traffic.ByMode(records, traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
 	client := &http.Client{Timeout: 5 * time.Second}
 	h := healing.NewHandler(env.Pools, env.Store(), health.Prober{HTTP: client}, health.Sessioner{HTTP: client},
-		compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights, time.Now, env.Log)
+		compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights, records, time.Now, env.Log)
 	lambda.Start(h.Handle())
 }

@@ -267,31 +267,61 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 		if gone, _ := c.store.GetNode(ctx, victim.Pool, victim.ID); gone.Goal != events.GoalReplaced {
 			t.Fatalf("the dead node's replacement was never marked started: goal %q", gone.Goal)
 		}
+
+		// Load-aware weights: sessions on the old node, none on its new
+		// neighbour, and the records lean toward the new one.
+		survivor, _ := c.store.GetNode(ctx, victims[1].Pool, victims[1].ID)
+		busy := &players{}
+		busy.ctx, busy.cancel = context.WithCancel(context.Background())
+		t.Cleanup(busy.stop)
+		for i := 0; i < 6; i++ {
+			ready := make(chan struct{})
+			busy.wg.Add(1)
+			go func() {
+				defer busy.wg.Done()
+				_ = rtmpclient.Play(busy.ctx, net.JoinHostPort(survivor.Endpoint, "1935"), "live", "show", ready)
+			}()
+			select {
+			case <-ready:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("session %d on %s did not start", i, survivor.Endpoint)
+			}
+		}
+		waitFor(t, "the busy node's record lighter than the new one's", 2*time.Minute, func() bool {
+			w := c.recordWeights()
+			return w[survivor.Endpoint] > 0 && w[survivor.Endpoint] < w[replacement.Endpoint]
+		})
+		w := c.recordWeights()
+		t.Logf("record weights with 6 sessions on %s and none on %s: %d and %d", survivor.ID, replacement.ID, w[survivor.Endpoint], w[replacement.Endpoint])
 	})
 }
 
-// recordServes reports whether the pool's weighted record sends any
-// traffic to addr.
-func (c *cloud) recordServes(addr string) bool {
+// recordWeights reads the weighted records' weights by address.
+func (c *cloud) recordWeights() map[string]int64 {
 	c.t.Helper()
 	r53 := route53.NewFromConfig(c.cfg)
 	zones, err := r53.ListHostedZones(context.Background(), &route53.ListHostedZonesInput{})
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	out := map[string]int64{}
 	for _, z := range zones.HostedZones {
-		out, err := r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: z.Id})
+		sets, err := r53.ListResourceRecordSets(context.Background(), &route53.ListResourceRecordSetsInput{HostedZoneId: z.Id})
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		for _, r := range out.ResourceRecordSets {
-			if r.Weight != nil && *r.Weight > 0 && len(r.ResourceRecords) > 0 && aws.ToString(r.ResourceRecords[0].Value) == addr {
-				return true
+		for _, r := range sets.ResourceRecordSets {
+			if r.Weight != nil && len(r.ResourceRecords) > 0 {
+				out[aws.ToString(r.ResourceRecords[0].Value)] = *r.Weight
 			}
 		}
 	}
-	return false
+	return out
 }
+
+// recordServes reports whether the pool's weighted record sends any
+// traffic to addr.
+func (c *cloud) recordServes(addr string) bool { return c.recordWeights()[addr] > 0 }
 
 // runningInstances counts the cloud's running or pending instances.
 func (c *cloud) runningInstances() int {

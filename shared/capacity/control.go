@@ -137,6 +137,20 @@ func LoadOf(l fleet.Load, m pool.Metric) float64 {
 	}
 }
 
+// Utilization is a node's busiest metric in percent of the pool's scale-out
+// thresholds, what its operators call busy; share scales the thresholds
+// for a node still shifting in (0.3 at a 30 % step).
+func Utilization(p pool.Pool, l fleet.Load, share float64) float64 {
+	t := p.Alarms.ScaleOut
+	u := 0.0
+	for _, x := range [3][2]float64{{l.Connections, t.ConnectionsPerNode}, {l.CPUPercent, t.CPUPercent}, {l.BandwidthMbps, t.BandwidthMbpsPerNode}} {
+		if x[1] > 0 && share > 0 {
+			u = math.Max(u, 100*x[0]/(x[1]*share))
+		}
+	}
+	return u
+}
+
 // Targets returns the per-node load the controller aims for, per metric.
 func Targets(p pool.Pool) map[pool.Metric]float64 {
 	pct := p.Controller().TargetPercent / 100

@@ -11,7 +11,6 @@ package dispatch
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -54,24 +53,12 @@ type candidate struct {
 	reported time.Time
 }
 
-// thresholds are the per-node loads utilization is measured against: the
-// pool's scale-out alarm thresholds, what its operators call busy.
-func thresholds(p pool.Pool) map[pool.Metric]float64 {
-	t := p.Alarms.ScaleOut
-	return map[pool.Metric]float64{
-		pool.MetricConnections: t.ConnectionsPerNode,
-		pool.MetricCPU:         t.CPUPercent,
-		pool.MetricBandwidth:   t.BandwidthMbpsPerNode,
-	}
-}
-
 // Snapshot is a pool's nodes as read at one moment, kept for the many
 // sessions until the next read. Each session it hands out is added to its
 // node's load, so a burst between two reads spreads as the load would.
 type Snapshot struct {
 	mu      sync.Mutex
-	pool    string
-	limits  map[pool.Metric]float64
+	pool    pool.Pool
 	perConn fleet.Load
 	nodes   []candidate
 	// order holds the indexes of nodes, most headroom first.
@@ -82,7 +69,7 @@ type Snapshot struct {
 // NewSnapshot keeps the nodes that may take a session: serving (ACTIVE, or
 // SHIFTING at its step's weight), with a fresh and healthy heartbeat.
 func NewSnapshot(p pool.Pool, nodes []fleet.Node, now time.Time) *Snapshot {
-	s := &Snapshot{pool: p.Name, limits: thresholds(p), At: now}
+	s := &Snapshot{pool: p, At: now}
 	maxAge := p.HeartbeatMaxAge()
 	var conns, cpu, bw float64
 	for _, n := range nodes {
@@ -145,13 +132,7 @@ func (s *Snapshot) AddUnreported(sent map[string][]time.Time) {
 // utilization is the node's busiest metric over its threshold, in percent;
 // a node shifting in has its step's share of each threshold.
 func (s *Snapshot) utilization(c candidate) float64 {
-	u := 0.0
-	for m, t := range s.limits {
-		if t > 0 {
-			u = math.Max(u, 100*capacity.LoadOf(c.load, m)/(t*c.scale))
-		}
-	}
-	return u
+	return capacity.Utilization(s.pool, c.load, c.scale)
 }
 
 // Nodes is how many nodes may take sessions.
@@ -163,12 +144,12 @@ func (s *Snapshot) Choose(class pool.Class, rng *rand.Rand) (Choice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.nodes) == 0 {
-		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("pool %s has no healthy serving node", s.pool)}
+		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("pool %s has no healthy serving node", s.pool.Name)}
 	}
 	best := s.nodes[s.order[0]].util
 	if best >= class.CeilingPercent {
 		return Choice{}, &Refusal{Class: class.Name, Reason: fmt.Sprintf("every node of pool %s is at or above %g%% of its scale-out threshold (the least loaded at %.0f%%)",
-			s.pool, class.CeilingPercent, best)}
+			s.pool.Name, class.CeilingPercent, best)}
 	}
 	// The near-equals are a prefix of the order.
 	k := 1

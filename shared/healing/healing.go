@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,15 @@ type Instances interface {
 	Terminate(ctx context.Context, instanceID string) error
 }
 
-// Handler is the health checker's Lambda handler.
+// Records reads and reweighs a Route53 pool's records.
+type Records interface {
+	Current(ctx context.Context, p pool.Pool) (map[string]traffic.Record, error)
+	Reweigh(ctx context.Context, p pool.Pool, rec traffic.Record, weight int) (changed bool, err error)
+}
+
+// Handler is the health checker's Lambda handler. After its checks it
+// also sets the load-aware weights of Route53 pools (traffic.Balance): the
+// same minute, the same reading of the nodes.
 type Handler struct {
 	pools     pool.File
 	store     Store
@@ -54,14 +63,15 @@ type Handler struct {
 	sessions  Sessions
 	instances Instances
 	weights   func(mode string) (traffic.Weights, error)
+	records   Records
 	now       func() time.Time
 	log       *slog.Logger
 }
 
 // NewHandler returns the health checker.
 func NewHandler(pools pool.File, store Store, prober Prober, sessions Sessions, instances Instances,
-	weights func(mode string) (traffic.Weights, error), now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{pools: pools, store: store, prober: prober, sessions: sessions, instances: instances, weights: weights, now: now, log: log}
+	weights func(mode string) (traffic.Weights, error), records Records, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{pools: pools, store: store, prober: prober, sessions: sessions, instances: instances, weights: weights, records: records, now: now, log: log}
 }
 
 // Report is one run's outcome.
@@ -70,12 +80,14 @@ type Report struct {
 	Failing    []string `json:"failing,omitempty"`
 	TakenOut   []string `json:"takenOut,omitempty"`
 	Terminated []string `json:"terminated,omitempty"`
-	Errors     []string `json:"errors,omitempty"`
+	// Reweighed holds the record weights moved by headroom, by node.
+	Reweighed map[string]int `json:"reweighed,omitempty"`
+	Errors    []string       `json:"errors,omitempty"`
 }
 
 // LogAttrs puts the report in the invocation's log line.
 func (r Report) LogAttrs() []any {
-	return []any{"checked", r.Checked, "failing", r.Failing, "takenOut", r.TakenOut, "terminated", r.Terminated, "errors", len(r.Errors)}
+	return []any{"checked", r.Checked, "failing", r.Failing, "takenOut", r.TakenOut, "terminated", r.Terminated, "reweighed", r.Reweighed, "errors", len(r.Errors)}
 }
 
 // Handle is the Lambda entry point; the scheduled event's content does
@@ -146,6 +158,43 @@ func (h *Handler) pool(ctx context.Context, p pool.Pool, r *Report) error {
 		if err != nil {
 			r.Errors = append(r.Errors, err.Error())
 			h.log.ErrorContext(ctx, "health action failed; the next run tries again", "pool", p.Name, "node", n.ID, "error", err.Error())
+		}
+	}
+	if p.Traffic.Mode == pool.TrafficRoute53 && p.Traffic.LoadAwareWeights() {
+		// The nodes read before this run's take-outs: those are no
+		// longer serving, whatever the read says.
+		serving := slices.DeleteFunc(slices.Clone(nodes), func(n fleet.Node) bool { return slices.Contains(r.TakenOut, n.ID) })
+		if err := h.balance(ctx, p, serving, now, r); err != nil {
+			r.Errors = append(r.Errors, err.Error())
+			h.log.ErrorContext(ctx, "load-aware weights not set; the next run tries again", "pool", p.Name, "error", err.Error())
+		}
+	}
+	return nil
+}
+
+// balance moves the pool's record weights toward each ACTIVE node's
+// headroom. Each write is conditional on the record as read: a record a
+// drain, a shift step or this run's own take-out changed meanwhile is
+// left alone.
+func (h *Handler) balance(ctx context.Context, p pool.Pool, nodes []fleet.Node, now time.Time, r *Report) error {
+	recs, err := h.records.Current(ctx, p)
+	if err != nil {
+		return err
+	}
+	current := make(map[string]int, len(recs))
+	for id, rec := range recs {
+		current[id] = rec.Weight
+	}
+	for id, w := range traffic.Balance(p, nodes, current, now) {
+		changed, err := h.records.Reweigh(ctx, p, recs[id], w)
+		if err != nil {
+			return err
+		}
+		if changed {
+			if r.Reweighed == nil {
+				r.Reweighed = map[string]int{}
+			}
+			r.Reweighed[id] = w
 		}
 	}
 	return nil

@@ -128,17 +128,43 @@ func serving(id, ip string) fleet.Node {
 		Heartbeat: &fleet.Heartbeat{At: now.Add(-5 * time.Second), Healthy: true}}
 }
 
+// fakeRecords holds a pool's record weights; a reweigh from a weight
+// that is no longer the record's changes nothing, as Route53 refuses it.
+type fakeRecords struct{ weights map[string]int }
+
+func (f *fakeRecords) Current(context.Context, pool.Pool) (map[string]traffic.Record, error) {
+	out := map[string]traffic.Record{}
+	for id, w := range f.weights {
+		out[id] = traffic.Record{Node: id, Weight: w}
+	}
+	return out, nil
+}
+
+func (f *fakeRecords) Reweigh(_ context.Context, _ pool.Pool, rec traffic.Record, w int) (bool, error) {
+	if cur, ok := f.weights[rec.Node]; !ok || cur != rec.Weight {
+		return false, nil
+	}
+	f.weights[rec.Node] = w
+	return true, nil
+}
+
 type rig struct {
 	store     *fakeStore
 	weights   *fakeWeights
+	records   *fakeRecords
 	instances *fakeInstances
 	h         *Handler
 }
 
 func newRig(p pool.Pool, nodes []fleet.Node, down map[string]string, sessions fakeSessions) *rig {
-	r := &rig{store: &fakeStore{nodes: nodes}, weights: &fakeWeights{}, instances: &fakeInstances{}}
+	r := &rig{store: &fakeStore{nodes: nodes}, weights: &fakeWeights{}, instances: &fakeInstances{}, records: &fakeRecords{weights: map[string]int{}}}
+	for _, n := range nodes {
+		if n.State == fleet.Active {
+			r.records.weights[n.ID] = traffic.FullWeight
+		}
+	}
 	r.h = NewHandler(pool.File{Environment: "dev", Pools: []pool.Pool{p}}, r.store, fakeProber{down: down}, sessions, r.instances,
-		func(string) (traffic.Weights, error) { return r.weights, nil }, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "heal"))
+		func(string) (traffic.Weights, error) { return r.weights, nil }, r.records, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "heal"))
 	return r
 }
 
@@ -284,5 +310,29 @@ func TestAFailedTrafficRemovalIsRetriedByTheNextRun(t *testing.T) {
 	raw, _ := json.Marshal(rep)
 	if !strings.Contains(string(raw), `"checked":0`) {
 		t.Fatalf("a draining node was checked again: %s", raw)
+	}
+}
+
+func TestRecordWeightsFollowHeadroomAfterTheChecks(t *testing.T) {
+	p := livePool()
+	p.Alarms.ScaleOut.ConnectionsPerNode = 1500
+	busy, fresh, sick := serving("a", "10.0.0.1"), serving("b", "10.0.0.2"), serving("c", "10.0.0.3")
+	busy.Heartbeat.Load.Connections = 1350
+	sick.HealthFailures = 1
+	r := newRig(p, []fleet.Node{busy, fresh, sick}, map[string]string{"10.0.0.3": "media port refused"}, fakeSessions{"10.0.0.3": 0})
+	rep, err := r.h.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sick node's record went with it; the busy node gives up a step
+	// of weight to the empty one.
+	if rep.Reweighed["a"] != 75 || rep.Reweighed["b"] != 125 || len(rep.Reweighed) != 2 {
+		t.Fatalf("reweighed %v, want a 75 and b 125", rep.Reweighed)
+	}
+	off := false
+	p.Traffic.Balance = &off
+	r = newRig(p, []fleet.Node{busy, fresh}, nil, fakeSessions{})
+	if rep, _ := r.h.run(context.Background()); len(rep.Reweighed) != 0 {
+		t.Fatalf("traffic.balance false still reweighed %v", rep.Reweighed)
 	}
 }

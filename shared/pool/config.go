@@ -157,7 +157,15 @@ type Traffic struct {
 	PressureBake Duration `yaml:"pressureBake,omitempty" json:"pressureBake,omitempty"`
 	Guard        Guard    `yaml:"guard" json:"guard" required:"true"`
 	Steps        []Step   `yaml:"steps,omitempty" json:"steps,omitempty"`
+	// Balance, for a Route53 pool, moves the ACTIVE nodes' record weights
+	// toward their headroom every minute (default true); false keeps
+	// every ACTIVE node at full weight.
+	Balance *bool `yaml:"balance,omitempty" json:"balance,omitempty"`
 }
+
+// LoadAwareWeights reports whether the pool's record weights follow its
+// nodes' headroom (traffic.balance, default true).
+func (t Traffic) LoadAwareWeights() bool { return t.Balance == nil || *t.Balance }
 
 // DefaultPressureBake is traffic.pressureBake's default.
 const DefaultPressureBake = 15 * time.Second

@@ -108,27 +108,97 @@ func (r *Records) Remove(ctx context.Context, p pool.Pool, node, _ string) error
 // find pages through the zone from the pool's record name for the node's
 // set.
 func (r *Records) find(ctx context.Context, p pool.Pool, node string) (*types.ResourceRecordSet, error) {
+	var found *types.ResourceRecordSet
+	err := r.each(ctx, p, func(rec types.ResourceRecordSet) bool {
+		if aws.ToString(rec.SetIdentifier) == node {
+			found = &rec
+			return true
+		}
+		return false
+	})
+	return found, err
+}
+
+// each pages through the zone from the pool's record name and hands visit
+// every record of that name until visit says stop or the name's records
+// end.
+func (r *Records) each(ctx context.Context, p pool.Pool, visit func(types.ResourceRecordSet) (stop bool)) error {
 	cfg := p.Traffic.Route53
 	in := &route53.ListResourceRecordSetsInput{
 		HostedZoneId: aws.String(cfg.HostedZoneID), StartRecordName: aws.String(fqdn(cfg.RecordName)), StartRecordType: types.RRTypeA,
 	}
+	seen := false
 	for {
 		out, err := r.r53.ListResourceRecordSets(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("listing records %s: %w", cfg.RecordName, err)
+			return fmt.Errorf("listing records %s: %w", cfg.RecordName, err)
 		}
-		for i, rec := range out.ResourceRecordSets {
+		for _, rec := range out.ResourceRecordSets {
 			// Records sort in Route53's own label order, so names are
-			// compared for equality only.
-			if aws.ToString(rec.Name) == fqdn(cfg.RecordName) && aws.ToString(rec.SetIdentifier) == node {
-				return &out.ResourceRecordSets[i], nil
+			// compared for equality only: the pool's records are one run
+			// of equal names.
+			if aws.ToString(rec.Name) != fqdn(cfg.RecordName) {
+				if seen {
+					return nil
+				}
+				continue
+			}
+			seen = true
+			if visit(rec) {
+				return nil
 			}
 		}
 		if !out.IsTruncated {
-			return nil, nil
+			return nil
 		}
 		in.StartRecordName, in.StartRecordType, in.StartRecordIdentifier = out.NextRecordName, out.NextRecordType, out.NextRecordIdentifier
 	}
+}
+
+// Record is one node's weighted record as read.
+type Record struct {
+	Node   string
+	Weight int
+	set    types.ResourceRecordSet
+}
+
+// Current reads the pool's weighted records, by node.
+func (r *Records) Current(ctx context.Context, p pool.Pool) (map[string]Record, error) {
+	out := map[string]Record{}
+	err := r.each(ctx, p, func(rec types.ResourceRecordSet) bool {
+		id := aws.ToString(rec.SetIdentifier)
+		out[id] = Record{Node: id, Weight: int(aws.ToInt64(rec.Weight)), set: rec}
+		return false
+	})
+	return out, err
+}
+
+// Reweigh moves a record read by Current to another weight in one atomic
+// batch: delete the record exactly as it was read, create it with the new
+// weight. When the record changed or went in between (a drain took it
+// away, a shift step moved it), Route53 refuses the whole batch and
+// nothing changes: changed is false and err nil.
+func (r *Records) Reweigh(ctx context.Context, p pool.Pool, rec Record, weight int) (changed bool, err error) {
+	next := rec.set
+	next.Weight = aws.Int64(int64(weight))
+	_, err = r.r53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(p.Traffic.Route53.HostedZoneID),
+		ChangeBatch: &types.ChangeBatch{
+			Comment: aws.String(fmt.Sprintf("mediascale: %s weight %d -> %d by headroom", rec.Node, rec.Weight, weight)),
+			Changes: []types.Change{
+				{Action: types.ChangeActionDelete, ResourceRecordSet: &rec.set},
+				{Action: types.ChangeActionCreate, ResourceRecordSet: &next},
+			},
+		},
+	})
+	var stale *types.InvalidChangeBatch
+	if errors.As(err, &stale) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reweighing record %s/%s: %w", p.Traffic.Route53.RecordName, rec.Node, err)
+	}
+	return true, nil
 }
 
 // ByMode returns the weight setter for a pool's traffic mode.

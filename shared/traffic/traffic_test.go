@@ -292,3 +292,38 @@ func TestAPoolUnderPressureBakesEachStepForThePressureBake(t *testing.T) {
 		t.Fatalf("with traffic.pressureBake 30s the step bakes %d s", res.BakeSeconds)
 	}
 }
+
+func TestReweighingIsConditionalOnTheRecordAsReadOnMoto(t *testing.T) {
+	r53, _, p := motoTraffic(t)
+	ctx := context.Background()
+	rec := NewRecords(r53)
+	for i, id := range []string{"n-1", "n-2", "n-3"} {
+		if err := rec.SetWeight(ctx, p, id, fmt.Sprintf("127.0.0.%d", i+1), FullWeight); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read, err := rec.Current(ctx, p)
+	if err != nil || len(read) != 3 || read["n-2"].Weight != FullWeight {
+		t.Fatalf("Current = %+v, %v", read, err)
+	}
+	if changed, err := rec.Reweigh(ctx, p, read["n-1"], 75); !changed || err != nil {
+		t.Fatalf("reweighing n-1: %v, %v", changed, err)
+	}
+	// A drain takes n-2's record away, a shift step moves n-3's, after
+	// the read: reweighing either from the stale read changes nothing.
+	if err := rec.Remove(ctx, p, "n-2", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.SetWeight(ctx, p, "n-3", "127.0.0.3", 50); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n-2", "n-3"} {
+		if changed, err := rec.Reweigh(ctx, p, read[id], 125); changed || err != nil {
+			t.Fatalf("reweighing %s from a stale read: %v, %v", id, changed, err)
+		}
+	}
+	now, _ := rec.Current(ctx, p)
+	if len(now) != 2 || now["n-1"].Weight != 75 || now["n-3"].Weight != 50 {
+		t.Fatalf("records after the stale writes: %+v", now)
+	}
+}
