@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
 	"github.com/mediascale/mediascale/shared/capacity"
+	"github.com/mediascale/mediascale/shared/dispatch"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -51,13 +55,24 @@ type CrowdSummary struct {
 	NeededNodes       int     `json:"neededNodes"`
 	// ToMinSeconds runs from the end of the load to the pool back at min
 	// with nothing draining; -1 if not within the run.
-	ToMinSeconds      float64      `json:"toMinSeconds"`
-	MaxServing        int          `json:"maxServing"`
-	Executions        int          `json:"executions"`
-	Transitions       int          `json:"transitions"`
-	LambdaInvocations int          `json:"lambdaInvocations"`
-	LambdaMs          int          `json:"lambdaMs"`
-	Timeline          []CrowdPoint `json:"timeline"`
+	ToMinSeconds      float64 `json:"toMinSeconds"`
+	MaxServing        int     `json:"maxServing"`
+	Executions        int     `json:"executions"`
+	Transitions       int     `json:"transitions"`
+	LambdaInvocations int     `json:"lambdaInvocations"`
+	LambdaMs          int     `json:"lambdaMs"`
+	// Via is how sessions found their node: "dns" (in proportion to the
+	// records' weights) or "dispatch" (the entry dispatcher).
+	Via string `json:"via"`
+	// Refused counts the dispatcher's refusals (each retried a second
+	// later).
+	Refused int `json:"refused"`
+	// MaxPerNode and MinPerNode are the players on the busiest and the
+	// idlest ACTIVE node at the end of the peak: the spread of sessions
+	// over old and new nodes.
+	MaxPerNode int          `json:"maxSessionsPerNode"`
+	MinPerNode int          `json:"minSessionsPerNode"`
+	Timeline   []CrowdPoint `json:"timeline"`
 }
 
 // crowd drives a bounded flash crowd of real RTMP sessions at a pool of
@@ -76,7 +91,12 @@ func crowd(args []string) error {
 	hold := fs.Duration("hold", 90*time.Second, "how long the peak lasts")
 	limit := fs.Duration("limit", 8*time.Minute, "the whole run's longest time")
 	out := fs.String("out", ".localcloud/crowd", "file prefix of the summary (.json) and plot (.svg)")
+	via := fs.String("via", "dns", `how sessions find their node: "dns" (the records' weights) or "dispatch" (the entry dispatcher)`)
+	class := fs.String("class", "", "with --via dispatch: the sessions' admission class")
 	_ = fs.Parse(args)
+	if *via != "dns" && *via != "dispatch" {
+		return fmt.Errorf("--via %q: dns or dispatch", *via)
+	}
 	if *peak < 1 || *peak > 200 {
 		return fmt.Errorf("--peak %d: between 1 and 200 sessions", *peak)
 	}
@@ -96,6 +116,29 @@ func crowd(args []string) error {
 	}
 	store := fleet.NewStore(dynamodb.NewFromConfig(cfg), table, time.Now)
 	records := &weightedRecords{r53: route53.NewFromConfig(cfg), name: p.Traffic.Route53.RecordName, port: p.Probe.MediaPort}
+	pick := records.pick
+	refused := 0
+	if *via == "dispatch" {
+		url := os.Getenv("MEDIASCALE_DISPATCH_URL")
+		if url == "" {
+			return errors.New("--via dispatch: MEDIASCALE_DISPATCH_URL is not set (source .localcloud/env)")
+		}
+		client := dispatch.NewClient(url, cfg.Region, cfg.Credentials, &http.Client{Timeout: 10 * time.Second})
+		pick = func(ctx context.Context) (string, error) {
+			a, err := client.Dispatch(ctx, p.Name, *class)
+			if dispatch.IsRefused(err) {
+				refused++
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			if ip := net.ParseIP(a.Endpoint); ip == nil || !ip.IsLoopback() {
+				return "", fmt.Errorf("the dispatcher answered %s: the local cloud's nodes are on loopback", a.Endpoint)
+			}
+			return net.JoinHostPort(a.Endpoint, strconv.Itoa(a.Port)), nil
+		}
+	}
 	needed := int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections] - 1e-9))
 	router := os.Getenv("MEDIASCALE_ROUTER_URL")
 	statsBefore := routerStats(ctx, router)
@@ -103,7 +146,7 @@ func crowd(args []string) error {
 
 	sessions := &crowdSessions{}
 	defer sessions.stopAll()
-	summary := CrowdSummary{Peak: *peak, NeededNodes: needed, ToCapacitySeconds: -1, ToMinSeconds: -1}
+	summary := CrowdSummary{Peak: *peak, NeededNodes: needed, ToCapacitySeconds: -1, ToMinSeconds: -1, Via: *via}
 	var firstSession, loadEnded time.Time
 	publisherStarted := false
 	fmt.Printf("crowd: %d sessions over %s, held %s, on %s (%d nodes needed at %.1f sessions per node)\n",
@@ -117,6 +160,8 @@ func crowd(args []string) error {
 		// hold, then end them all.
 		switch {
 		case loadEnded.IsZero() && !firstSession.IsZero() && now.Sub(firstSession) > *ramp+*hold:
+			summary.MaxPerNode, summary.MinPerNode = spread(ctx, store, p.Name, p.Probe.MediaPort, sessions.on())
+			fmt.Printf("crowd: at the end of the peak the busiest ACTIVE node has %d sessions, the idlest %d (via %s)\n", summary.MaxPerNode, summary.MinPerNode, *via)
 			sessions.stopAll()
 			loadEnded = now
 		case loadEnded.IsZero():
@@ -129,9 +174,9 @@ func crowd(args []string) error {
 				want = min(*peak, 1+int(float64(*peak)*now.Sub(firstSession).Seconds()/ramp.Seconds()))
 			}
 			for sessions.count() < want {
-				addr, err := records.pick(ctx)
+				addr, err := pick(ctx)
 				if err != nil || addr == "" {
-					break // no node takes traffic yet
+					break // no node takes traffic yet, or the pool refused
 				}
 				if firstSession.IsZero() {
 					firstSession = now
@@ -195,6 +240,7 @@ func crowd(args []string) error {
 		return err
 	}
 	summary.LambdaInvocations, summary.LambdaMs = invocationsSince(statsBefore, routerStats(done, router))
+	summary.Refused = refused
 	if err := writeCrowd(*out, p, summary); err != nil {
 		return err
 	}
@@ -207,6 +253,26 @@ func crowd(args []string) error {
 		return fmt.Errorf("the pool did not reach capacity and come back to min within %s", *limit)
 	}
 	return nil
+}
+
+// spread is the players on the busiest and the idlest ACTIVE node.
+func spread(ctx context.Context, store *fleet.Store, poolName string, port int, on map[string]int) (most, least int) {
+	nodes, err := store.ListNodes(ctx, poolName)
+	if err != nil {
+		return 0, 0
+	}
+	least = math.MaxInt
+	for _, n := range nodes {
+		if n.State != fleet.Active || n.Endpoint == "" {
+			continue
+		}
+		c := on[net.JoinHostPort(n.Endpoint, strconv.Itoa(port))]
+		most, least = max(most, c), min(least, c)
+	}
+	if least == math.MaxInt {
+		least = 0
+	}
+	return most, least
 }
 
 // weightedRecords picks a node the way DNS clients spread over a weighted
@@ -265,12 +331,20 @@ func (w *weightedRecords) pick(ctx context.Context) (string, error) {
 type crowdSessions struct {
 	mu        sync.Mutex
 	live      int
+	perAddr   map[string]int
 	cancels   []context.CancelFunc
 	publisher *exec.Cmd
 	wg        sync.WaitGroup
 }
 
 func (s *crowdSessions) count() int { s.mu.Lock(); defer s.mu.Unlock(); return s.live }
+
+// on is how many players are on each address.
+func (s *crowdSessions) on() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.perAddr)
+}
 
 // play starts one player; it counts as live from the moment it plays
 // until it ends, for whatever reason.
@@ -280,6 +354,10 @@ func (s *crowdSessions) play(ctx context.Context, addr string) {
 	s.mu.Lock()
 	s.cancels = append(s.cancels, cancel)
 	s.live++
+	if s.perAddr == nil {
+		s.perAddr = map[string]int{}
+	}
+	s.perAddr[addr]++
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -287,6 +365,7 @@ func (s *crowdSessions) play(ctx context.Context, addr string) {
 		_ = rtmpclient.Play(sctx, addr, "live", "show", ready)
 		s.mu.Lock()
 		s.live--
+		s.perAddr[addr]--
 		s.mu.Unlock()
 	}()
 	select {
