@@ -118,6 +118,7 @@ func crowd(args []string) error {
 	records := &weightedRecords{r53: route53.NewFromConfig(cfg), name: p.Traffic.Route53.RecordName, port: p.Probe.MediaPort}
 	pick := records.pick
 	refused := 0
+	var retryAt time.Time
 	if *via == "dispatch" {
 		url := os.Getenv("MEDIASCALE_DISPATCH_URL")
 		if url == "" {
@@ -126,8 +127,12 @@ func crowd(args []string) error {
 		client := dispatch.NewClient(url, cfg.Region, cfg.Credentials, &http.Client{Timeout: 10 * time.Second})
 		pick = func(ctx context.Context) (string, error) {
 			a, err := client.Dispatch(ctx, p.Name, *class)
-			if dispatch.IsRefused(err) {
+			var rej *dispatch.Rejection
+			if errors.As(err, &rej) && dispatch.IsRefused(err) {
 				refused++
+				// The refused client, and every other one waiting,
+				// asks again when the answer said.
+				retryAt = time.Now().Add(rej.RetryAfter)
 				return "", nil
 			}
 			if err != nil {
@@ -173,10 +178,22 @@ func crowd(args []string) error {
 			default:
 				want = min(*peak, 1+int(float64(*peak)*now.Sub(firstSession).Seconds()/ramp.Seconds()))
 			}
-			for sessions.count() < want {
+			// Every client still waiting for a node asks; one the
+			// dispatcher refused waits its Retry-After first.
+			waiting := 0
+			if !now.Before(retryAt) {
+				waiting = want - sessions.count()
+			}
+			for ; waiting > 0; waiting-- {
 				addr, err := pick(ctx)
-				if err != nil || addr == "" {
-					break // no node takes traffic yet, or the pool refused
+				if err != nil {
+					break
+				}
+				if addr == "" {
+					if *via == "dns" {
+						break // no node takes traffic yet
+					}
+					continue
 				}
 				if firstSession.IsZero() {
 					firstSession = now

@@ -185,8 +185,9 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 	})
 
 	t.Run("the controller counts the refused sessions as demand", func(t *testing.T) {
-		// Sixty more refusals in the minute, of clients told to ask again
-		// in 2 s: two sessions waiting outside the pool.
+		// Sixty more refusals within the minute, of clients told to ask
+		// again in 2 s: at least two sessions waiting outside the pool
+		// (more when the minute is young).
 		for i := 0; i < 60; i++ {
 			if _, err := client.Dispatch(ctx, "live-rtmp-use1", "viewer"); !dispatch.IsRefused(err) {
 				t.Fatalf("viewer %d with the pool full for viewers: %v", i, err)
@@ -194,11 +195,15 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 		}
 		var last fleet.Decision
 		counted := regexp.MustCompile(`counting (\d+) sessions the dispatcher refused`)
-		waitFor(t, "a decision that counts two refused sessions", time.Minute, func() bool {
+		waitFor(t, "a decision that counts at least two refused sessions", time.Minute, func() bool {
 			d, ok, err := c.store.LastDecision(ctx, "live-rtmp-use1")
 			last = d
 			m := counted.FindStringSubmatch(d.Reason)
-			return err == nil && ok && m != nil && m[1] == "2"
+			if err != nil || !ok || m == nil {
+				return false
+			}
+			n, _ := strconv.Atoi(m[1])
+			return n >= 2
 		})
 		t.Logf("decision: %s", last.Reason)
 	})

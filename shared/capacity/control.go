@@ -439,13 +439,13 @@ func Recommend(in Inputs) Recommendation {
 
 // Refusals turns the dispatcher's refusals into sessions waiting outside
 // the pool: a refused client asks again after retryAfter, so by Little's
-// law the clients waiting are the refusal rate times that wait. perMinute
-// is the most SessionsRefused any recent minute summed.
-func Refusals(perMinute float64, retryAfter time.Duration) float64 {
-	if perMinute <= 0 {
+// law the clients waiting are the refusal rate times that wait. perSecond
+// is the highest recent rate of SessionsRefused.
+func Refusals(perSecond float64, retryAfter time.Duration) float64 {
+	if perSecond <= 0 {
 		return 0
 	}
-	return perMinute / 60 * retryAfter.Seconds()
+	return perSecond * retryAfter.Seconds()
 }
 
 // alarmedOut reports whether a scale-out alarm woke the controller.

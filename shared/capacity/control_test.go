@@ -182,18 +182,18 @@ func TestRecommend(t *testing.T) {
 func TestRefusalsAreTheClientsWaitingToAskAgain(t *testing.T) {
 	cases := []struct {
 		name       string
-		perMinute  float64
+		perSecond  float64
 		retryAfter time.Duration
 		want       float64
 	}{
 		{"no refusal is no demand", 0, 5 * time.Second, 0},
-		{"600 refusals a minute of clients asking every 5 s are 50 clients", 600, 5 * time.Second, 50},
-		{"the same rate with a 30 s wait is 300 clients", 600, 30 * time.Second, 300},
+		{"10 refusals a second of clients asking every 5 s are 50 clients", 10, 5 * time.Second, 50},
+		{"the same rate with a 30 s wait is 300 clients", 10, 30 * time.Second, 300},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Refusals(tc.perMinute, tc.retryAfter); got != tc.want {
-				t.Fatalf("Refusals(%g, %s) = %g, want %g", tc.perMinute, tc.retryAfter, got, tc.want)
+			if got := Refusals(tc.perSecond, tc.retryAfter); got != tc.want {
+				t.Fatalf("Refusals(%g, %s) = %g, want %g", tc.perSecond, tc.retryAfter, got, tc.want)
 			}
 		})
 	}

@@ -277,10 +277,10 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 	}
 	// Refusals, like the forecast, only add to what the nodes report: a
 	// decision must not wait on them.
-	if perMinute, rerr := h.refusedPerMinute(ctx, p, in.Now); rerr != nil {
+	if perSecond, rerr := h.refusedPerSecond(ctx, p, in.Now); rerr != nil {
 		h.log.WarnContext(ctx, "dispatcher refusals not read; deciding on the nodes' load alone", "pool", p.Name, "error", rerr.Error())
 	} else {
-		in.Refused = capacity.Refusals(perMinute, p.RetryAfter())
+		in.Refused = capacity.Refusals(perSecond, p.RetryAfter())
 	}
 	return capacity.Recommend(in), in.Window, nil
 }
@@ -290,9 +290,12 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 // CloudWatch within about a minute.
 const refusalLookback = 2 * time.Minute
 
-// refusedPerMinute is the most sessions the dispatcher refused in any
-// minute of the lookback, over every class of the pool.
-func (h *Handler) refusedPerMinute(ctx context.Context, p pool.Pool, now time.Time) (float64, error) {
+// refusedPerSecond is the highest rate at which the dispatcher refused the
+// pool's sessions (every class) in any minute of the lookback. The minute
+// still running counts over the part of it that has passed (at least
+// minRefusalSpan): a crowd that began 10 s ago must not be averaged over
+// a whole minute.
+func (h *Handler) refusedPerSecond(ctx context.Context, p pool.Pool, now time.Time) (float64, error) {
 	end := now.Truncate(time.Minute).Add(time.Minute)
 	out, err := h.alarms.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
 		StartTime: aws.Time(end.Add(-refusalLookback - time.Minute)), EndTime: aws.Time(end),
@@ -307,12 +310,21 @@ func (h *Handler) refusedPerMinute(ctx context.Context, p pool.Pool, now time.Ti
 	}
 	most := 0.0
 	for _, r := range out.MetricDataResults {
-		for _, v := range r.Values {
-			most = max(most, v)
+		for i, v := range r.Values {
+			span := time.Minute
+			if i < len(r.Timestamps) {
+				span = min(max(now.Sub(r.Timestamps[i]), minRefusalSpan), time.Minute)
+			}
+			most = max(most, v/span.Seconds())
 		}
 	}
 	return most, nil
 }
+
+// minRefusalSpan keeps the first seconds of a minute, and the clock skew
+// between the dispatcher and the trigger, from blowing one refusal up
+// into a rate.
+const minRefusalSpan = 10 * time.Second
 
 // record keeps the load a decision read in the pool's window, and the
 // decision beside it. The window must reach back past the stabilization

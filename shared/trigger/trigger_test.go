@@ -87,8 +87,10 @@ func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, 
 type fakeAlarms struct {
 	states   map[string]cwtypes.StateValue
 	requests []*cloudwatch.DescribeAlarmsInput
-	// refused holds each pool's SessionsRefused sums, one a minute.
+	// refused holds each pool's SessionsRefused sums, one a minute, and
+	// refusedAt the minutes they start at (none: whole minutes).
 	refused     map[string][]float64
+	refusedAt   map[string][]time.Time
 	metricsErr  error
 	metricsRead []*cloudwatch.GetMetricDataInput
 }
@@ -103,7 +105,7 @@ func (f *fakeAlarms) GetMetricData(_ context.Context, in *cloudwatch.GetMetricDa
 		r := cwtypes.MetricDataResult{Id: q.Id}
 		for _, d := range q.MetricStat.Metric.Dimensions {
 			if aws.ToString(d.Name) == "Pool" && aws.ToString(q.MetricStat.Metric.MetricName) == "SessionsRefused" {
-				r.Values = f.refused[aws.ToString(d.Value)]
+				r.Values, r.Timestamps = f.refused[aws.ToString(d.Value)], f.refusedAt[aws.ToString(d.Value)]
 			}
 		}
 		out.MetricDataResults = append(out.MetricDataResults, r)
@@ -552,6 +554,16 @@ func TestTheDispatchersRefusalsAreDemandTheControllerSizesFor(t *testing.T) {
 	q := al.metricsRead[0]
 	if span := aws.ToTime(q.EndTime).Sub(aws.ToTime(q.StartTime)); span != 3*time.Minute || aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period) != 60 {
 		t.Fatalf("read %s of refusals at period %d", span, aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period))
+	}
+
+	// 600 refusals in the 20 s of a minute that has passed are 30 a
+	// second, not 10: 150 clients waiting, 2,750 sessions, 3 nodes.
+	store, sf = newFakeStore(), &fakeSFN{}
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 1300, 30), reporting("live-rtmp-use1", "n-2", 1300, 30), parked()}
+	al = &fakeAlarms{refused: map[string][]float64{"live-rtmp-use1": {600}}, refusedAt: map[string][]time.Time{"live-rtmp-use1": {eventTime.Add(-20 * time.Second)}}}
+	tick, err = newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if live := tick.Pools[0]; err != nil || !strings.Contains(live.Reason, "counting 150 sessions the dispatcher refused") {
+		t.Fatalf("a crowd 20 s into its minute: %+v, %v", live, err)
 	}
 
 	// CloudWatch refusing the read leaves the decision to the nodes.
