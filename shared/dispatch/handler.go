@@ -53,7 +53,10 @@ type Handler struct {
 type cacheEntry struct {
 	mu   sync.Mutex
 	snap *Snapshot
-	rng  *rand.Rand
+	// tried is when the table was last read, err what that read said.
+	tried time.Time
+	err   error
+	rng   *rand.Rand
 	// sent holds, by node, when each session of the last heartbeat age
 	// was handed to it, for the next snapshot (Snapshot.AddUnreported).
 	sent map[string][]time.Time
@@ -185,27 +188,31 @@ func classOf(p pool.Pool, name string) (pool.Class, error) {
 }
 
 // choose hands the session to a node of the pool's current snapshot,
-// reading the pool's nodes first when the snapshot is a second old. When
+// reading the pool's nodes first when the last read is a second old. When
 // that read fails, a snapshot still younger than the pool's heartbeat age
-// keeps serving: its nodes were fresh a moment ago.
+// keeps serving (its nodes were fresh a moment ago), and the read is not
+// tried again for a second either: a throttled table must not be asked
+// once per request.
 func (h *Handler) choose(ctx context.Context, p pool.Pool, class pool.Class) (Choice, error) {
 	e := h.entry(p.Name)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := h.now()
-	if e.snap == nil || now.Sub(e.snap.At) >= Refresh {
+	if e.tried.IsZero() || now.Sub(e.tried) >= Refresh {
+		e.tried = now
 		nodes, err := h.nodes.ListNodes(ctx, p.Name)
-		switch {
-		case err == nil:
+		e.err = err
+		if err == nil {
 			e.snap = NewSnapshot(p, nodes, now)
 			e.forget(now.Add(-p.HeartbeatMaxAge()))
 			e.snap.AddUnreported(e.sent)
-		case e.snap != nil && now.Sub(e.snap.At) < p.HeartbeatMaxAge():
-			h.log.WarnContext(ctx, "reading nodes failed; dispatching from the last snapshot", "pool", p.Name,
+		} else if e.snap != nil {
+			h.log.WarnContext(ctx, "reading nodes failed; dispatching from the last snapshot while it is fresh", "pool", p.Name,
 				"snapshotAgeMs", now.Sub(e.snap.At).Milliseconds(), "error", err.Error())
-		default:
-			return Choice{}, fmt.Errorf("reading nodes of pool %s: %w", p.Name, err)
 		}
+	}
+	if e.err != nil && (e.snap == nil || now.Sub(e.snap.At) >= p.HeartbeatMaxAge()) {
+		return Choice{}, fmt.Errorf("reading nodes of pool %s: %w", p.Name, e.err)
 	}
 	c, err := e.snap.Choose(class, e.rng)
 	if err == nil {
