@@ -246,13 +246,15 @@ func (h *Handler) entry(name string) *cacheEntry {
 }
 
 // count writes the request's one log line, which is also its datapoint:
-// SessionsDispatched and SessionsRefused per pool and class, and per pool.
-// The controller reads SessionsRefused as demand no node has seen.
+// SessionsDispatched and SessionsRefused per pool and class, and per pool,
+// at one-second resolution: the controller reads SessionsRefused by the
+// ten seconds as demand no node has seen, and a crowd is over in less
+// than a minute.
 func (h *Handler) count(ctx context.Context, p pool.Pool, class pool.Class, msg string, extra []any, dispatched, refused float64) {
 	dims := []telemetry.Dimension{{Name: "Pool", Value: p.Name}, {Name: "Class", Value: class.Name}}
 	if err := telemetry.EmitEvent(ctx, h.log, msg, extra, h.now(), dims, [][]string{{"Pool"}, {"Pool", "Class"}},
-		telemetry.Metric{Name: MetricDispatched, Value: dispatched, Unit: telemetry.Count},
-		telemetry.Metric{Name: MetricRefused, Value: refused, Unit: telemetry.Count},
+		telemetry.Metric{Name: MetricDispatched, Value: dispatched, Unit: telemetry.Count, HighResolution: true},
+		telemetry.Metric{Name: MetricRefused, Value: refused, Unit: telemetry.Count, HighResolution: true},
 	); err != nil {
 		h.log.ErrorContext(ctx, "dispatch metrics not published", "pool", p.Name, "error", err.Error())
 	}

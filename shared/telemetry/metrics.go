@@ -24,6 +24,9 @@ type Metric struct {
 	Name  string
 	Value float64
 	Unit  string
+	// HighResolution stores the metric at one-second resolution
+	// (StorageResolution 1), for readers that need it by the ten seconds.
+	HighResolution bool
 }
 
 // Dimension is one dimension's name and value.
@@ -60,12 +63,16 @@ func EmitEvent(ctx context.Context, log *slog.Logger, msg string, extra []any, a
 		}
 	}
 	type definition struct {
-		Name string `json:"Name"`
-		Unit string `json:"Unit"`
+		Name              string `json:"Name"`
+		Unit              string `json:"Unit"`
+		StorageResolution int    `json:"StorageResolution,omitempty"`
 	}
 	defs := make([]definition, len(metrics))
 	for i, m := range metrics {
 		defs[i] = definition{Name: m.Name, Unit: m.Unit}
+		if m.HighResolution {
+			defs[i].StorageResolution = 1
+		}
 		attrs = append(attrs, m.Name, m.Value)
 	}
 	attrs = append(attrs, slog.Any("_aws", map[string]any{

@@ -59,7 +59,7 @@ func TestEmitMetricsWritesADocumentCloudWatchExtracts(t *testing.T) {
 	err := EmitMetrics(context.Background(), NewLogger(&buf, "release"), at,
 		[]Dimension{{"Pool", "live"}, {"Direction", "out"}},
 		[][]string{{"Pool", "Direction"}, {"Direction"}},
-		Metric{"ScaleEvents", 1, Count}, Metric{"ScaleSeconds", 41.5, Seconds})
+		Metric{Name: "ScaleEvents", Value: 1, Unit: Count}, Metric{Name: "ScaleSeconds", Value: 41.5, Unit: Seconds, HighResolution: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +70,16 @@ func TestEmitMetricsWritesADocumentCloudWatchExtracts(t *testing.T) {
 	if doc["ScaleSeconds"] != 41.5 || doc["Pool"] != "live" || doc["function"] != "release" {
 		t.Errorf("values or log fields lost: %v", doc)
 	}
+	defs := doc["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Metrics"].([]any)
+	if defs[0].(map[string]any)["StorageResolution"] != nil || defs[1].(map[string]any)["StorageResolution"] != float64(1) {
+		t.Errorf("storage resolutions %v, want the default for ScaleEvents and 1 for ScaleSeconds", defs)
+	}
 }
 
 func TestEmitMetricsRefusesASetNamingAMissingDimension(t *testing.T) {
 	var buf bytes.Buffer
 	err := EmitMetrics(context.Background(), NewLogger(&buf, "x"), time.Now(),
-		[]Dimension{{"Pool", "live"}}, [][]string{{"Pool", "Step"}}, Metric{"StepErrors", 0, Count})
+		[]Dimension{{"Pool", "live"}}, [][]string{{"Pool", "Step"}}, Metric{Name: "StepErrors", Value: 0, Unit: Count})
 	if err == nil || !strings.Contains(err.Error(), `"Step"`) {
 		t.Fatalf("want an error naming Step, got %v", err)
 	}

@@ -286,23 +286,26 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 }
 
 // refusalLookback is how far back the trigger looks for the dispatcher's
-// refusals: the last two whole minutes, as embedded metrics reach
-// CloudWatch within about a minute.
-const refusalLookback = 2 * time.Minute
+// refusals, and refusalPeriod the datapoints it reads: the dispatcher
+// stores them at one-second resolution, and embedded metrics reach
+// CloudWatch within seconds to a minute.
+const (
+	refusalLookback = 2 * time.Minute
+	refusalPeriod   = 10 * time.Second
+)
 
 // refusedPerSecond is the highest rate at which the dispatcher refused the
-// pool's sessions (every class) in any minute of the lookback. The minute
-// still running counts over the part of it that has passed (at least
-// minRefusalSpan): a crowd that began 10 s ago must not be averaged over
-// a whole minute.
+// pool's sessions (every class) in any ten seconds of the lookback. The
+// ten seconds still running count over the part of them that has passed
+// (at least minRefusalSpan).
 func (h *Handler) refusedPerSecond(ctx context.Context, p pool.Pool, now time.Time) (float64, error) {
-	end := now.Truncate(time.Minute).Add(time.Minute)
+	end := now.Truncate(refusalPeriod).Add(refusalPeriod)
 	out, err := h.alarms.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-		StartTime: aws.Time(end.Add(-refusalLookback - time.Minute)), EndTime: aws.Time(end),
+		StartTime: aws.Time(end.Add(-refusalLookback)), EndTime: aws.Time(end),
 		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("refused"), MetricStat: &cwtypes.MetricStat{
 			Metric: &cwtypes.Metric{Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(dispatch.MetricRefused),
 				Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String(p.Name)}}},
-			Period: aws.Int32(60), Stat: aws.String("Sum"),
+			Period: aws.Int32(int32(refusalPeriod.Seconds())), Stat: aws.String("Sum"),
 		}}},
 	})
 	if err != nil {
@@ -311,9 +314,9 @@ func (h *Handler) refusedPerSecond(ctx context.Context, p pool.Pool, now time.Ti
 	most := 0.0
 	for _, r := range out.MetricDataResults {
 		for i, v := range r.Values {
-			span := time.Minute
+			span := refusalPeriod
 			if i < len(r.Timestamps) {
-				span = min(max(now.Sub(r.Timestamps[i]), minRefusalSpan), time.Minute)
+				span = min(max(now.Sub(r.Timestamps[i]), minRefusalSpan), refusalPeriod)
 			}
 			most = max(most, v/span.Seconds())
 		}
@@ -321,10 +324,10 @@ func (h *Handler) refusedPerSecond(ctx context.Context, p pool.Pool, now time.Ti
 	return most, nil
 }
 
-// minRefusalSpan keeps the first seconds of a minute, and the clock skew
+// minRefusalSpan keeps the first seconds of a period, and the clock skew
 // between the dispatcher and the trigger, from blowing one refusal up
 // into a rate.
-const minRefusalSpan = 10 * time.Second
+const minRefusalSpan = 5 * time.Second
 
 // record keeps the load a decision read in the pool's window, and the
 // decision beside it. The window must reach back past the stabilization

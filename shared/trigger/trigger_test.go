@@ -541,29 +541,29 @@ func TestScheduleTickDecidesEveryPool(t *testing.T) {
 
 func TestTheDispatchersRefusalsAreDemandTheControllerSizesFor(t *testing.T) {
 	// Two nodes at 1300 sessions are inside the tolerance band; the
-	// dispatcher refused 24,000 sessions in the worst recent minute, of
-	// clients asking every 5 s: 2,000 waiting, 4,600 in all, 4 nodes.
+	// dispatcher refused 4,000 sessions in the worst recent ten seconds,
+	// of clients asking every 5 s: 2,000 waiting, 4,600 in all, 4 nodes.
 	store, sf := newFakeStore(), &fakeSFN{}
 	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 1300, 30), reporting("live-rtmp-use1", "n-2", 1300, 30), parked()}
-	al := &fakeAlarms{refused: map[string][]float64{"live-rtmp-use1": {24000, 6000}}}
+	al := &fakeAlarms{refused: map[string][]float64{"live-rtmp-use1": {4000, 1000}}}
 	tick, err := newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
 	live := tick.Pools[0]
 	if err != nil || live.Action != ActionScale || live.Recommendation.Desired != 4 || !strings.Contains(live.Reason, "counting 2000 sessions the dispatcher refused") {
 		t.Fatalf("tick = %+v (%+v), %v", live, live.Recommendation, err)
 	}
 	q := al.metricsRead[0]
-	if span := aws.ToTime(q.EndTime).Sub(aws.ToTime(q.StartTime)); span != 3*time.Minute || aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period) != 60 {
+	if span := aws.ToTime(q.EndTime).Sub(aws.ToTime(q.StartTime)); span != 2*time.Minute || aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period) != 10 {
 		t.Fatalf("read %s of refusals at period %d", span, aws.ToInt32(q.MetricDataQueries[0].MetricStat.Period))
 	}
 
-	// 600 refusals in the 20 s of a minute that has passed are 30 a
-	// second, not 10: 150 clients waiting, 2,750 sessions, 3 nodes.
+	// 150 refusals in the 5 s of a period that has passed are 30 a
+	// second, not 15: 150 clients waiting, 2,750 sessions, 3 nodes.
 	store, sf = newFakeStore(), &fakeSFN{}
 	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 1300, 30), reporting("live-rtmp-use1", "n-2", 1300, 30), parked()}
-	al = &fakeAlarms{refused: map[string][]float64{"live-rtmp-use1": {600}}, refusedAt: map[string][]time.Time{"live-rtmp-use1": {eventTime.Add(-20 * time.Second)}}}
+	al = &fakeAlarms{refused: map[string][]float64{"live-rtmp-use1": {150}}, refusedAt: map[string][]time.Time{"live-rtmp-use1": {eventTime.Add(-5 * time.Second)}}}
 	tick, err = newTestHandlerWithAlarms(t, store, sf, al, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
 	if live := tick.Pools[0]; err != nil || !strings.Contains(live.Reason, "counting 150 sessions the dispatcher refused") {
-		t.Fatalf("a crowd 20 s into its minute: %+v, %v", live, err)
+		t.Fatalf("a crowd 5 s into its period: %+v, %v", live, err)
 	}
 
 	// CloudWatch refusing the read leaves the decision to the nodes.

@@ -117,7 +117,10 @@ func Extract(line []byte) (string, []cwtypes.MetricDatum, error) {
 		CloudWatchMetrics []struct {
 			Namespace  string
 			Dimensions [][]string
-			Metrics    []struct{ Name, Unit string }
+			Metrics    []struct {
+				Name, Unit        string
+				StorageResolution int32
+			}
 		}
 	}
 	if err := json.Unmarshal(doc["_aws"], &meta); err != nil || meta.Timestamp == nil || len(meta.CloudWatchMetrics) == 0 {
@@ -144,6 +147,9 @@ func Extract(line []byte) (string, []cwtypes.MetricDatum, error) {
 				d := cwtypes.MetricDatum{MetricName: aws.String(m.Name), Value: aws.Float64(value), Timestamp: aws.Time(at)}
 				if m.Unit != "" {
 					d.Unit = cwtypes.StandardUnit(m.Unit)
+				}
+				if m.StorageResolution == 1 {
+					d.StorageResolution = aws.Int32(1)
 				}
 				for _, name := range set {
 					var v string

@@ -106,3 +106,15 @@ func TestShipWritesLogsAndMetricsToMoto(t *testing.T) {
 		t.Fatalf("ScaleSeconds datapoints %+v", stats.Datapoints)
 	}
 }
+
+func TestAHighResolutionMetricKeepsItsStorageResolution(t *testing.T) {
+	line := []byte(`{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"Mediascale","Dimensions":[["Pool"]],"Metrics":[` +
+		`{"Name":"SessionsRefused","Unit":"Count","StorageResolution":1},{"Name":"SessionsDispatched","Unit":"Count"}]}]},"Pool":"live","SessionsRefused":1,"SessionsDispatched":0}`)
+	_, data, err := Extract(line)
+	if err != nil || len(data) != 2 {
+		t.Fatalf("%d points, %v", len(data), err)
+	}
+	if aws.ToInt32(data[0].StorageResolution) != 1 || data[1].StorageResolution != nil {
+		t.Fatalf("storage resolutions %v and %v, want 1 and the default", data[0].StorageResolution, data[1].StorageResolution)
+	}
+}
