@@ -123,7 +123,7 @@ func (s *Snapshot) AddUnreported(sent map[string][]time.Time) {
 		// The times are in order: count those after the report.
 		k := sort.Search(len(times), func(j int) bool { return times[j].After(c.reported) })
 		if n := len(times) - k; n > 0 {
-			c.load = c.load.Add(fleet.Load{Connections: float64(n), CPUPercent: float64(n) * s.perConn.CPUPercent, BandwidthMbps: float64(n) * s.perConn.BandwidthMbps})
+			c.load = c.load.Add(s.perConn.Times(float64(n)))
 		}
 	}
 	s.sort()

@@ -25,6 +25,11 @@ func (l Load) Add(o Load) Load {
 	return Load{Connections: l.Connections + o.Connections, CPUPercent: l.CPUPercent + o.CPUPercent, BandwidthMbps: l.BandwidthMbps + o.BandwidthMbps}
 }
 
+// Times returns the load n times over.
+func (l Load) Times(n float64) Load {
+	return Load{Connections: n * l.Connections, CPUPercent: n * l.CPUPercent, BandwidthMbps: n * l.BandwidthMbps}
+}
+
 // Heartbeat is the node agent's last word on its node: when, whether the
 // media server answered, and the load it read.
 type Heartbeat struct {
