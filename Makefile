@@ -39,15 +39,15 @@ FORCE:
 synth: build deps
 	$(CDK) synth -c env=$(ENV) --quiet --no-notices --no-version-reporting
 
-# Synthesizes all three environments into cdk.out/<env>/.
+# Synthesizes every environment into cdk.out/<env>/.
 synth-all: build deps
-	@for e in dev staging prod; do \
+	@for e in dev devusw2 staging prod; do \
 		$(CDK) synth -c env=$$e --quiet --no-notices --no-version-reporting -o cdk.out/$$e || exit 1; \
 	done
 
 # cfn-lint on every environment's template: errors fail, warnings print.
 lint-templates: synth-all
-	@for e in dev staging prod; do \
+	@for e in dev devusw2 staging prod; do \
 		echo "cfn-lint mediascale-$$e"; \
 		cfn-lint --non-zero-exit-code error cdk.out/$$e/mediascale-$$e.template.json || exit 1; \
 	done

@@ -46,6 +46,18 @@ func build(app awscdk.App) error {
 	if err := stack.CheckPools(env, settings, pools); err != nil {
 		return err
 	}
+	environments := app.Node().TryGetContext(jsii.String("environments"))
+	other := func(name string) (stack.Settings, pool.File, error) {
+		s, err := stack.SettingsFor(environments, name)
+		if err != nil {
+			return stack.Settings{}, pool.File{}, err
+		}
+		f, err := pool.LoadFile(s.Config)
+		return s, f, err
+	}
+	if err := stack.CheckFallbacks(env, settings, pools, other); err != nil {
+		return err
+	}
 	assets := "build"
 	if dir := os.Getenv("MEDIASCALE_ASSETS"); dir != "" {
 		assets = dir

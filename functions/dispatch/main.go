@@ -15,5 +15,5 @@ import (
 
 func main() {
 	env := coldstart.MustLoad("dispatch")
-	lambda.Start(dispatch.NewHandler(env.Pools, env.Store(), time.Now, env.Log).Handle)
+	lambda.Start(dispatch.NewHandler(env.Pools, env.Store(), dispatch.NewRegions(env.AWS, time.Now), time.Now, env.Log).Handle)
 }

@@ -59,6 +59,10 @@ func (s *Stack) checkWithNag() {
 			"The reconciler reads executions of this environment's own state machines, named at run time.",
 			regex(`/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:mediascale-[a-z0-9-]+-\*$/`)),
 		suppress("AwsSolutions-IAM5",
+			"The dispatcher spills sessions into fallback pools of other environments; each one's node table is named by "+
+				"CloudFormation when that stack is deployed, so the query is held to tables of that environment's stack (mediascale-<env>-*) in its region.",
+			regex(`/^Resource::arn:<AWS::Partition>:dynamodb:[a-z0-9-]+:<AWS::AccountId>:table\/mediascale-[a-z0-9]+-\*$/`)),
+		suppress("AwsSolutions-IAM5",
 			"Launch templates name their instance profile, which may be any role of the account; iam:PassRole is held to "+
 				"roles passed to EC2 by condition.",
 			"Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*"),

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/compute"
 	"github.com/mediascale/mediascale/shared/deploy"
 	"github.com/mediascale/mediascale/shared/pool"
@@ -336,6 +337,28 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt("deploy", "OnTaggedNodes", []string{"ssm:SendCommand"}, []string{ec2Arn("instance")}, envTag)
 	// GetCommandInvocation supports no resource-level permissions.
 	stmt("deploy", "ReadCommands", []string{"ssm:GetCommandInvocation"}, []string{"*"}, nil)
+
+	// Spillover: the dispatcher reads each fallback environment's published
+	// pool configuration and table name, and queries that table, in the
+	// fallback's region. The table's name is CloudFormation's, made at
+	// deploy time from the stack's name (mediascale-<env>-NodeTable...).
+	var fallbackParams, fallbackTables []string
+	seen := map[string]bool{}
+	for _, pl := range p.Pools.Pools {
+		for _, f := range pl.Admission.Fallbacks {
+			if key := f.Region + "/" + f.Environment; !seen[key] {
+				seen[key] = true
+				for _, name := range []string{coldstart.PoolsParameter(f.Environment), coldstart.TableParameter(f.Environment)} {
+					fallbackParams = append(fallbackParams, fmt.Sprintf("arn:%s:ssm:%s:%s:parameter%s", partition, f.Region, account, name))
+				}
+				fallbackTables = append(fallbackTables, fmt.Sprintf("arn:%s:dynamodb:%s:%s:table/%s-*", partition, f.Region, account, Name(f.Environment)))
+			}
+		}
+	}
+	if len(fallbackParams) > 0 {
+		stmt("dispatch", "ReadFallbackConfig", []string{"ssm:GetParameter"}, fallbackParams, nil)
+		stmt("dispatch", "ReadFallbackNodes", []string{"dynamodb:Query"}, fallbackTables, nil)
+	}
 
 	// Traffic moves only in the pools' own hosted zones, target groups and
 	// listeners.

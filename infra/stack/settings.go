@@ -203,3 +203,52 @@ func CheckPools(env string, s Settings, f pool.File) error {
 	}
 	return nil
 }
+
+// CheckFallbacks follows each pool's admission.fallbacks to the
+// environment that deploys it: that environment is configured here, lives
+// in the region the fallback names, in this account, and its pool file has
+// the pool with every admission class of the pool it backs (a spilled
+// session keeps its class). other reads another environment's settings
+// and pool file.
+func CheckFallbacks(env string, s Settings, f pool.File, other func(env string) (Settings, pool.File, error)) error {
+	for i, p := range f.Pools {
+		for j, fb := range p.Admission.Fallbacks {
+			at := fmt.Sprintf("%s: pools[%d].admission.fallbacks[%d]", s.Config, i, j)
+			if fb.Environment == env {
+				return fmt.Errorf("%s.environment: %s is this environment; a fallback is another environment's pool in another region", at, env)
+			}
+			fs, ff, err := other(fb.Environment)
+			if err != nil {
+				return fmt.Errorf("%s.environment: %w", at, err)
+			}
+			if fs.Region != "" && fs.Region != fb.Region {
+				return fmt.Errorf("%s.region: environment %s is deployed in %s, not %s", at, fb.Environment, fs.Region, fb.Region)
+			}
+			if fs.Account != s.Account {
+				return fmt.Errorf("%s.environment: %s is deployed in account %q and this environment in %q; the dispatcher reads a fallback's table with its own role, in its own account", at, fb.Environment, fs.Account, s.Account)
+			}
+			target, ok := ff.Find(fb.Pool)
+			if !ok {
+				return fmt.Errorf("%s.pool: %s (%s) has no pool %q", at, fb.Environment, fs.Config, fb.Pool)
+			}
+			if target.Region != fb.Region {
+				return fmt.Errorf("%s.region: pool %s of %s is in %s, not %s", at, fb.Pool, fb.Environment, target.Region, fb.Region)
+			}
+			for _, c := range p.AdmissionClasses() {
+				if !hasClass(target, c.Name) {
+					return fmt.Errorf("%s.pool: %s of %s has no admission class %q; a session spilled there keeps its class", at, fb.Pool, fb.Environment, c.Name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hasClass(p pool.Pool, name string) bool {
+	for _, c := range p.AdmissionClasses() {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}

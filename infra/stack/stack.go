@@ -37,6 +37,7 @@ type Stack struct {
 	awscdk.Stack
 	Table          awsdynamodb.Table
 	PoolsParameter awsssm.StringParameter
+	TableParameter awsssm.StringParameter
 	Functions      map[string]awslambda.Function
 	ScaleOut       awsstepfunctions.StateMachine
 	ScaleIn        awsstepfunctions.StateMachine
@@ -51,10 +52,6 @@ type Stack struct {
 
 // Name is the stack name of an environment.
 func Name(env string) string { return "mediascale-" + env }
-
-// PoolsParameterName is where an environment's pool configuration is
-// published.
-func PoolsParameterName(env string) string { return "/mediascale/" + env + "/pools" }
 
 // standardParameterLimit is the largest value a Standard-tier SSM parameter
 // holds; a larger configuration needs the Advanced tier (8 KB).
@@ -119,10 +116,17 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		tier = awsssm.ParameterTier_ADVANCED
 	}
 	s.PoolsParameter = awsssm.NewStringParameter(st, jsii.String("PoolsParameter"), &awsssm.StringParameterProps{
-		ParameterName: jsii.String(PoolsParameterName(p.Env)),
+		ParameterName: jsii.String(coldstart.PoolsParameter(p.Env)),
 		Description:   jsii.String("mediascale pool configuration, validated at synth from " + p.Settings.Config),
 		StringValue:   jsii.String(string(poolsJSON)),
 		Tier:          tier,
+	})
+	// Dispatchers of other regions whose pools fall back on this
+	// environment's read its table by this name.
+	s.TableParameter = awsssm.NewStringParameter(st, jsii.String("TableParameter"), &awsssm.StringParameterProps{
+		ParameterName: jsii.String(coldstart.TableParameter(p.Env)),
+		Description:   jsii.String("mediascale node table of this environment, for dispatchers that spill sessions into its pools"),
+		StringValue:   s.Table.TableName(),
 	})
 
 	for _, spec := range functionSpecs {

@@ -160,9 +160,20 @@ func TestNodeTablePerEnvironment(t *testing.T) {
 
 func TestPoolConfigIsPublishedAsValidatedJSON(t *testing.T) {
 	doc, _ := synth(t, "dev")
-	param := props(only(t, doc, "AWS::SSM::Parameter"))
-	if param["Name"] != "/mediascale/dev/pools" {
-		t.Fatalf("parameter name = %v", param["Name"])
+	params := map[string]map[string]any{}
+	for _, r := range resources(doc, "AWS::SSM::Parameter") {
+		params[props(r)["Name"].(string)] = props(r)
+	}
+	if len(params) != 2 || params["/mediascale/dev/table"] == nil {
+		t.Fatalf("parameters %v: want the pools and the table's name", params)
+	}
+	// The table's name, for dispatchers in other regions.
+	if ref, _ := params["/mediascale/dev/table"]["Value"].(map[string]any); ref == nil || !strings.HasPrefix(fmt.Sprint(ref["Ref"]), "NodeTable") {
+		t.Fatalf("table parameter = %v", params["/mediascale/dev/table"]["Value"])
+	}
+	param := params["/mediascale/dev/pools"]
+	if param == nil {
+		t.Fatalf("no /mediascale/dev/pools parameter in %v", params)
 	}
 	// Managed subnets and launch templates are references CloudFormation
 	// fills in; stand in for it with ids of the right shape.
@@ -349,7 +360,7 @@ func TestSettingsAreCheckedWithTheirPath(t *testing.T) {
 		edit func(m map[string]any)
 		want string
 	}{
-		{"an unknown environment names the ones there are", "qa", nil, "environments.qa: no such environment (have dev, prod, staging)"},
+		{"an unknown environment names the ones there are", "qa", nil, "environments.qa: no such environment (have dev, devusw2, prod, staging)"},
 		{"an unknown settings field is refused", "dev", func(m map[string]any) { m["vpcid"] = "x" }, `environments.dev: json: unknown field "vpcid"`},
 		{"a malformed account is refused", "dev", func(m map[string]any) { m["account"] = "12" }, "environments.dev.account"},
 		{"a retention CloudWatch does not offer is refused", "dev", func(m map[string]any) { m["logRetentionDays"] = 10 }, "environments.dev.logRetentionDays"},
@@ -486,7 +497,7 @@ func TestPoolsMustMatchTheEnvironment(t *testing.T) {
 }
 
 func TestNagFindsNothingUnexplained(t *testing.T) {
-	for _, env := range []string{"dev", "staging", "prod"} {
+	for _, env := range []string{"dev", "devusw2", "staging", "prod"} {
 		t.Run(env, func(t *testing.T) {
 			s := build(t, env)
 			doc, _ := json.Marshal(assertions.Template_FromStack(s.Stack, nil).ToJSON())
@@ -702,5 +713,92 @@ func TestTheMediaDocumentInstallsTheNodeAgentFromTheStacksAssets(t *testing.T) {
 	sort.Strings(got)
 	if strings.Join(got, " ") != "cloudwatch:PutMetricData dynamodb:UpdateItem s3:GetObject" {
 		t.Fatalf("node role actions %v", got)
+	}
+}
+
+func TestAFallbackMustBeAnotherEnvironmentsPoolInItsRegionWithTheSameClasses(t *testing.T) {
+	envs := cdkContext(t)["environments"]
+	settings, err := SettingsFor(envs, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	usw2 := pool.Fallback{Region: "us-west-2", Environment: "devusw2", Pool: "live-rtmp-usw2"}
+	same := func(*pool.Fallback) {}
+	asShipped := func(*Settings, *pool.File) {}
+	cases := []struct {
+		name     string
+		fallback func(*pool.Fallback)
+		remote   func(*Settings, *pool.File)
+		want     string
+	}{
+		{"the shipped fallback of dev's live pool passes", same, asShipped, ""},
+		{"a fallback in this same environment fails", func(f *pool.Fallback) { f.Environment = "dev" }, asShipped,
+			"fallbacks[0].environment: dev is this environment"},
+		{"an environment cdk.json does not configure fails", func(f *pool.Fallback) { f.Environment = "deveuw1" }, asShipped,
+			"fallbacks[0].environment: context environments.deveuw1: no such environment"},
+		{"a region the environment is not deployed in fails", func(f *pool.Fallback) { f.Region = "eu-west-1" }, asShipped,
+			"fallbacks[0].region: environment devusw2 is deployed in us-west-2, not eu-west-1"},
+		{"a pool the environment does not have fails", func(f *pool.Fallback) { f.Pool = "live-rtmp-usw9" }, asShipped,
+			`fallbacks[0].pool: devusw2 (infra/config/devusw2.yaml) has no pool "live-rtmp-usw9"`},
+		{"a fallback without one of the pool's classes fails", same, func(_ *Settings, f *pool.File) {
+			f.Pools[0].Admission.Classes = f.Pools[0].Admission.Classes[:2]
+		}, `fallbacks[0].pool: live-rtmp-usw2 of devusw2 has no admission class "viewer"`},
+		{"a fallback in another account fails", same, func(s *Settings, _ *pool.File) { s.Account = "123456789012" },
+			`deployed in account "123456789012"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := pool.LoadFile(filepath.Join(repoRoot, settings.Config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Pools[0].Admission.Fallbacks) != 1 || f.Pools[0].Admission.Fallbacks[0] != usw2 {
+				t.Fatalf("dev's live pool falls back on %v", f.Pools[0].Admission.Fallbacks)
+			}
+			tc.fallback(&f.Pools[0].Admission.Fallbacks[0])
+			other := func(env string) (Settings, pool.File, error) {
+				s, err := SettingsFor(envs, env)
+				if err != nil {
+					return Settings{}, pool.File{}, err
+				}
+				remote, err := pool.LoadFile(filepath.Join(repoRoot, s.Config))
+				if err != nil {
+					return Settings{}, pool.File{}, err
+				}
+				tc.remote(&s, &remote)
+				return s, remote, nil
+			}
+			err = CheckFallbacks("dev", settings, f, other)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTheDispatcherReadsOnlyItsFallbacksConfigurationAndTableInTheirRegion(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	var got []string
+	for _, pol := range resources(doc, "AWS::IAM::Policy") {
+		for _, st := range props(pol)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			st := st.(map[string]any)
+			if sid, _ := st["Sid"].(string); strings.HasPrefix(sid, "ReadFallback") {
+				raw, _ := json.Marshal(st["Resource"])
+				got = append(got, fmt.Sprintf("%s %v %s", sid, st["Action"], raw))
+			}
+		}
+	}
+	sort.Strings(got)
+	text := strings.Join(got, "\n")
+	for _, want := range []string{
+		`ReadFallbackConfig ssm:GetParameter`, `:ssm:us-west-2:`, `:parameter/mediascale/devusw2/pools"`, `:parameter/mediascale/devusw2/table"`,
+		`ReadFallbackNodes dynamodb:Query`, `:dynamodb:us-west-2:`, `:table/mediascale-devusw2-*"`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("fallback statements lack %s:\n%s", want, text)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d fallback statements:\n%s", len(got), text)
 	}
 }

@@ -64,15 +64,30 @@ type CrowdSummary struct {
 	// Via is how sessions found their node: "dns" (in proportion to the
 	// records' weights) or "dispatch" (the entry dispatcher).
 	Via string `json:"via"`
-	// Refused counts the dispatcher's refusals (each retried a second
-	// later).
-	Refused int `json:"refused"`
+	// Refused counts the dispatcher's refusals (each retried after its
+	// Retry-After), Spilled the sessions it sent to a fallback pool in
+	// another region, by pool and region.
+	Refused   int            `json:"refused"`
+	Spilled   int            `json:"spilled"`
+	SpilledTo map[string]int `json:"spilledTo,omitempty"`
+	// AtPeak is what the dispatcher answered each class of the pool at
+	// the end of the peak.
+	AtPeak []ClassAnswer `json:"atPeak,omitempty"`
 	// MaxPerNode and MinPerNode are the players on the busiest and the
 	// idlest ACTIVE node at the end of the peak: the spread of sessions
 	// over old and new nodes.
 	MaxPerNode int          `json:"maxSessionsPerNode"`
 	MinPerNode int          `json:"minSessionsPerNode"`
 	Timeline   []CrowdPoint `json:"timeline"`
+}
+
+// ClassAnswer is the dispatcher's answer to one class.
+type ClassAnswer struct {
+	Class  string `json:"class"`
+	Status int    `json:"status"`
+	Pool   string `json:"pool,omitempty"`
+	Region string `json:"region,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // crowd drives a bounded flash crowd of real RTMP sessions at a pool of
@@ -118,13 +133,15 @@ func crowd(args []string) error {
 	records := &weightedRecords{r53: route53.NewFromConfig(cfg), name: p.Traffic.Route53.RecordName, port: p.Probe.MediaPort}
 	pick := records.pick
 	refused := 0
+	spilledTo := map[string]int{}
 	var retryAt time.Time
+	var client *dispatch.Client
 	if *via == "dispatch" {
 		url := os.Getenv("MEDIASCALE_DISPATCH_URL")
 		if url == "" {
 			return errors.New("--via dispatch: MEDIASCALE_DISPATCH_URL is not set (source .localcloud/env)")
 		}
-		client := dispatch.NewClient(url, cfg.Region, cfg.Credentials, &http.Client{Timeout: 10 * time.Second})
+		client = dispatch.NewClient(url, cfg.Region, cfg.Credentials, &http.Client{Timeout: 10 * time.Second})
 		pick = func(ctx context.Context) (string, error) {
 			a, err := client.Dispatch(ctx, p.Name, *class)
 			var rej *dispatch.Rejection
@@ -141,10 +158,15 @@ func crowd(args []string) error {
 			if ip := net.ParseIP(a.Endpoint); ip == nil || !ip.IsLoopback() {
 				return "", fmt.Errorf("the dispatcher answered %s: the local cloud's nodes are on loopback", a.Endpoint)
 			}
+			if a.SpilledFrom != "" {
+				spilledTo[a.Pool+" ("+a.Region+")"]++
+			}
 			return net.JoinHostPort(a.Endpoint, strconv.Itoa(a.Port)), nil
 		}
 	}
-	needed := int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections] - 1e-9))
+	// Enough nodes for the peak at the controller's target, or the
+	// pool's max when the peak is more than the pool may serve.
+	needed := min(p.Capacity.Max, int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections]-1e-9)))
 	router := os.Getenv("MEDIASCALE_ROUTER_URL")
 	statsBefore := routerStats(ctx, router)
 	runStart := time.Now()
@@ -167,6 +189,9 @@ func crowd(args []string) error {
 		case loadEnded.IsZero() && !firstSession.IsZero() && now.Sub(firstSession) > *ramp+*hold:
 			summary.MaxPerNode, summary.MinPerNode = spread(ctx, store, p.Name, p.Probe.MediaPort, sessions.on())
 			fmt.Printf("crowd: at the end of the peak the busiest ACTIVE node has %d sessions, the idlest %d (via %s)\n", summary.MaxPerNode, summary.MinPerNode, *via)
+			if client != nil {
+				summary.AtPeak = askEachClass(ctx, client, p)
+			}
 			sessions.stopAll()
 			loadEnded = now
 		case loadEnded.IsZero():
@@ -258,6 +283,10 @@ func crowd(args []string) error {
 	}
 	summary.LambdaInvocations, summary.LambdaMs = invocationsSince(statsBefore, routerStats(done, router))
 	summary.Refused = refused
+	summary.SpilledTo = spilledTo
+	for _, n := range spilledTo {
+		summary.Spilled += n
+	}
 	if err := writeCrowd(*out, p, summary); err != nil {
 		return err
 	}
@@ -270,6 +299,30 @@ func crowd(args []string) error {
 		return fmt.Errorf("the pool did not reach capacity and come back to min within %s", *limit)
 	}
 	return nil
+}
+
+// askEachClass asks the dispatcher once for each class of the pool, most
+// admitted first, and prints what it answered. The sessions it is handed
+// are not played: the dispatcher counts each on its node until that
+// node's agent next reports.
+func askEachClass(ctx context.Context, client *dispatch.Client, p pool.Pool) []ClassAnswer {
+	var out []ClassAnswer
+	for _, c := range p.AdmissionClasses() {
+		a, err := client.Dispatch(ctx, p.Name, c.Name)
+		ans := ClassAnswer{Class: c.Name, Status: http.StatusOK, Pool: a.Pool, Region: a.Region}
+		var rej *dispatch.Rejection
+		switch {
+		case errors.As(err, &rej):
+			ans = ClassAnswer{Class: c.Name, Status: rej.Status, Reason: rej.Reason}
+		case err != nil:
+			ans = ClassAnswer{Class: c.Name, Reason: err.Error()}
+		case a.SpilledFrom != "":
+			ans.Reason = "spilled: " + a.SpillReason
+		}
+		out = append(out, ans)
+		fmt.Printf("crowd: at the peak a %s is answered %d %s %s %s\n", c.Name, ans.Status, ans.Pool, ans.Region, ans.Reason)
+	}
+	return out
 }
 
 // spread is the players on the busiest and the idlest ACTIVE node.

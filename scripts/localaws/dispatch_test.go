@@ -18,12 +18,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
+	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/dispatch"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/telemetry"
@@ -40,22 +43,52 @@ func (c *cloud) sessionsOn() map[string]int {
 	return out
 }
 
+// fallbackStore is the node table of the local cloud's second region.
+func (c *cloud) fallbackStore() *fleet.Store {
+	c.t.Helper()
+	ctx := context.Background()
+	region := c.env["MEDIASCALE_FALLBACK_REGION"]
+	name := coldstart.TableParameter(c.env["MEDIASCALE_FALLBACK_ENV"])
+	out, err := ssm.NewFromConfig(c.cfg, func(o *ssm.Options) { o.Region = region }).GetParameter(ctx, &ssm.GetParameterInput{Name: &name})
+	if err != nil {
+		c.t.Fatalf("the second region's table name: %v", err)
+	}
+	db := dynamodb.NewFromConfig(c.cfg, func(o *dynamodb.Options) { o.Region = region })
+	return fleet.NewStore(db, aws.ToString(out.Parameter.Value), time.Now)
+}
+
 // TestSessionsGoToHealthyNodesWithRoom runs the deployed dispatcher behind
 // its function URL and the health checker on the closed loop (LOOP=1):
 // two nodes of real nginx-rtmp with their agents, a pool held at two nodes
 // (scripts/localaws/testdata/dispatch.yaml: viewers to 8 sessions a node,
-// premium to 10, publishers to 12). Every session the dispatcher hands out
-// is played on the node it names; then one node's media server is killed.
+// premium to 10, publishers to 12), and its fallback deployed as a second
+// stack in us-west-2 with one node of its own
+// (testdata/dispatch-usw2.yaml). Every session the dispatcher hands out is
+// played on the node it names; then one node's media server is killed.
 func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 	t.Parallel()
-	c := newCloud(t, "LOOP=1", "POOLS=scripts/localaws/testdata/dispatch.yaml")
+	c := newCloud(t, "LOOP=1", "POOLS=scripts/localaws/testdata/dispatch.yaml",
+		"FALLBACK_ENV=devusw2", "FALLBACK_POOLS=scripts/localaws/testdata/dispatch-usw2.yaml")
 	ctx := context.Background()
+	west := c.fallbackStore()
 	creds, err := c.cfg.Credentials.Retrieve(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := dispatch.NewClient(c.env["MEDIASCALE_DISPATCH_URL"], c.cfg.Region, aws.NewCredentialsCache(credentialsOf(creds)), &http.Client{Timeout: 30 * time.Second})
 	waitFor(t, "two ACTIVE nodes reporting", 3*time.Minute, func() bool { return len(c.sessionsOn()) == 2 })
+	waitFor(t, "the fallback's node ACTIVE in us-west-2", 2*time.Minute, func() bool {
+		nodes, err := west.ListNodes(ctx, "live-rtmp-usw2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if n.State == fleet.Active && n.Heartbeat != nil {
+				return true
+			}
+		}
+		return false
+	})
 	p := &players{}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	t.Cleanup(p.stop)
@@ -77,6 +110,16 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 			t.Fatalf("session on %s did not start", a.Endpoint)
 		}
 		perNode[a.Node]++
+	}
+	// A spilled session is played on the fallback region's node, which
+	// the local cloud serves on a loopback subnet of its own.
+	playSpilled := func(a dispatch.Answer) {
+		t.Helper()
+		play(a)
+		perNode[a.Node]--
+		if perNode[a.Node] == 0 {
+			delete(perNode, a.Node)
+		}
 	}
 
 	t.Run("an unsigned request is refused by the function URL", func(t *testing.T) {
@@ -119,12 +162,13 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 		}
 	})
 
-	t.Run("viewers are refused at their ceiling while publishers are admitted", func(t *testing.T) {
+	t.Run("viewers past the pool's ceiling go to the fallback region until it is full too, while publishers stay", func(t *testing.T) {
 		// The dispatcher counts what it handed out since each agent's
-		// last report, so it refuses as the nodes reach 8 sessions, not
-		// an agent interval later.
+		// last report, so it turns viewers away as the nodes reach 8
+		// sessions, not an agent interval later.
 		var rej *dispatch.Rejection
-		for len(perNode) == 0 || sum(perNode) < 24 {
+		spilled := map[string]int{}
+		for i := 0; i < 40; i++ {
 			a, err := client.Dispatch(ctx, "live-rtmp-use1", "viewer")
 			if errors.As(err, &rej) {
 				break
@@ -132,20 +176,37 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if a.SpilledFrom == "" && len(spilled) > 0 {
+				t.Fatalf("a viewer kept in us-east-1 after the pool had turned viewers away: %+v", a)
+			}
+			if a.SpilledFrom != "" {
+				if a.SpilledFrom != "live-rtmp-use1" || a.Pool != "live-rtmp-usw2" || a.Region != "us-west-2" || a.SpillReason == "" {
+					t.Fatalf("a spilled answer without its pool, region or reason: %+v", a)
+				}
+				spilled[a.Node]++
+				playSpilled(a)
+				continue
+			}
 			play(a)
 		}
 		if rej == nil || rej.Status != http.StatusServiceUnavailable || rej.RetryAfter != 2*time.Second || !dispatch.IsRefused(rej) {
-			t.Fatalf("viewers admitted %v, then %v; want a 503 with Retry-After 2 s", perNode, rej)
+			t.Fatalf("viewers admitted %v, spilled %v, then %v; want a 503 with Retry-After 2 s", perNode, spilled, rej)
 		}
 		for id, n := range perNode {
 			if n < 8 || n > 9 {
 				t.Fatalf("viewers admitted %v: %s has %d, the viewer ceiling is 8 a node", perNode, id, n)
 			}
 		}
-		t.Logf("viewers admitted %v, then refused: %s", perNode, rej.Reason)
+		if len(spilled) != 1 || sum(spilled) < 8 || sum(spilled) > 9 {
+			t.Fatalf("viewers spilled %v: the fallback's one node takes 8", spilled)
+		}
+		if !strings.Contains(rej.Reason, "fallback devusw2/live-rtmp-usw2 (us-west-2): every node of pool live-rtmp-usw2") {
+			t.Fatalf("the refusal does not say the fallback is full: %s", rej.Reason)
+		}
+		t.Logf("viewers admitted %v, spilled to us-west-2 %v, then refused: %s", perNode, spilled, rej.Reason)
 		a, err := client.Dispatch(ctx, "live-rtmp-use1", "publisher")
-		if err != nil {
-			t.Fatalf("a publisher with both nodes full for viewers: %v", err)
+		if err != nil || a.SpilledFrom != "" || a.Region != "us-east-1" {
+			t.Fatalf("a publisher with both nodes full for viewers: %+v %v", a, err)
 		}
 		play(a)
 	})
@@ -164,24 +225,26 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 		play(a)
 	})
 
-	t.Run("refusals reach CloudWatch per pool and class", func(t *testing.T) {
+	t.Run("refusals and spills reach CloudWatch per pool and class", func(t *testing.T) {
 		cw := cloudwatch.NewFromConfig(c.cfg)
-		waitFor(t, "a SessionsRefused datapoint for viewers", time.Minute, func() bool {
-			out, err := cw.GetMetricStatistics(ctx, &cloudwatch.GetMetricStatisticsInput{
-				Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(dispatch.MetricRefused),
-				Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String("live-rtmp-use1")}, {Name: aws.String("Class"), Value: aws.String("viewer")}},
-				StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)), EndTime: aws.Time(time.Now().Add(time.Minute)),
-				Period: aws.Int32(60), Statistics: []cwtypes.Statistic{cwtypes.StatisticSum},
+		for _, metric := range []string{dispatch.MetricRefused, dispatch.MetricSpilled} {
+			waitFor(t, "a "+metric+" datapoint for viewers", time.Minute, func() bool {
+				out, err := cw.GetMetricStatistics(ctx, &cloudwatch.GetMetricStatisticsInput{
+					Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(metric),
+					Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String("live-rtmp-use1")}, {Name: aws.String("Class"), Value: aws.String("viewer")}},
+					StartTime:  aws.Time(time.Now().Add(-10 * time.Minute)), EndTime: aws.Time(time.Now().Add(time.Minute)),
+					Period: aws.Int32(60), Statistics: []cwtypes.Statistic{cwtypes.StatisticSum},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				total := 0.0
+				for _, d := range out.Datapoints {
+					total += aws.ToFloat64(d.Sum)
+				}
+				return total >= 1
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			total := 0.0
-			for _, d := range out.Datapoints {
-				total += aws.ToFloat64(d.Sum)
-			}
-			return total >= 1
-		})
+		}
 	})
 
 	t.Run("the controller counts the refused sessions as demand", func(t *testing.T) {
@@ -215,7 +278,7 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 			t.Fatalf("%d ACTIVE nodes before the kill, want 2", len(victims))
 		}
 		victim := victims[0]
-		pidFile := filepath.Join(c.state, "nodes", victim.InstanceID, "nginx.pid")
+		pidFile := filepath.Join(c.state, "nodes", "dev", victim.InstanceID, "nginx.pid")
 		raw, err := os.ReadFile(pidFile)
 		if err != nil {
 			t.Fatal(err)

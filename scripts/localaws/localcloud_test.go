@@ -36,7 +36,8 @@ var assemblies struct {
 	sync.Mutex
 	root  string
 	built bool
-	dirs  map[string]string
+	// dirs by environment and pool file.
+	dirs map[[2]string]string
 }
 
 func TestMain(m *testing.M) {
@@ -47,14 +48,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// assembly returns the dev cloud assembly for a pool file ("" for the
-// environment's own), building the functions and synthesizing it with
-// the real CDK CLI the first time it is asked for.
-func assembly(t testing.TB, pools string) string {
+// assembly returns an environment's cloud assembly for a pool file (""
+// for the environment's own), building the functions and synthesizing it
+// with the real CDK CLI the first time it is asked for.
+func assembly(t testing.TB, env, pools string) string {
 	t.Helper()
 	assemblies.Lock()
 	defer assemblies.Unlock()
-	if dir, ok := assemblies.dirs[pools]; ok {
+	if dir, ok := assemblies.dirs[[2]string{env, pools}]; ok {
 		return dir
 	}
 	if !assemblies.built {
@@ -70,10 +71,10 @@ func assembly(t testing.TB, pools string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assemblies.root, assemblies.dirs = root, map[string]string{}
+		assemblies.root, assemblies.dirs = root, map[[2]string]string{}
 	}
 	dir := filepath.Join(assemblies.root, strconv.Itoa(len(assemblies.dirs)))
-	args := []string{"synth", "-c", "env=dev", "--quiet", "--no-notices", "--no-version-reporting", "-o", dir}
+	args := []string{"synth", "-c", "env=" + env, "--quiet", "--no-notices", "--no-version-reporting", "-o", dir}
 	if pools != "" {
 		args = append(args, "-c", "pools="+pools)
 	}
@@ -91,7 +92,7 @@ func assembly(t testing.TB, pools string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assemblies.dirs[pools] = abs
+	assemblies.dirs[[2]string{env, pools}] = abs
 	return abs
 }
 
@@ -110,13 +111,16 @@ func localCloud(t testing.TB, extra ...string) (env map[string]string, state str
 		}
 		t.Skip("the CDK CLI is not installed (npm ci); skipping")
 	}
-	pools := ""
+	vars := map[string]string{}
 	for _, kv := range extra {
-		if v, ok := strings.CutPrefix(kv, "POOLS="); ok {
-			pools = v
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
 		}
 	}
-	extra = append(extra, "LOCALCLOUD_ASSEMBLY="+assembly(t, pools))
+	extra = append(extra, "LOCALCLOUD_ASSEMBLY="+assembly(t, "dev", vars["POOLS"]))
+	if fb := vars["FALLBACK_ENV"]; fb != "" {
+		extra = append(extra, "LOCALCLOUD_FALLBACK_ASSEMBLY="+assembly(t, fb, vars["FALLBACK_POOLS"]))
+	}
 	state = t.TempDir()
 	script := filepath.Join(repoRoot, "scripts/localcloud")
 	run := func(args ...string) ([]byte, error) {
@@ -130,7 +134,7 @@ func localCloud(t testing.TB, extra ...string) (env map[string]string, state str
 		}
 	})
 	if out, err := run("up"); err != nil {
-		for _, log := range []string{"deploy.log", "router.log", "loop.log"} {
+		for _, log := range []string{"deploy.log", "router.log", "loop.log", "deploy-" + vars["FALLBACK_ENV"] + ".log", "loop-fallback.log"} {
 			b, _ := os.ReadFile(filepath.Join(state, log))
 			t.Logf("%s:\n%s", log, b)
 		}

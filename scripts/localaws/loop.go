@@ -24,7 +24,6 @@ import (
 	"github.com/mediascale/mediascale/scripts/internal/alarmclock"
 	"github.com/mediascale/mediascale/scripts/internal/localnodes"
 	"github.com/mediascale/mediascale/shared/coldstart"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -38,6 +37,8 @@ func loop(args []string) error {
 	state := fs.String("state", ".localcloud", "the local cloud's state folder")
 	agentBin := fs.String("agent", "build/tools/mediascale-agent", "the node agent built for this machine")
 	speedup := fs.Int("schedule-speedup", 6, "run scheduled rules this many times as often as their rate")
+	endpoints := fs.String("endpoints", "", "the endpoint file this loop's nodes are written to (default STATE/endpoints.json)")
+	subnetPort := fs.Int("subnet-port", 0, "a port the cloud holds, from which the nodes' 127.a.b.0/24 is derived (default the router's)")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -50,6 +51,12 @@ func loop(args []string) error {
 		return err
 	}
 	port, _ := strconv.Atoi(router.Port())
+	if *subnetPort != 0 {
+		port = *subnetPort
+	}
+	if *endpoints == "" {
+		*endpoints = filepath.Join(*state, "endpoints.json")
+	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("component", "loop")
 
 	fn := lambda.NewFromConfig(cfg)
@@ -67,9 +74,9 @@ func loop(args []string) error {
 	}
 	nodes := &localnodes.Manager{
 		EC2: ec2.NewFromConfig(cfg), Pools: pools, Subnet: localnodes.SubnetFor(port),
-		Dir: filepath.Join(*state, "nodes"), Endpoints: filepath.Join(*state, "endpoints.json"), Agent: agent,
+		Dir: filepath.Join(*state, "nodes", *env), Endpoints: *endpoints, Agent: agent,
 		AgentEnv: []string{
-			"AWS_ENDPOINT_URL=" + router.String(), "AWS_REGION=" + motoserver.Region, "AWS_ACCESS_KEY_ID=testing",
+			"AWS_ENDPOINT_URL=" + router.String(), "AWS_REGION=" + cfg.Region, "AWS_ACCESS_KEY_ID=testing",
 			"AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true", "MEDIASCALE_TABLE=" + table,
 		},
 		Log: log,
@@ -86,10 +93,10 @@ func loop(args []string) error {
 			log.Info("delivered", "target", target, "answer", string(out.Payload))
 			return nil
 		},
-		Account: aws.ToString(who.Account), Region: motoserver.Region, Prefix: "mediascale-" + *env + "-",
+		Account: aws.ToString(who.Account), Region: cfg.Region, Prefix: "mediascale-" + *env + "-",
 		ScheduleSpeedup: *speedup, Log: log, Now: time.Now,
 	}
-	log.Info("loop running", "subnet", fmt.Sprintf("127.%d.%d.0/24", nodes.Subnet[0], nodes.Subnet[1]), "scheduleSpeedup", *speedup, "pools", len(pools.Pools))
+	log.Info("loop running", "environment", *env, "region", cfg.Region, "subnet", fmt.Sprintf("127.%d.%d.0/24", nodes.Subnet[0], nodes.Subnet[1]), "scheduleSpeedup", *speedup, "pools", len(pools.Pools))
 	done := make(chan struct{})
 	go func() { nodes.Run(ctx); close(done) }()
 	clock.Run(ctx)

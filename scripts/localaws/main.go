@@ -107,7 +107,8 @@ func router(args []string) error {
 	fs := flag.NewFlagSet("router", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to serve on")
 	moto := fs.String("moto", "", "URL of the moto server behind the router")
-	assembly := fs.String("assembly", "cdk.out", "cloud assembly holding the deployed templates and assets")
+	assembly := fs.String("assembly", "cdk.out", "cloud assemblies holding the deployed templates and assets, comma-separated")
+	regions := fs.String("regions", motoserver.Region, "regions stacks are deployed in, comma-separated, the local cloud's own first")
 	_ = fs.Parse(args)
 	motoURL, err := url.Parse(*moto)
 	if err != nil || *moto == "" {
@@ -121,9 +122,13 @@ func router(args []string) error {
 	if err != nil {
 		return err
 	}
-	assemblyDir, err := filepath.Abs(*assembly)
-	if err != nil {
-		return err
+	var assemblyDirs []string
+	for _, dir := range strings.Split(*assembly, ",") {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		assemblyDirs = append(assemblyDirs, abs)
 	}
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	// Functions call AWS through the router, so their own Lambda calls are
@@ -145,7 +150,7 @@ func router(args []string) error {
 	rt := lambdaruntime.New(baseEnv, os.Stdout)
 	defer rt.Close()
 	motoCfg := motoserver.ConfigFor(context.Background(), motoURL.String())
-	catalog := lambdarouter.DeployedCatalog{Lambda: lambda.NewFromConfig(motoCfg), AssemblyDir: assemblyDir}
+	catalog := lambdarouter.DeployedCatalog{Lambda: lambda.NewFromConfig(motoCfg), Regions: strings.Split(*regions, ","), AssemblyDirs: assemblyDirs}
 	router := lambdarouter.New(motoURL, catalog, rt, log)
 	router.ShipTo(cloudlogs.New(cloudwatchlogs.NewFromConfig(motoCfg), cloudwatch.NewFromConfig(motoCfg)))
 	router.ServeFunctionURLs(lambda.NewFromConfig(motoCfg), aws.Credentials{AccessKeyID: baseEnv["AWS_ACCESS_KEY_ID"], SecretAccessKey: baseEnv["AWS_SECRET_ACCESS_KEY"]}, motoserver.Region)
@@ -158,7 +163,7 @@ func router(args []string) error {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}()
-	log.Info("serving", "address", l.Addr().String(), "moto", motoURL.String(), "assembly", assemblyDir)
+	log.Info("serving", "address", l.Addr().String(), "moto", motoURL.String(), "assemblies", assemblyDirs, "regions", *regions)
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -239,7 +244,13 @@ func localConfig(ctx context.Context) (aws.Config, error) {
 	if endpoint == "" {
 		return aws.Config{}, fmt.Errorf("AWS_ENDPOINT_URL is not set: is the local cloud up? (source .localcloud/env)")
 	}
-	return motoserver.ConfigFor(ctx, endpoint), nil
+	cfg := motoserver.ConfigFor(ctx, endpoint)
+	// A second stack of the local cloud (a fallback region) is reached
+	// with its region in AWS_REGION.
+	if r := os.Getenv("AWS_REGION"); r != "" {
+		cfg.Region = r
+	}
+	return cfg, nil
 }
 
 // account prints the account id the local cloud's credentials belong to.
@@ -483,24 +494,36 @@ func resolveRefs(raw json.RawMessage, physical map[string]string) json.RawMessag
 func activate(args []string) error {
 	fs := flag.NewFlagSet("activate", flag.ExitOnError)
 	motoAPI := fs.String("motoapi", "", "moto server URL (for /moto-api/config)")
+	regions := fs.String("regions", "", "regions whose machines to activate, comma-separated (default the configured one)")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 	cfg, err := localConfig(ctx)
 	if err != nil {
 		return err
 	}
-	client := sfn.NewFromConfig(cfg)
-	list, err := client.ListStateMachines(ctx, &sfn.ListStateMachinesInput{})
-	if err != nil {
-		return err
+	if *regions == "" {
+		*regions = cfg.Region
 	}
-	var machines []*sfn.DescribeStateMachineOutput
-	for _, m := range list.StateMachines {
-		d, err := client.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: m.StateMachineArn})
+	// Every region's machines are read before execution is switched on:
+	// from then on moto lists only the executing backend's.
+	type deployed struct {
+		client *sfn.Client
+		d      *sfn.DescribeStateMachineOutput
+	}
+	var machines []deployed
+	for _, region := range strings.Split(*regions, ",") {
+		client := sfn.NewFromConfig(cfg, func(o *sfn.Options) { o.Region = region })
+		list, err := client.ListStateMachines(ctx, &sfn.ListStateMachinesInput{})
 		if err != nil {
-			return err
+			return fmt.Errorf("listing state machines in %s: %w", region, err)
 		}
-		machines = append(machines, d)
+		for _, m := range list.StateMachines {
+			d, err := client.DescribeStateMachine(ctx, &sfn.DescribeStateMachineInput{StateMachineArn: m.StateMachineArn})
+			if err != nil {
+				return err
+			}
+			machines = append(machines, deployed{client, d})
+		}
 	}
 	resp, err := http.Post(strings.TrimRight(*motoAPI, "/")+"/moto-api/config", "application/json",
 		strings.NewReader(`{"stepfunctions":{"execute_state_machine":true}}`))
@@ -508,8 +531,9 @@ func activate(args []string) error {
 		return fmt.Errorf("switching moto's state machine execution on: %w", err)
 	}
 	resp.Body.Close()
-	for _, d := range machines {
-		out, err := client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
+	for _, m := range machines {
+		d := m.d
+		out, err := m.client.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
 			Name: d.Name, Definition: d.Definition, RoleArn: d.RoleArn, Type: d.Type,
 			TracingConfiguration: d.TracingConfiguration, LoggingConfiguration: d.LoggingConfiguration,
 		})
@@ -519,7 +543,7 @@ func activate(args []string) error {
 		if aws.ToString(out.StateMachineArn) != aws.ToString(d.StateMachineArn) {
 			return fmt.Errorf("state machine %s came back as %s", aws.ToString(d.StateMachineArn), aws.ToString(out.StateMachineArn))
 		}
-		fmt.Printf("state machine %s is executable\n", aws.ToString(d.Name))
+		fmt.Printf("state machine %s is executable\n", aws.ToString(d.StateMachineArn))
 	}
 	return nil
 }

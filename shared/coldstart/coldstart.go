@@ -28,6 +28,16 @@ const (
 	EnvEnvironment    = "MEDIASCALE_ENV"
 )
 
+// PoolsParameter is the SSM parameter where an environment's stack
+// publishes its pool configuration, and TableParameter the one that holds
+// the name of its node table. Their names are fixed, so that a dispatcher
+// in another region finds a fallback pool's configuration and nodes from
+// the environment's name alone.
+func PoolsParameter(env string) string { return "/mediascale/" + env + "/pools" }
+
+// TableParameter: see PoolsParameter.
+func TableParameter(env string) string { return "/mediascale/" + env + "/table" }
+
 // Env is a function's cold-start state.
 type Env struct {
 	AWS   aws.Config

@@ -40,19 +40,29 @@ type NodeLister interface {
 // Handler answers GET /v1/dispatch?pool=<name>&class=<class> behind a
 // Lambda function URL.
 type Handler struct {
-	pools  map[string]pool.Pool
-	nodes  NodeLister
-	now    func() time.Time
-	log    *slog.Logger
-	mu     sync.Mutex
-	cached map[string]*cacheEntry
+	pools     map[string]pool.Pool
+	nodes     NodeLister
+	fallbacks FallbackOpener
+	now       func() time.Time
+	log       *slog.Logger
+	mu        sync.Mutex
+	cached    map[string]*cacheEntry
 }
 
 // cacheEntry is one pool's latest snapshot; its lock makes the requests
 // that find it stale wait for one read instead of each making its own.
 type cacheEntry struct {
-	mu   sync.Mutex
-	snap *Snapshot
+	mu sync.Mutex
+	// pool and nodes are the pool and where its nodes are read: this
+	// region's table, or a fallback's once it is opened.
+	pool  pool.Pool
+	nodes NodeLister
+	// fallback names a fallback pool, opened lazily: opened is when it
+	// was last tried, openErr why that failed.
+	fallback *pool.Fallback
+	opened   time.Time
+	openErr  error
+	snap     *Snapshot
 	// tried is when the table was last read, err what that read said.
 	tried time.Time
 	err   error
@@ -63,8 +73,10 @@ type cacheEntry struct {
 }
 
 // NewHandler returns the dispatcher for the pools of one environment.
-func NewHandler(pools pool.File, nodes NodeLister, now func() time.Time, log *slog.Logger) *Handler {
-	h := &Handler{pools: map[string]pool.Pool{}, nodes: nodes, now: now, log: log, cached: map[string]*cacheEntry{}}
+// fallbacks opens the pools in other regions that take what a pool
+// refuses; nil when no pool names any.
+func NewHandler(pools pool.File, nodes NodeLister, fallbacks FallbackOpener, now func() time.Time, log *slog.Logger) *Handler {
+	h := &Handler{pools: map[string]pool.Pool{}, nodes: nodes, fallbacks: fallbacks, now: now, log: log, cached: map[string]*cacheEntry{}}
 	for _, p := range pools.Pools {
 		h.pools[p.Name] = p
 	}
@@ -85,6 +97,11 @@ type Answer struct {
 	// UtilizationPercent is the node's busiest metric in percent of its
 	// scale-out threshold before this session.
 	UtilizationPercent float64 `json:"utilizationPercent"`
+	// SpilledFrom is the pool asked for when a fallback pool, in
+	// Region, took the session, and SpillReason why the pool asked for
+	// could not.
+	SpilledFrom string `json:"spilledFrom,omitempty"`
+	SpillReason string `json:"spillReason,omitempty"`
 }
 
 // Problem is the body of every answer that is not a dispatch.
@@ -119,23 +136,80 @@ func (h *Handler) Handle(ctx context.Context, req lambdaevents.LambdaFunctionURL
 	if err != nil {
 		return respond(http.StatusBadRequest, Problem{Error: "BadRequest", Reason: err.Error(), Pool: p.Name, Class: q.class}, nil), nil
 	}
-	choice, err := h.choose(ctx, p, class)
+	choice, err := h.choose(ctx, h.local(p), class)
 	var refused *Refusal
+	var tried string
+	if err != nil && len(p.Admission.Fallbacks) > 0 {
+		var a *Answer
+		if a, tried = h.spill(ctx, p, class); a != nil {
+			a.SpillReason = reason(err)
+			// A session the pool could not take is demand on it even when
+			// another region serves it: the pool's controller counts it.
+			h.count(ctx, p, class, "spilled", []any{"fallbackPool", a.Pool, "fallbackRegion", a.Region, "node", a.Node, "reason", a.SpillReason},
+				0, b2f(errors.As(err, &refused)), 1)
+			return respond(http.StatusOK, *a, nil), nil
+		}
+	}
 	switch {
 	case errors.As(err, &refused):
-		h.count(ctx, p, class, "refused", []any{"reason", refused.Reason}, 0, 1)
+		why := refused.Reason
+		if tried != "" {
+			why += "; " + tried
+		}
+		h.count(ctx, p, class, "refused", []any{"reason", why}, 0, 1, 0)
 		retry := int(math.Ceil(p.RetryAfter().Seconds()))
-		return respond(http.StatusServiceUnavailable, Problem{Error: "Refused", Reason: refused.Reason, Pool: p.Name, Class: class.Name, RetryAfterSeconds: retry},
+		return respond(http.StatusServiceUnavailable, Problem{Error: "Refused", Reason: why, Pool: p.Name, Class: class.Name, RetryAfterSeconds: retry},
 			map[string]string{"Retry-After": strconv.Itoa(retry)}), nil
 	case err != nil:
-		h.log.ErrorContext(ctx, "dispatch failed", "pool", p.Name, "class", class.Name, "error", err.Error())
+		h.log.ErrorContext(ctx, "dispatch failed", "pool", p.Name, "class", class.Name, "error", err.Error(), "fallbacks", tried)
 		return respond(http.StatusServiceUnavailable, Problem{Error: "Unavailable", Reason: "the pool's node state cannot be read; try again", Pool: p.Name, Class: class.Name, RetryAfterSeconds: 1},
 			map[string]string{"Retry-After": "1"}), nil
 	}
-	h.count(ctx, p, class, "dispatched", []any{"node", choice.Node, "utilizationPercent", round1(choice.Utilization)}, 1, 0)
-	a := Answer{Pool: p.Name, Region: p.Region, Class: class.Name, Node: choice.Node, Endpoint: choice.Endpoint, Port: p.Probe.MediaPort,
-		URL: mediaURL(p, choice.Endpoint), UtilizationPercent: round1(choice.Utilization)}
-	return respond(http.StatusOK, a, nil), nil
+	h.count(ctx, p, class, "dispatched", []any{"node", choice.Node, "utilizationPercent", round1(choice.Utilization)}, 1, 0, 0)
+	return respond(http.StatusOK, answer(p, class, choice), nil), nil
+}
+
+func answer(p pool.Pool, class pool.Class, c Choice) *Answer {
+	return &Answer{Pool: p.Name, Region: p.Region, Class: class.Name, Node: c.Node, Endpoint: c.Endpoint, Port: p.Probe.MediaPort,
+		URL: mediaURL(p, c.Endpoint), UtilizationPercent: round1(c.Utilization)}
+}
+
+// spill asks the pool's fallbacks in their order for a node for the
+// session, and says what each one answered when none took it.
+func (h *Handler) spill(ctx context.Context, p pool.Pool, class pool.Class) (*Answer, string) {
+	var why []string
+	for _, f := range p.Admission.Fallbacks {
+		e, err := h.fallback(ctx, f)
+		if err == nil {
+			var c pool.Class
+			if c, err = classOf(e.pool, class.Name); err == nil {
+				var choice Choice
+				if choice, err = h.choose(ctx, e, c); err == nil {
+					a := answer(e.pool, c, choice)
+					a.SpilledFrom = p.Name
+					return a, ""
+				}
+			}
+		}
+		why = append(why, fmt.Sprintf("fallback %s: %s", f, reason(err)))
+	}
+	return nil, strings.Join(why, "; ")
+}
+
+// reason is what a refusal says, or the error.
+func reason(err error) string {
+	var refused *Refusal
+	if errors.As(err, &refused) {
+		return refused.Reason
+	}
+	return err.Error()
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // query is a dispatch request's parameters.
@@ -193,14 +267,14 @@ func classOf(p pool.Pool, name string) (pool.Class, error) {
 // keeps serving (its nodes were fresh a moment ago), and the read is not
 // tried again for a second either: a throttled table must not be asked
 // once per request.
-func (h *Handler) choose(ctx context.Context, p pool.Pool, class pool.Class) (Choice, error) {
-	e := h.entry(p.Name)
+func (h *Handler) choose(ctx context.Context, e *cacheEntry, class pool.Class) (Choice, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	p := e.pool
 	now := h.now()
 	if e.tried.IsZero() || now.Sub(e.tried) >= Refresh {
 		e.tried = now
-		nodes, err := h.nodes.ListNodes(ctx, p.Name)
+		nodes, err := e.nodes.ListNodes(ctx, p.Name)
 		e.err = err
 		if err == nil {
 			e.snap = NewSnapshot(p, nodes, now)
@@ -208,7 +282,7 @@ func (h *Handler) choose(ctx context.Context, p pool.Pool, class pool.Class) (Ch
 			e.snap.AddUnreported(e.sent)
 		} else if e.snap != nil {
 			h.log.WarnContext(ctx, "reading nodes failed; dispatching from the last snapshot while it is fresh", "pool", p.Name,
-				"snapshotAgeMs", now.Sub(e.snap.At).Milliseconds(), "error", err.Error())
+				"region", p.Region, "snapshotAgeMs", now.Sub(e.snap.At).Milliseconds(), "error", err.Error())
 		}
 	}
 	if e.err != nil && (e.snap == nil || now.Sub(e.snap.At) >= p.HeartbeatMaxAge()) {
@@ -234,28 +308,68 @@ func (e *cacheEntry) forget(since time.Time) {
 	}
 }
 
-func (h *Handler) entry(name string) *cacheEntry {
+// local is the entry of one of this environment's pools.
+func (h *Handler) local(p pool.Pool) *cacheEntry {
+	return h.entry(p.Name, func(e *cacheEntry) { e.pool, e.nodes = p, h.nodes })
+}
+
+// fallback is the entry of a fallback pool, opened on its first use and,
+// when that fails, tried again after Reopen.
+func (h *Handler) fallback(ctx context.Context, f pool.Fallback) (*cacheEntry, error) {
+	e := h.entry(f.String(), func(e *cacheEntry) { e.fallback = &f })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.nodes != nil {
+		return e, nil
+	}
+	now := h.now()
+	if h.fallbacks == nil {
+		return nil, errors.New("this dispatcher opens no fallbacks")
+	}
+	if !e.opened.IsZero() && now.Sub(e.opened) < Reopen {
+		return nil, fmt.Errorf("not reachable %s ago: %w", now.Sub(e.opened).Round(time.Millisecond), e.openErr)
+	}
+	e.opened = now
+	p, nodes, err := h.fallbacks.OpenFallback(ctx, f)
+	if err != nil {
+		e.openErr = err
+		h.log.WarnContext(ctx, "fallback pool cannot be opened; sessions are not spilled there", "fallback", f.String(), "retryInMs", Reopen.Milliseconds(), "error", err.Error())
+		return nil, err
+	}
+	e.pool, e.nodes = p, nodes
+	h.log.InfoContext(ctx, "fallback pool opened", "fallback", f.String(), "pool", p.Name, "region", p.Region)
+	return e, nil
+}
+
+// entry finds or makes a cache entry; fill sets a new one up.
+func (h *Handler) entry(key string, fill func(*cacheEntry)) *cacheEntry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	e, ok := h.cached[name]
+	e, ok := h.cached[key]
 	if !ok {
 		e = &cacheEntry{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), sent: map[string][]time.Time{}}
-		h.cached[name] = e
+		fill(e)
+		h.cached[key] = e
 	}
 	return e
 }
 
 // count writes the request's one log line, which is also its datapoint:
-// SessionsDispatched and SessionsRefused per pool and class, and per pool,
-// at one-second resolution: the controller reads SessionsRefused by the
-// ten seconds as demand no node has seen, and a crowd is over in less
-// than a minute.
-func (h *Handler) count(ctx context.Context, p pool.Pool, class pool.Class, msg string, extra []any, dispatched, refused float64) {
+// SessionsDispatched, SessionsRefused and SessionsSpilled per pool and
+// class, and per pool, at one-second resolution: the controller reads
+// SessionsRefused by the ten seconds as demand no node has seen, and a
+// crowd is over in less than a minute. A spilled session is refused by
+// its pool (demand there) and served in the fallback's region.
+func (h *Handler) count(ctx context.Context, p pool.Pool, class pool.Class, msg string, extra []any, dispatched, refused, spilled float64) {
 	dims := []telemetry.Dimension{{Name: "Pool", Value: p.Name}, {Name: "Class", Value: class.Name}}
-	if err := telemetry.EmitEvent(ctx, h.log, msg, extra, h.now(), dims, [][]string{{"Pool"}, {"Pool", "Class"}},
-		telemetry.Metric{Name: MetricDispatched, Value: dispatched, Unit: telemetry.Count, HighResolution: true},
-		telemetry.Metric{Name: MetricRefused, Value: refused, Unit: telemetry.Count, HighResolution: true},
-	); err != nil {
+	metrics := []telemetry.Metric{
+		{Name: MetricDispatched, Value: dispatched, Unit: telemetry.Count, HighResolution: true},
+		{Name: MetricRefused, Value: refused, Unit: telemetry.Count, HighResolution: true},
+	}
+	if len(p.Admission.Fallbacks) > 0 {
+		metrics = append(metrics, telemetry.Metric{Name: MetricSpilled, Value: spilled, Unit: telemetry.Count, HighResolution: true})
+	}
+	if err := telemetry.EmitEvent(ctx, h.log, msg, extra, h.now(), dims, [][]string{{"Pool"}, {"Pool", "Class"}}, metrics...); err != nil {
 		h.log.ErrorContext(ctx, "dispatch metrics not published", "pool", p.Name, "error", err.Error())
 	}
 }
@@ -264,6 +378,7 @@ func (h *Handler) count(ctx context.Context, p pool.Pool, class pool.Class, msg 
 const (
 	MetricDispatched = "SessionsDispatched"
 	MetricRefused    = "SessionsRefused"
+	MetricSpilled    = "SessionsSpilled"
 )
 
 // mediaURL is where a client connects for the pool's media protocol.

@@ -55,7 +55,7 @@ func request(method, path, query string) lambdaevents.LambdaFunctionURLRequest {
 }
 
 func newTestHandler(nodes NodeLister, clock *time.Time, logs io.Writer) *Handler {
-	return NewHandler(pool.File{Environment: "dev", Pools: []pool.Pool{classedPool()}}, nodes, func() time.Time { return *clock },
+	return NewHandler(pool.File{Environment: "dev", Pools: []pool.Pool{classedPool()}}, nodes, nil, func() time.Time { return *clock },
 		slog.New(slog.NewJSONHandler(logs, nil)))
 }
 
@@ -113,7 +113,7 @@ func TestAPoolWithoutClassesAdmitsItsDefaultClassUpToTheMediaServersLimit(t *tes
 	p.Deploy.Parameters = map[string]string{"maxConnections": "2000"}
 	// 1900 sessions is 127 % of the 1500 threshold, under the 133 % limit.
 	nodes := &fakeNodes{nodes: []fleet.Node{serving("n1", fleet.Active, 1900, 10)}}
-	h := NewHandler(pool.File{Pools: []pool.Pool{p}}, nodes, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	h := NewHandler(pool.File{Pools: []pool.Pool{p}}, nodes, nil, func() time.Time { return now }, slog.New(slog.DiscardHandler))
 	for _, q := range []string{"pool=live", "pool=live&class=default"} {
 		res, _ := h.Handle(context.Background(), request("GET", Route, q))
 		if res.StatusCode != 200 {
@@ -121,7 +121,7 @@ func TestAPoolWithoutClassesAdmitsItsDefaultClassUpToTheMediaServersLimit(t *tes
 		}
 	}
 	nodes.nodes[0].Heartbeat.Load.Connections = 2000
-	h = NewHandler(pool.File{Pools: []pool.Pool{p}}, nodes, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	h = NewHandler(pool.File{Pools: []pool.Pool{p}}, nodes, nil, func() time.Time { return now }, slog.New(slog.DiscardHandler))
 	if res, _ := h.Handle(context.Background(), request("GET", Route, "pool=live")); res.StatusCode != 503 {
 		t.Fatalf("a node at its media server's limit took a session: %d %s", res.StatusCode, res.Body)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -18,8 +20,9 @@ type Endpoint struct {
 	MediaPort  int    `json:"mediaPort"`
 }
 
-// EnvLocalEndpoints names a JSON file that maps nodes to media servers a
-// local run started on loopback. It is set only by the local cloud; on AWS
+// EnvLocalEndpoints names the JSON files (a list, separated as PATH is)
+// that map nodes to media servers a local run started on loopback: one
+// per region of the local cloud. It is set only by the local cloud; on AWS
 // nodes are reached at their private address.
 const EnvLocalEndpoints = "MEDIASCALE_LOCAL_ENDPOINTS"
 
@@ -43,20 +46,9 @@ func Resolve(node, privateIP string, p pool.Pool) (Endpoint, error) {
 		}
 		return ep, nil
 	}
-	raw, err := os.ReadFile(path)
+	chosen, err := localEndpoint(node, filepath.SplitList(path))
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("reading local endpoints: %w", err)
-	}
-	var local localEndpoints
-	if err := json.Unmarshal(raw, &local); err != nil {
-		return Endpoint{}, fmt.Errorf("reading local endpoints %s: %w", path, err)
-	}
-	chosen, ok := local.Nodes[node]
-	if !ok {
-		if local.Default == nil {
-			return Endpoint{}, fmt.Errorf("local endpoints %s: no entry for node %s and no default", path, node)
-		}
-		chosen = *local.Default
+		return Endpoint{}, err
 	}
 	if ip := net.ParseIP(chosen.Host); ip == nil || !ip.IsLoopback() {
 		return Endpoint{}, fmt.Errorf("local endpoint %q of node %s is not a loopback address", chosen.Host, node)
@@ -68,4 +60,30 @@ func Resolve(node, privateIP string, p pool.Pool) (Endpoint, error) {
 		chosen.MediaPort = ep.MediaPort
 	}
 	return chosen, nil
+}
+
+// localEndpoint finds the node in the first file that names it, or takes
+// the first default.
+func localEndpoint(node string, paths []string) (Endpoint, error) {
+	var fallback *Endpoint
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Endpoint{}, fmt.Errorf("reading local endpoints: %w", err)
+		}
+		var local localEndpoints
+		if err := json.Unmarshal(raw, &local); err != nil {
+			return Endpoint{}, fmt.Errorf("reading local endpoints %s: %w", path, err)
+		}
+		if ep, ok := local.Nodes[node]; ok {
+			return ep, nil
+		}
+		if fallback == nil {
+			fallback = local.Default
+		}
+	}
+	if fallback == nil {
+		return Endpoint{}, fmt.Errorf("local endpoints %s: no entry for node %s and no default", strings.Join(paths, ", "), node)
+	}
+	return *fallback, nil
 }

@@ -98,3 +98,29 @@ func TestLocalEndpointsMustBeLoopback(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestANodeIsFoundInTheEndpointFileOfItsRegion(t *testing.T) {
+	dir := t.TempDir()
+	east, west := filepath.Join(dir, "east.json"), filepath.Join(dir, "west.json")
+	for path, doc := range map[string]string{
+		east: `{"nodes":{"e-1":{"host":"127.0.3.2"}}}`,
+		west: `{"nodes":{"w-1":{"host":"127.0.4.2","mediaPort":1936}}}`,
+	} {
+		if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(EnvLocalEndpoints, east+string(os.PathListSeparator)+west)
+	p := pool.Pool{Probe: pool.Probe{HealthPort: 8080, MediaPort: 1935}}
+	for node, want := range map[string]Endpoint{
+		"e-1": {Host: "127.0.3.2", HealthPort: 8080, MediaPort: 1935},
+		"w-1": {Host: "127.0.4.2", HealthPort: 8080, MediaPort: 1936},
+	} {
+		if got, err := Resolve(node, "10.0.0.5", p); err != nil || got != want {
+			t.Fatalf("%s: %+v %v, want %+v", node, got, err, want)
+		}
+	}
+	if _, err := Resolve("x-1", "10.0.0.5", p); err == nil || !strings.Contains(err.Error(), "no entry for node x-1") {
+		t.Fatalf("a node in neither file: %v", err)
+	}
+}

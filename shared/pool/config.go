@@ -287,7 +287,22 @@ type Admission struct {
 	// again (default 5s). The controller counts a refused client once per
 	// RetryAfter, so it is also how long a refusal stands for demand.
 	RetryAfter Duration `yaml:"retryAfter,omitempty" json:"retryAfter,omitempty"`
+	// Fallbacks are pools in other regions, most preferred first, that
+	// take a new session this pool refuses or cannot serve.
+	Fallbacks []Fallback `yaml:"fallbacks,omitempty" json:"fallbacks,omitempty"`
 }
+
+// Fallback names a pool of another environment's stack, deployed in
+// another region, by where its node table and configuration live: the
+// dispatcher reads both there, at most once a second while it spills.
+type Fallback struct {
+	Region      string `yaml:"region" json:"region" required:"true"`
+	Environment string `yaml:"environment" json:"environment" required:"true"`
+	Pool        string `yaml:"pool" json:"pool" required:"true"`
+}
+
+// String names the fallback as logs and errors do.
+func (f Fallback) String() string { return f.Environment + "/" + f.Pool + " (" + f.Region + ")" }
 
 // Class is one kind of session and the node utilization past which it is
 // refused: a node's busiest metric (sessions, CPU, bandwidth) in percent of

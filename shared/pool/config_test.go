@@ -23,7 +23,7 @@ func TestTheLocalLoopPoolFileIsValid(t *testing.T) {
 }
 
 func TestShippedConfigsAreValid(t *testing.T) {
-	for _, env := range []string{"dev", "staging", "prod"} {
+	for _, env := range []string{"dev", "devusw2", "staging", "prod"} {
 		t.Run(env, func(t *testing.T) {
 			f, err := LoadFile(filepath.Join(configDir, env+".yaml"))
 			if err != nil {
@@ -36,7 +36,9 @@ func TestShippedConfigsAreValid(t *testing.T) {
 			for _, p := range f.Pools {
 				modes[p.Traffic.Mode] = true
 			}
-			if !modes[TrafficRoute53] || !(modes[TrafficALB] || modes[TrafficNLB]) {
+			// devusw2 is dev's second region, with only the pool dev's
+			// live pool spills into.
+			if env != "devusw2" && (!modes[TrafficRoute53] || !(modes[TrafficALB] || modes[TrafficNLB])) {
 				t.Fatalf("want a route53 pool and a load-balancer pool, got modes %v", modes)
 			}
 		})
@@ -127,6 +129,19 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a ceiling the media server never reaches is an error", func(d map[string]any) {
 			pool0(d)["admission"] = map[string]any{"classes": []any{map[string]any{"name": "publisher", "ceilingPercent": 150}}}
 		}, "pools[0].admission.classes[0].ceilingPercent", "must be at most 133.3: the media server admits 2000 sessions a node"},
+		{"a fallback in the pool's own region is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"fallbacks": []any{map[string]any{"region": "us-east-1", "environment": "devusw2", "pool": "live-rtmp-usw2"}}}
+		}, "pools[0].admission.fallbacks[0].region", "must be another region than the pool's own (us-east-1)"},
+		{"a fallback named twice is an error", func(d map[string]any) {
+			f := map[string]any{"region": "us-west-2", "environment": "devusw2", "pool": "live-rtmp-usw2"}
+			pool0(d)["admission"] = map[string]any{"fallbacks": []any{f, f}}
+		}, "pools[0].admission.fallbacks[1]", "names devusw2/live-rtmp-usw2 (us-west-2) again (also fallbacks[0])"},
+		{"a fallback without its environment is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"fallbacks": []any{map[string]any{"region": "us-west-2", "pool": "live-rtmp-usw2"}}}
+		}, "pools[0].admission.fallbacks[0].environment", "required field is missing"},
+		{"a fallback environment that is no environment name is an error", func(d map[string]any) {
+			pool0(d)["admission"] = map[string]any{"fallbacks": []any{map[string]any{"region": "us-west-2", "environment": "Dev-West", "pool": "live-rtmp-usw2"}}}
+		}, "pools[0].admission.fallbacks[0].environment", "must be an environment name"},
 		{"an unknown traffic mode is an error", func(d map[string]any) { sub(pool0(d), "traffic")["mode"] = "dns" }, "pools[0].traffic.mode", "must be one of route53, alb, nlb"},
 		{"route53 mode without its record is an error", func(d map[string]any) { delete(sub(pool0(d), "traffic"), "route53") }, "pools[0].traffic.route53", "required field is missing"},
 		{"a load-balancer pool with a route53 block is an error", func(d map[string]any) {

@@ -130,6 +130,27 @@ func (v *validator) admission(at string, p Pool) {
 			v.add(ca+".ceilingPercent", "must be at most 200, got %g", c.CeilingPercent)
 		}
 	}
+	named := map[Fallback]int{}
+	for i, f := range a.Fallbacks {
+		fa := fmt.Sprintf("%s.fallbacks[%d]", at, i)
+		switch {
+		case !regionPattern.MatchString(f.Region):
+			v.add(fa+".region", "must be an AWS region such as eu-west-1, got %q", f.Region)
+		case f.Region == p.Region:
+			v.add(fa+".region", "must be another region than the pool's own (%s): a fallback takes the sessions a region cannot", p.Region)
+		}
+		if !envNamePattern.MatchString(f.Environment) {
+			v.add(fa+".environment", "must be an environment name (2-16 lowercase letters or digits starting with a letter), got %q", f.Environment)
+		}
+		if !poolNamePattern.MatchString(f.Pool) {
+			v.add(fa+".pool", "must be a pool name, got %q", f.Pool)
+		}
+		if first, dup := named[f]; dup {
+			v.add(fa, "names %s again (also fallbacks[%d])", f, first)
+		} else {
+			named[f] = i
+		}
+	}
 }
 
 // control checks the controller's settings; zero means the default.

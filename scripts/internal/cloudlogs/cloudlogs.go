@@ -47,9 +47,20 @@ func LogGroup(function string) string { return "/aws/lambda/" + function }
 
 // Ship writes one invocation's output, line by line, to a stream of the
 // function's log group named as Lambda names them, and publishes the
-// metrics its embedded metric format lines hold. It returns how many
-// metric data points it published.
-func (s *Shipper) Ship(ctx context.Context, function, requestID string, output []byte, at time.Time) (int, error) {
+// metrics its embedded metric format lines hold, in the function's region
+// (the clients' own when empty). It returns how many metric data points
+// it published.
+func (s *Shipper) Ship(ctx context.Context, region, function, requestID string, output []byte, at time.Time) (int, error) {
+	inRegion := func(o *cloudwatch.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	}
+	logsInRegion := func(o *cloudwatchlogs.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	}
 	group := LogGroup(function)
 	stream := fmt.Sprintf("%s/[$LATEST]%s", at.UTC().Format("2006/01/02"), requestID)
 	var events []logtypes.InputLogEvent
@@ -70,7 +81,7 @@ func (s *Shipper) Ship(ctx context.Context, function, requestID string, output [
 		// PutMetricData takes at most 1000 data points per call.
 		for start := 0; start < len(data); start += 1000 {
 			end := min(start+1000, len(data))
-			if _, err := s.metrics.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(ns), MetricData: data[start:end]}); err != nil {
+			if _, err := s.metrics.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(ns), MetricData: data[start:end]}, inRegion); err != nil {
 				return published, fmt.Errorf("publishing %s metrics of %s: %w", ns, function, err)
 			}
 		}
@@ -79,21 +90,21 @@ func (s *Shipper) Ship(ctx context.Context, function, requestID string, output [
 	if len(events) == 0 {
 		return published, nil
 	}
-	if _, err := s.logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}); err != nil {
+	if _, err := s.logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}, logsInRegion); err != nil {
 		var missing *logtypes.ResourceNotFoundException
 		if !errors.As(err, &missing) {
 			return published, fmt.Errorf("creating log stream %s: %w", stream, err)
 		}
 		// A function deployed without its own log group: Lambda creates
 		// the default one on first write, so do the same.
-		if _, err := s.logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		if _, err := s.logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}, logsInRegion); err != nil {
 			return published, fmt.Errorf("creating log group %s: %w", group, err)
 		}
-		if _, err := s.logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}); err != nil {
+		if _, err := s.logs.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}, logsInRegion); err != nil {
 			return published, fmt.Errorf("creating log stream %s: %w", stream, err)
 		}
 	}
-	if _, err := s.logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream), LogEvents: events}); err != nil {
+	if _, err := s.logs.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream), LogEvents: events}, logsInRegion); err != nil {
 		return published, fmt.Errorf("writing logs of %s: %w", function, err)
 	}
 	return published, nil

@@ -76,7 +76,7 @@ func TestShipWritesLogsAndMetricsToMoto(t *testing.T) {
 	at := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	output := append([]byte("START RequestId: r1 Version: $LATEST\n"+`{"level":"INFO","msg":"release","pool":"live"}`+"\n"), emf(t, at)...)
 
-	n, err := New(logs, cw).Ship(ctx, "mediascale-dev-release", "r1", output, at)
+	n, err := New(logs, cw).Ship(ctx, "", "mediascale-dev-release", "r1", output, at)
 	if err != nil {
 		t.Fatal(err)
 	}

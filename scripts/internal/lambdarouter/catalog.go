@@ -24,28 +24,52 @@ type FunctionConfigReader interface {
 // DeployedCatalog resolves functions from what was really deployed: the
 // configuration (environment, timeout, memory) from the local Lambda API,
 // and the code from the asset the synthesized template names for that
-// function, which is exactly what cdk deploy uploaded.
+// function, which is exactly what cdk deploy uploaded. A local cloud with
+// stacks in several regions (a pool and its fallback) finds each function
+// in the region it was deployed to, and runs it there: its AWS_REGION is
+// that region's, as Lambda sets it.
 type DeployedCatalog struct {
-	Lambda      FunctionConfigReader
-	AssemblyDir string // cdk.out
+	Lambda FunctionConfigReader
+	// Regions are searched in order; the first is the local cloud's own.
+	Regions []string
+	// AssemblyDirs are the cloud assemblies (cdk.out) of the deployed
+	// stacks.
+	AssemblyDirs []string
 }
 
 // Resolve implements Catalog.
 func (c DeployedCatalog) Resolve(ctx context.Context, nameOrARN string) (lambdaruntime.Function, error) {
 	name := FunctionName(nameOrARN)
-	out, err := c.Lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: &name})
-	if err != nil {
+	var out *lambda.GetFunctionConfigurationOutput
+	var region string
+	for _, r := range c.Regions {
+		var err error
+		out, err = c.Lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: &name},
+			func(o *lambda.Options) { o.Region = r })
 		var nf *types.ResourceNotFoundException
 		if errors.As(err, &nf) {
-			return lambdaruntime.Function{}, ErrUnknownFunction{Name: nameOrARN}
+			continue
 		}
-		return lambdaruntime.Function{}, fmt.Errorf("reading configuration of %s: %w", name, err)
+		if err != nil {
+			return lambdaruntime.Function{}, fmt.Errorf("reading configuration of %s in %s: %w", name, r, err)
+		}
+		region = r
+		break
 	}
-	dir, err := AssetDir(c.AssemblyDir, name)
+	if region == "" {
+		return lambdaruntime.Function{}, ErrUnknownFunction{Name: nameOrARN}
+	}
+	var dir string
+	var err error
+	for _, assembly := range c.AssemblyDirs {
+		if dir, err = AssetDir(assembly, name); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return lambdaruntime.Function{}, err
 	}
-	fn := lambdaruntime.Function{Name: name, Dir: dir, Timeout: 3 * time.Second, MemoryMB: 128}
+	fn := lambdaruntime.Function{Name: name, Dir: dir, Timeout: 3 * time.Second, MemoryMB: 128, Region: region}
 	if out.FunctionArn != nil {
 		fn.ARN = *out.FunctionArn
 	}
@@ -55,8 +79,11 @@ func (c DeployedCatalog) Resolve(ctx context.Context, nameOrARN string) (lambdar
 	if out.MemorySize != nil {
 		fn.MemoryMB = int(*out.MemorySize)
 	}
+	fn.Env = map[string]string{"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
 	if out.Environment != nil {
-		fn.Env = out.Environment.Variables
+		for k, v := range out.Environment.Variables {
+			fn.Env[k] = v
+		}
 	}
 	return fn, nil
 }

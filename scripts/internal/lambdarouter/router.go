@@ -62,7 +62,7 @@ type Router struct {
 // would put it: the function's log group, and the metrics of its embedded
 // metric format lines.
 type Shipper interface {
-	Ship(ctx context.Context, function, requestID string, output []byte, at time.Time) (int, error)
+	Ship(ctx context.Context, region, function, requestID string, output []byte, at time.Time) (int, error)
 }
 
 // ShipTo sends every invocation's output to s, before the invocation's
@@ -217,7 +217,7 @@ func (rt *Router) run(ctx context.Context, fn lambdaruntime.Function, payload []
 	}
 	rt.mu.Unlock()
 	if rt.ship != nil {
-		if _, err := rt.ship.Ship(ctx, fn.Name, res.RequestID, res.Logs, time.Now()); err != nil {
+		if _, err := rt.ship.Ship(ctx, fn.Region, fn.Name, res.RequestID, res.Logs, time.Now()); err != nil {
 			rt.log.Error("invocation output not shipped", "function", fn.Name, "requestId", res.RequestID, "error", err.Error())
 		}
 	}

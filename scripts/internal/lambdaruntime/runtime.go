@@ -37,6 +37,9 @@ type Function struct {
 	Env      map[string]string
 	Timeout  time.Duration
 	MemoryMB int
+	// Region is where the function is deployed; its logs and metrics go
+	// there.
+	Region string
 }
 
 // fingerprint changes whenever a redeploy would give the function a new
