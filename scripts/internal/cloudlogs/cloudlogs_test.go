@@ -105,6 +105,19 @@ func TestShipWritesLogsAndMetricsToMoto(t *testing.T) {
 	if len(stats.Datapoints) != 1 || aws.ToFloat64(stats.Datapoints[0].Maximum) != 38.5 {
 		t.Fatalf("ScaleSeconds datapoints %+v", stats.Datapoints)
 	}
+
+	// A function of the second region's stack logs there, not here.
+	if _, err := New(logs, cw).Ship(ctx, "us-west-2", "mediascale-devusw2-release", "r2", output, at); err != nil {
+		t.Fatal(err)
+	}
+	west := func(o *cloudwatchlogs.Options) { o.Region = "us-west-2" }
+	got, err = logs.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/mediascale-devusw2-release")}, west)
+	if err != nil || len(got.Events) != 3 {
+		t.Fatalf("us-west-2 log events: %v, %v", got, err)
+	}
+	if _, err := logs.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/mediascale-devusw2-release")}); err == nil {
+		t.Fatal("the us-west-2 function's log group is in us-east-1 too")
+	}
 }
 
 func TestAHighResolutionMetricKeepsItsStorageResolution(t *testing.T) {
