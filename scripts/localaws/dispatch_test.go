@@ -227,7 +227,7 @@ func TestSessionsGoToHealthyNodesWithRoom(t *testing.T) {
 
 	t.Run("refusals and spills reach CloudWatch per pool and class", func(t *testing.T) {
 		cw := cloudwatch.NewFromConfig(c.cfg)
-		for _, metric := range []string{dispatch.MetricRefused, dispatch.MetricSpilled} {
+		for _, metric := range []string{telemetry.SessionsRefused, telemetry.SessionsSpilled} {
 			waitFor(t, "a "+metric+" datapoint for viewers", time.Minute, func() bool {
 				out, err := cw.GetMetricStatistics(ctx, &cloudwatch.GetMetricStatisticsInput{
 					Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(metric),

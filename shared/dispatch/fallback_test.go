@@ -15,6 +15,7 @@ import (
 
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 // fakeRegions opens fallbacks from a map; a fallback it lacks is a
@@ -165,11 +166,11 @@ func TestASpilledSessionIsRefusedDemandOnItsPoolAndCountedAsSpilled(t *testing.T
 		t.Fatalf("%d metric lines for two sessions:\n%s", len(got), logs.String())
 	}
 	spilled, kept := got[0], got[1]
-	if spilled["msg"] != "spilled" || spilled[MetricRefused] != 1.0 || spilled[MetricSpilled] != 1.0 || spilled[MetricDispatched] != 0.0 ||
+	if spilled["msg"] != "spilled" || spilled[telemetry.SessionsRefused] != 1.0 || spilled[telemetry.SessionsSpilled] != 1.0 || spilled[telemetry.SessionsDispatched] != 0.0 ||
 		spilled["fallbackRegion"] != "us-west-2" || spilled["fallbackPool"] != "live-usw2" || spilled["Pool"] != "live" {
 		t.Fatalf("spilled line: %v", spilled)
 	}
-	if kept["msg"] != "dispatched" || kept[MetricSpilled] != 0.0 || kept[MetricDispatched] != 1.0 {
+	if kept["msg"] != "dispatched" || kept[telemetry.SessionsSpilled] != 0.0 || kept[telemetry.SessionsDispatched] != 1.0 {
 		t.Fatalf("dispatched line: %v", kept)
 	}
 }

@@ -363,23 +363,16 @@ func (h *Handler) entry(key string, fill func(*cacheEntry)) *cacheEntry {
 func (h *Handler) count(ctx context.Context, p pool.Pool, class pool.Class, msg string, extra []any, dispatched, refused, spilled float64) {
 	dims := []telemetry.Dimension{{Name: "Pool", Value: p.Name}, {Name: "Class", Value: class.Name}}
 	metrics := []telemetry.Metric{
-		{Name: MetricDispatched, Value: dispatched, Unit: telemetry.Count, HighResolution: true},
-		{Name: MetricRefused, Value: refused, Unit: telemetry.Count, HighResolution: true},
+		{Name: telemetry.SessionsDispatched, Value: dispatched, Unit: telemetry.Count, HighResolution: true},
+		{Name: telemetry.SessionsRefused, Value: refused, Unit: telemetry.Count, HighResolution: true},
 	}
 	if len(p.Admission.Fallbacks) > 0 {
-		metrics = append(metrics, telemetry.Metric{Name: MetricSpilled, Value: spilled, Unit: telemetry.Count, HighResolution: true})
+		metrics = append(metrics, telemetry.Metric{Name: telemetry.SessionsSpilled, Value: spilled, Unit: telemetry.Count, HighResolution: true})
 	}
 	if err := telemetry.EmitEvent(ctx, h.log, msg, extra, h.now(), dims, [][]string{{"Pool"}, {"Pool", "Class"}}, metrics...); err != nil {
 		h.log.ErrorContext(ctx, "dispatch metrics not published", "pool", p.Name, "error", err.Error())
 	}
 }
-
-// The dispatcher's metrics.
-const (
-	MetricDispatched = "SessionsDispatched"
-	MetricRefused    = "SessionsRefused"
-	MetricSpilled    = "SessionsSpilled"
-)
 
 // mediaURL is where a client connects for the pool's media protocol.
 func mediaURL(p pool.Pool, host string) string {

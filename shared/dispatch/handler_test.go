@@ -18,6 +18,7 @@ import (
 
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden answers in testevents/dispatch/expected")
@@ -190,8 +191,8 @@ func TestEveryAnswerIsOneLogLineThatCountsIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		aws, _ := line["_aws"].(map[string]any)
-		if line["msg"] != want.msg || line["Class"] != want.class || line["Pool"] != "live" || line[MetricDispatched] != want.dispatched ||
-			line[MetricRefused] != want.refused || aws == nil {
+		if line["msg"] != want.msg || line["Class"] != want.class || line["Pool"] != "live" || line[telemetry.SessionsDispatched] != want.dispatched ||
+			line[telemetry.SessionsRefused] != want.refused || aws == nil {
 			t.Fatalf("line %d: %s", i, lines[i])
 		}
 	}

@@ -12,6 +12,16 @@ import (
 // own work (see README.md, "Metrics").
 const Namespace = "Mediascale"
 
+// The entry dispatcher's metrics, per pool and per pool and class: the
+// controller reads SessionsRefused as demand, so the trigger and the
+// dispatcher share the names here rather than the trigger importing the
+// dispatcher.
+const (
+	SessionsDispatched = "SessionsDispatched"
+	SessionsRefused    = "SessionsRefused"
+	SessionsSpilled    = "SessionsSpilled"
+)
+
 // Units of the metrics the functions publish, as CloudWatch spells them.
 const (
 	Count        = "Count"

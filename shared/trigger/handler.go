@@ -17,7 +17,6 @@ import (
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/capacity"
-	"github.com/mediascale/mediascale/shared/dispatch"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/invocation"
 	"github.com/mediascale/mediascale/shared/pool"
@@ -303,13 +302,13 @@ func (h *Handler) refusedPerSecond(ctx context.Context, p pool.Pool, now time.Ti
 	out, err := h.alarms.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
 		StartTime: aws.Time(end.Add(-refusalLookback)), EndTime: aws.Time(end),
 		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("refused"), MetricStat: &cwtypes.MetricStat{
-			Metric: &cwtypes.Metric{Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(dispatch.MetricRefused),
+			Metric: &cwtypes.Metric{Namespace: aws.String(telemetry.Namespace), MetricName: aws.String(telemetry.SessionsRefused),
 				Dimensions: []cwtypes.Dimension{{Name: aws.String("Pool"), Value: aws.String(p.Name)}}},
 			Period: aws.Int32(int32(refusalPeriod.Seconds())), Stat: aws.String("Sum"),
 		}}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("reading %s of pool %s: %w", dispatch.MetricRefused, p.Name, err)
+		return 0, fmt.Errorf("reading %s of pool %s: %w", telemetry.SessionsRefused, p.Name, err)
 	}
 	most := 0.0
 	for _, r := range out.MetricDataResults {
