@@ -20,8 +20,9 @@ import (
 
 func main() {
 	env := coldstart.MustLoad("drain")
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
+	store := env.Store()
+	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store))
 	sessions := health.Sessioner{HTTP: &http.Client{Timeout: 5 * time.Second}}
 	instances := compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment)
-	lambda.Start(drain.NewHandler(weights, ssm.NewFromConfig(env.AWS), sessions, instances, env.Store(), env.Pools, env.Table, time.Now, env.Log).Handle())
+	lambda.Start(drain.NewHandler(weights, ssm.NewFromConfig(env.AWS), sessions, instances, store, env.Pools, env.Table, time.Now, env.Log).Handle())
 }

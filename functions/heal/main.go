@@ -23,10 +23,11 @@ import (
 
 func main() {
 	env := coldstart.MustLoad("heal")
+	store := env.Store()
 	records := traffic.NewRecords(route53.NewFromConfig(env.AWS))
-	weights := traffic.ByMode(records, traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
+	weights := traffic.ByMode(records, traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store))
 	client := &http.Client{Timeout: 5 * time.Second}
-	h := healing.NewHandler(env.Pools, env.Store(), health.Prober{HTTP: client}, health.Sessioner{HTTP: client},
+	h := healing.NewHandler(env.Pools, store, health.Prober{HTTP: client}, health.Sessioner{HTTP: client},
 		compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights, records, time.Now, env.Log)
 	lambda.Start(h.Handle())
 }

@@ -30,9 +30,10 @@ func seconds(name string, def time.Duration) time.Duration {
 
 func main() {
 	env := coldstart.MustLoad("reconcile")
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
+	store := env.Store()
+	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store))
 	machines := []string{os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE"), os.Getenv("MEDIASCALE_SCALE_IN_MACHINE")}
-	h := reconcile.NewHandler(env.Store(), compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights,
+	h := reconcile.NewHandler(store, compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights,
 		sfn.NewFromConfig(env.AWS), cloudwatch.NewFromConfig(env.AWS), machines, env.Pools,
 		seconds("MEDIASCALE_ORPHAN_GRACE_SECONDS", 15*time.Minute), seconds("MEDIASCALE_STUCK_AFTER_SECONDS", 30*time.Minute),
 		time.Now, env.Log)

@@ -19,7 +19,7 @@ import (
 func main() {
 	env := coldstart.MustLoad("rollback")
 	store := env.Store()
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
+	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store))
 	instances := compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment)
 	lambda.Start(rollback.NewHandler(weights, instances, store, env.Pools, time.Now, env.Log).Handle())
 }

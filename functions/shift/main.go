@@ -17,7 +17,7 @@ import (
 func main() {
 	env := coldstart.MustLoad("shift")
 	store := env.Store()
-	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS)))
+	weights := traffic.ByMode(traffic.NewRecords(route53.NewFromConfig(env.AWS)), traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store))
 	guard := traffic.NewGuard(cloudwatch.NewFromConfig(env.AWS), time.Now)
 	lambda.Start(traffic.NewHandler(weights, guard, store, env.Pools, time.Now, env.Log).Handle())
 }

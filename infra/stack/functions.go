@@ -67,17 +67,23 @@ var functionSpecs = []functionSpec{
 	{
 		Name: "shift", Description: "Moves traffic onto a node in guarded steps",
 		MemoryMB: 256, TimeoutSeconds: 15,
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		// Query: the pool's nodes, for each canary node's share of a
+		// load balancer's canary group.
+		TableActions: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"},
 	},
 	{
 		Name: "rollback", Description: "Takes a failed node out: traffic off, instance terminated, record FAILED",
 		MemoryMB: 256, TimeoutSeconds: 30,
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		// Query: the pool's nodes, for each canary node's share of a
+		// load balancer's canary group.
+		TableActions: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"},
 	},
 	{
 		Name: "drain", Description: "Drains a node: traffic off, new sessions refused, live sessions waited for, then terminated",
 		MemoryMB: 256, TimeoutSeconds: 30,
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+		// Query: the pool's nodes, for each canary node's share of a
+		// load balancer's canary group.
+		TableActions: []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"},
 		// The drain counts and closes sessions on the node's stats port.
 		InVpc: true,
 	},

@@ -9,6 +9,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -27,26 +28,40 @@ type ELB interface {
 // groups, not targets, so a node being shifted in sits in the pool's
 // canary group and the listener's forward action splits traffic between
 // the stable and canary groups in proportion to what the nodes in each
-// should carry: a full share per stable node, weight/100 of one per canary
-// node. At full weight the node moves to the stable group.
-type Targets struct{ elb ELB }
+// should carry: a full share per stable node, and per canary node the
+// share of its own step, as its record says. Nodes of one execution, or
+// of two, need not be at the same step: the canary group carries the sum
+// of their shares (the load balancer spreads it evenly inside the group),
+// so a node rolled back, or one still at 10 % beside one at 80 %, never
+// hands the others a full share. At full weight a node moves to the
+// stable group.
+type Targets struct {
+	elb   ELB
+	nodes NodeLister
+}
+
+// NodeLister reads a pool's node records, for each canary node's weight.
+type NodeLister interface {
+	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
+}
 
 // NewTargets returns a Targets.
-func NewTargets(c ELB) *Targets { return &Targets{elb: c} }
+func NewTargets(c ELB, nodes NodeLister) *Targets { return &Targets{elb: c, nodes: nodes} }
 
 // GroupWeights splits the listener's traffic between the stable group
-// (stable nodes at full share each) and the canary group (nodes at the
-// given weight, out of FullWeight). With no stable node the canary takes
-// everything; with no canary node it takes nothing.
-func GroupWeights(stable, canary, weight int) (stableWeight, canaryWeight int) {
-	if canary == 0 || weight == 0 {
+// (stable nodes at a full share each) and the canary group, whose nodes'
+// shares add up to canaryShare (in FullWeight units: 100 is one node's
+// full share). With no stable node the canary takes everything; with no
+// canary share it takes nothing.
+func GroupWeights(stable, canaryShare int) (stableWeight, canaryWeight int) {
+	if canaryShare <= 0 {
 		return maxGroupWeight, 0
 	}
 	if stable == 0 {
 		return 0, maxGroupWeight
 	}
 	s := float64(stable * FullWeight)
-	c := float64(canary * weight)
+	c := float64(canaryShare)
 	stableWeight = int(s/(s+c)*maxGroupWeight + 0.5)
 	canaryWeight = maxGroupWeight - stableWeight
 	if canaryWeight == 0 {
@@ -73,7 +88,7 @@ func (t *Targets) SetWeight(ctx context.Context, p pool.Pool, node, ip string, w
 	if err := t.deregister(ctx, leave, ip, lb.Port); err != nil {
 		return fmt.Errorf("moving node %s out of %s: %w", node, leave, err)
 	}
-	return t.balance(ctx, lb, weight)
+	return t.balance(ctx, p, ip, weight)
 }
 
 // Remove takes the node out of both groups. A node in neither is not an
@@ -88,7 +103,7 @@ func (t *Targets) Remove(ctx context.Context, p pool.Pool, node, ip string) erro
 			return fmt.Errorf("removing node %s from %s: %w", node, tg, err)
 		}
 	}
-	return t.balance(ctx, lb, FullWeight)
+	return t.balance(ctx, p, ip, 0)
 }
 
 func (t *Targets) deregister(ctx context.Context, tg, ip string, port int) error {
@@ -100,19 +115,42 @@ func (t *Targets) deregister(ctx context.Context, tg, ip string, port int) error
 	return err
 }
 
-// balance sets the listener's split from the groups' current members.
-// Nodes in one execution move through the steps together, so the canary
-// group's members share the weight of the step being taken.
-func (t *Targets) balance(ctx context.Context, lb *pool.LoadBalancer, weight int) error {
+// balance sets the listener's split from the groups' current members:
+// each stable member at a full share, each canary member at the weight
+// its node's record holds, the node at ip at weight (its record is
+// written after the change). A canary member no node record claims is
+// left out of the share: no step of ours put it there.
+func (t *Targets) balance(ctx context.Context, p pool.Pool, ip string, weight int) error {
+	lb := p.Traffic.LoadBalancer
 	stable, err := t.members(ctx, lb.TargetGroupArn)
 	if err != nil {
 		return err
 	}
-	canary, err := t.members(ctx, lb.CanaryTargetGroupArn)
+	canaries, err := t.members(ctx, lb.CanaryTargetGroupArn)
 	if err != nil {
 		return err
 	}
-	sw, cw := GroupWeights(stable, canary, weight)
+	share := 0
+	if len(canaries) > 0 {
+		nodes, err := t.nodes.ListNodes(ctx, p.Name)
+		if err != nil {
+			return fmt.Errorf("reading the weights of pool %s's nodes: %w", p.Name, err)
+		}
+		recorded := map[string]int{}
+		for _, n := range nodes {
+			if n.Endpoint != "" && n.Serving() {
+				recorded[n.Endpoint] = n.Weight
+			}
+		}
+		for _, c := range canaries {
+			if c == ip {
+				share += weight
+				continue
+			}
+			share += recorded[c]
+		}
+	}
+	sw, cw := GroupWeights(len(stable), share)
 	_, err = t.elb.ModifyListener(ctx, &elb.ModifyListenerInput{
 		ListenerArn: aws.String(lb.ListenerArn),
 		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{
@@ -128,17 +166,19 @@ func (t *Targets) balance(ctx context.Context, lb *pool.LoadBalancer, weight int
 	return nil
 }
 
-// members counts the targets registered in a group, draining ones aside.
-func (t *Targets) members(ctx context.Context, tg string) (int, error) {
+// members lists the addresses registered in a group, draining ones aside.
+func (t *Targets) members(ctx context.Context, tg string) ([]string, error) {
 	out, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
 	if err != nil {
-		return 0, fmt.Errorf("reading the targets of %s: %w", tg, err)
+		return nil, fmt.Errorf("reading the targets of %s: %w", tg, err)
 	}
-	n := 0
+	var ips []string
 	for _, d := range out.TargetHealthDescriptions {
 		if d.TargetHealth == nil || d.TargetHealth.State != types.TargetHealthStateEnumDraining {
-			n++
+			if d.Target != nil {
+				ips = append(ips, aws.ToString(d.Target.Id))
+			}
 		}
 	}
-	return n, nil
+	return ips, nil
 }
