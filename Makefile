@@ -71,6 +71,8 @@ shellcheck:
 check-imports:
 	@if go list -deps ./functions/... | grep -q 'aws-cdk-go\|jsii-runtime-go'; then \
 		echo "a Lambda package imports the CDK:"; go list -deps ./functions/... | grep 'aws-cdk-go\|jsii'; exit 1; fi
+	@if go list -deps ./functions/... ./agent/... | grep -q 'mediascale/scripts/'; then \
+		echo "a function or the agent links test code:"; go list -deps ./functions/... ./agent/... | grep 'mediascale/scripts/'; exit 1; fi
 
 test: deps fmt-check vet check-imports shellcheck test-go lint-templates
 

@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/mediascale/mediascale/scripts/internal/rtmpclient"
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/health"
-	"github.com/mediascale/mediascale/shared/loopback"
-	"github.com/mediascale/mediascale/shared/medianode"
-	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
 // BenchmarkAgentWith100Sessions runs the real node agent binary, built for

@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/mediascale/mediascale/infra/stack"
-	"github.com/mediascale/mediascale/shared/motoserver"
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 )
 
 const repoRoot = "../.."
@@ -41,7 +41,7 @@ var assemblies struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := motoserver.Main(m)
 	if assemblies.root != "" {
 		os.RemoveAll(assemblies.root)
 	}

@@ -46,10 +46,10 @@ import (
 	"github.com/mediascale/mediascale/scripts/internal/cloudlogs"
 	"github.com/mediascale/mediascale/scripts/internal/lambdarouter"
 	"github.com/mediascale/mediascale/scripts/internal/lambdaruntime"
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/health"
-	"github.com/mediascale/mediascale/shared/loopback"
-	"github.com/mediascale/mediascale/shared/medianode"
-	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
 func main() {

@@ -28,10 +28,10 @@ import (
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/scripts/internal/cloudlogs"
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/compute"
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/loopback"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )

@@ -15,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/mediascale/mediascale/scripts/testkit/fleettest"
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/fleet/fleettest"
 	"github.com/mediascale/mediascale/shared/health"
-	"github.com/mediascale/mediascale/shared/medianode"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
 

@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/coldstart"
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/mediascale/mediascale/events"
-	"github.com/mediascale/mediascale/shared/motoserver"
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 )
 
 // clock is a settable test clock.

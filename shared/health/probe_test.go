@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mediascale/mediascale/shared/loopback"
-	"github.com/mediascale/mediascale/shared/medianode"
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mediascale/mediascale/shared/medianode"
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
 )
 
 // waitSessions polls until the node reports want sessions or a bounded

@@ -11,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/mediascale/mediascale/scripts/testkit/fleettest"
 	"github.com/mediascale/mediascale/shared/compute"
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/fleet/fleettest"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 	"github.com/mediascale/mediascale/shared/traffic"

@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 
 	"github.com/mediascale/mediascale/events"
+	"github.com/mediascale/mediascale/scripts/testkit/fleettest"
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/fleet/fleettest"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )

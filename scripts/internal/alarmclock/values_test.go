@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/alarm"
-	"github.com/mediascale/mediascale/shared/motoserver"
 )
 
 // TestAnAlarmReadsOnlyItsOwnDimensionsOnMoto: a pool alarm averages the

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/mediascale/mediascale/scripts/testkit/motoserver"
 	"github.com/mediascale/mediascale/shared/fleet"
-	"github.com/mediascale/mediascale/shared/motoserver"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 

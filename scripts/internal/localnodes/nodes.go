@@ -25,10 +25,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
 	"github.com/mediascale/mediascale/shared/compute"
 	"github.com/mediascale/mediascale/shared/health"
-	"github.com/mediascale/mediascale/shared/loopback"
-	"github.com/mediascale/mediascale/shared/medianode"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mediascale/mediascale/scripts/testkit/medianode"
 	"github.com/mediascale/mediascale/shared/health"
-	"github.com/mediascale/mediascale/shared/medianode"
 )
 
 func TestPlayersAreSessionsOfARealMediaServer(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/mediascale/mediascale/shared/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
 )
 
 // Paths of Debian's nginx and its RTMP module (packages nginx and

@@ -1,16 +1,19 @@
-// Package motoserver starts a private moto_server on a free loopback port
-// for tests and local tools, and builds AWS SDK configurations that talk to
-// it. Tests never share an emulator, so they can run in parallel packages.
+// Package motoserver starts a moto_server on a free loopback port for tests
+// and local tools, and builds AWS SDK configurations that talk to it. A test
+// package has one of its own, reset between its tests, so packages run in
+// parallel without sharing an emulator.
 package motoserver
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/mediascale/mediascale/shared/loopback"
+	"github.com/mediascale/mediascale/scripts/testkit/loopback"
 )
 
 // Region is the region every local run uses.
@@ -55,25 +58,85 @@ func Require(tb testing.TB, tool string) string {
 // DynamoDB's atomic conditional writes among them.
 func script() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "scripts", "moto_server.py")
+	return filepath.Join(filepath.Dir(file), "..", "..", "moto_server.py")
 }
 
-// Start runs a moto_server for one test and stops it when the test ends.
+// pkg is the test package's one moto server: started by the first test
+// that asks for it, reset for every later one, stopped by Main.
+var pkg struct {
+	sync.Mutex
+	main   bool
+	server *Server
+	log    *os.File
+}
+
+// Start returns the test package's moto server with nothing left of the
+// tests before (moto's own reset, POST /moto-api/reset): one moto per
+// package, not per test, because starting moto costs seconds. The
+// package's TestMain must run its tests through Main, which stops the
+// server; tests that use it must not run in parallel with one another.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	Require(tb, "moto_server")
 	python := Require(tb, "python3")
-	logFile, err := os.Create(filepath.Join(tb.TempDir(), "moto.log"))
+	pkg.Lock()
+	defer pkg.Unlock()
+	if !pkg.main {
+		tb.Fatal("motoserver.Start: the test package's TestMain must call motoserver.Main, which stops the package's moto")
+	}
+	if pkg.server != nil {
+		if err := pkg.server.Reset(); err != nil {
+			tb.Fatalf("resetting moto_server (log %s): %v", pkg.log.Name(), err)
+		}
+		return pkg.server
+	}
+	logFile, err := os.CreateTemp("", "moto-*.log")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { logFile.Close() })
 	s, err := Launch([]string{python, script()}, nil, logFile)
 	if err != nil {
-		tb.Fatalf("starting moto_server: %v", err)
+		logFile.Close()
+		tb.Fatalf("starting moto_server (log %s): %v", logFile.Name(), err)
 	}
-	tb.Cleanup(s.Stop)
+	pkg.server, pkg.log = s, logFile
 	return s
+}
+
+// Main runs a test package's tests and then stops its moto server, if one
+// was started; its log is kept when a test failed. A package's TestMain is
+// os.Exit(motoserver.Main(m)).
+func Main(m *testing.M) int {
+	pkg.Lock()
+	pkg.main = true
+	pkg.Unlock()
+	code := m.Run()
+	pkg.Lock()
+	defer pkg.Unlock()
+	if pkg.server != nil {
+		pkg.server.Stop()
+		pkg.log.Close()
+		if code == 0 {
+			os.Remove(pkg.log.Name())
+		} else {
+			fmt.Fprintf(os.Stderr, "moto_server log: %s\n", pkg.log.Name())
+		}
+		pkg.server = nil
+	}
+	return code
+}
+
+// Reset drops every resource of every service, as a fresh server has.
+func (s *Server) Reset() error {
+	res, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/moto-api/reset", s.Port), "application/json", nil)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("moto-api/reset answered %s", res.Status)
+	}
+	return nil
 }
 
 // Launch starts a moto server (argv, to which host and port are added) on
