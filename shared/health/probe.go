@@ -23,11 +23,18 @@ type Measurement struct {
 	HTTPLatencyMs float64 `json:"httpLatencyMs,omitempty"`
 	MediaOK       bool    `json:"mediaOk"`
 	MediaMs       float64 `json:"mediaMs,omitempty"`
-	Reason        string  `json:"reason"`
+	// FirstMediaMs is how long the synthetic session's player waited for
+	// its first frame (probe.session), when one was made.
+	FirstMediaMs float64 `json:"firstMediaMs,omitempty"`
+	Reason       string  `json:"reason"`
 }
 
 func (m Measurement) String() string {
-	return fmt.Sprintf("%s (http status %d in %.1f ms, media ok=%v in %.1f ms)", m.Reason, m.HTTPStatus, m.HTTPLatencyMs, m.MediaOK, m.MediaMs)
+	s := fmt.Sprintf("%s (http status %d in %.1f ms, media ok=%v in %.1f ms", m.Reason, m.HTTPStatus, m.HTTPLatencyMs, m.MediaOK, m.MediaMs)
+	if m.FirstMediaMs > 0 {
+		s += fmt.Sprintf(", first media after %.1f ms", m.FirstMediaMs)
+	}
+	return s + ")"
 }
 
 // Prober checks one node's health endpoint and media port.
@@ -81,6 +88,16 @@ func (pr Prober) Probe(ctx context.Context, ep Endpoint, spec pool.Probe) Measur
 	if lat := time.Duration(m.MediaMs * float64(time.Millisecond)); lat > spec.MaxLatency.D() {
 		m.Reason = fmt.Sprintf("%s handshake took %.1f ms, above the %s limit", spec.Handshake, m.MediaMs, spec.MaxLatency)
 		return m
+	}
+	if s := spec.Session; s != nil && spec.Handshake == pool.HandshakeRTMP {
+		sctx, cancel3 := context.WithTimeout(ctx, timeout)
+		defer cancel3()
+		took, err := RTMPSession(sctx, addr, s.App, s.MaxTimeToFirstMedia.D())
+		m.FirstMediaMs = ms(took)
+		if err != nil {
+			m.Reason = fmt.Sprintf("synthetic session on %s: %v (limit %s)", addr, err, s.MaxTimeToFirstMedia)
+			return m
+		}
 	}
 	m.Healthy = true
 	m.Reason = "healthy"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,16 @@ func TestProbeAgainstRealNginxRTMP(t *testing.T) {
 	garbage := garbageServer(t, []byte(strings.Repeat("HTTP/1.1 400 Bad Request\r\n", 200)))
 	wrongVersion := garbageServer(t, append([]byte{6}, make([]byte, 3072)...))
 	ok := Endpoint{Host: node.Host, HealthPort: node.HealthPort, MediaPort: node.MediaPort}
+	_, silentPort, _ := net.SplitHostPort(mute(t))
+	silent, err := strconv.Atoi(silentPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSession := func(app string, limit time.Duration) pool.Probe {
+		s := spec(pool.HandshakeRTMP, time.Second)
+		s.Session = &pool.SessionCheck{App: app, MaxTimeToFirstMedia: pool.Duration(limit)}
+		return s
+	}
 	cases := []struct {
 		name    string
 		ep      Endpoint
@@ -69,6 +80,9 @@ func TestProbeAgainstRealNginxRTMP(t *testing.T) {
 		{"a server answering garbage fails the handshake", Endpoint{Host: node.Host, HealthPort: node.HealthPort, MediaPort: garbage}, spec(pool.HandshakeRTMP, time.Second), false, "S0 is version 72, want 3"},
 		{"a server whose S0 is not version 3 fails", Endpoint{Host: node.Host, HealthPort: node.HealthPort, MediaPort: wrongVersion}, spec(pool.HandshakeRTMP, time.Second), false, "S0 is version 6"},
 		{"a node slower than the latency limit fails with its measured latency", ok, spec(pool.HandshakeRTMP, time.Microsecond), false, "above the 1µs limit"},
+		{"a node that carries a synthetic session's media passes", ok, withSession("live", time.Second), true, "healthy"},
+		{"a node that shakes hands but carries no media fails the synthetic session", Endpoint{Host: node.Host, HealthPort: node.HealthPort, MediaPort: silent},
+			withSession("live", 300*time.Millisecond), false, "synthetic session on 127.0.0.1:" + strconv.Itoa(silent) + ": no media reached the player within"},
 	}
 	pr := Prober{HTTP: &http.Client{}}
 	for _, tc := range cases {
@@ -79,6 +93,9 @@ func TestProbeAgainstRealNginxRTMP(t *testing.T) {
 			}
 			if m.HTTPLatencyMs <= 0 {
 				t.Fatalf("no HTTP latency measured: %+v", m)
+			}
+			if tc.spec.Session != nil && m.FirstMediaMs <= 0 {
+				t.Fatalf("no time to first media measured: %+v", m)
 			}
 		})
 	}

@@ -141,6 +141,19 @@ type Probe struct {
 	MaxLatency Duration `yaml:"maxLatency" json:"maxLatency" required:"true"`
 	Attempts   int      `yaml:"attempts" json:"attempts" required:"true"`
 	Interval   Duration `yaml:"interval" json:"interval" required:"true"`
+	// Session, for an RTMP pool, makes a real media session through the
+	// node on every probe and health check: a test stream published and
+	// played back, failed when no media arrives in time.
+	Session *SessionCheck `yaml:"session,omitempty" json:"session,omitempty"`
+}
+
+// SessionCheck is the synthetic session a probe makes.
+type SessionCheck struct {
+	// App is the media server's application the test stream goes to.
+	App string `yaml:"app" json:"app" required:"true"`
+	// MaxTimeToFirstMedia is how long after the play command the first
+	// audio or video frame must reach the player.
+	MaxTimeToFirstMedia Duration `yaml:"maxTimeToFirstMedia" json:"maxTimeToFirstMedia" required:"true"`
 }
 
 // Traffic says how traffic reaches the pool's nodes and how a new node's

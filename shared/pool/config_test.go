@@ -142,6 +142,15 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a fallback environment that is no environment name is an error", func(d map[string]any) {
 			pool0(d)["admission"] = map[string]any{"fallbacks": []any{map[string]any{"region": "us-west-2", "environment": "Dev-West", "pool": "live-rtmp-usw2"}}}
 		}, "pools[0].admission.fallbacks[0].environment", "must be an environment name"},
+		{"a synthetic session on a tcp probe is an error", func(d map[string]any) {
+			sub(pool1(d), "probe")["session"] = map[string]any{"app": "live", "maxTimeToFirstMedia": "1s"}
+		}, "pools[1].probe.session", "needs handshake rtmp"},
+		{"a synthetic session that may take the whole probe timeout is an error", func(d map[string]any) {
+			sub(pool0(d), "probe")["session"] = map[string]any{"app": "live", "maxTimeToFirstMedia": "2s"}
+		}, "pools[0].probe.session.maxTimeToFirstMedia", "must be below probe.timeout (2s >= 2s)"},
+		{"a synthetic session without its application is an error", func(d map[string]any) {
+			sub(pool0(d), "probe")["session"] = map[string]any{"maxTimeToFirstMedia": "1s"}
+		}, "pools[0].probe.session.app", "required field is missing"},
 		{"an unknown traffic mode is an error", func(d map[string]any) { sub(pool0(d), "traffic")["mode"] = "dns" }, "pools[0].traffic.mode", "must be one of route53, alb, nlb"},
 		{"route53 mode without its record is an error", func(d map[string]any) { delete(sub(pool0(d), "traffic"), "route53") }, "pools[0].traffic.route53", "required field is missing"},
 		{"a load-balancer pool with a route53 block is an error", func(d map[string]any) {

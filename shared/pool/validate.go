@@ -20,6 +20,7 @@ var (
 	listenerPattern     = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:listener/(app|net)/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$`)
 	documentPattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,128}$`)
 	classPattern        = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+	appPattern          = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
 // Validate checks every rule that YAML decoding cannot: ranges, orderings,
@@ -282,6 +283,18 @@ func (v *validator) probe(at, media string, p Probe) {
 		v.add(at+".attempts", "must be between 1 and 20, got %d", p.Attempts)
 	}
 	v.positive(at+".interval", p.Interval)
+	if s := p.Session; s != nil {
+		if p.Handshake != HandshakeRTMP {
+			v.add(at+".session", "needs handshake rtmp: the synthetic session publishes and plays an RTMP stream")
+		}
+		if !appPattern.MatchString(s.App) {
+			v.add(at+".session.app", "must be an application name (letters, digits, dashes, underscores), got %q", s.App)
+		}
+		v.positive(at+".session.maxTimeToFirstMedia", s.MaxTimeToFirstMedia)
+		if s.MaxTimeToFirstMedia >= p.Timeout {
+			v.add(at+".session.maxTimeToFirstMedia", "must be below probe.timeout (%s >= %s): the session's connections share the timeout", s.MaxTimeToFirstMedia, p.Timeout)
+		}
+	}
 }
 
 func (v *validator) traffic(at string, t Traffic) {
