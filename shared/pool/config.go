@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -44,7 +45,31 @@ var DefaultShiftSteps = []int{10, 30, 50, 80, 100}
 // File is one environment's configuration file.
 type File struct {
 	Environment string `yaml:"environment" json:"environment" required:"true"`
-	Pools       []Pool `yaml:"pools" json:"pools" required:"true"`
+	// Budget bounds what all the environment's pools run at once; the
+	// controller shares it by priority.
+	Budget *Budget `yaml:"budget,omitempty" json:"budget,omitempty"`
+	Pools  []Pool  `yaml:"pools" json:"pools" required:"true"`
+}
+
+// Budget is what the environment's pools may run together in its region:
+// vCPUs (set it to the account's Running On-Demand instances vCPU quota,
+// L-1216C47A, less what else runs in the region) and nodes. Zero leaves
+// that bound off.
+type Budget struct {
+	VCPUs int `yaml:"vcpus,omitempty" json:"vcpus,omitempty"`
+	Nodes int `yaml:"nodes,omitempty" json:"nodes,omitempty"`
+}
+
+// String says the budget as a reason does.
+func (b Budget) String() string {
+	var parts []string
+	if b.VCPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%d vCPUs", b.VCPUs))
+	}
+	if b.Nodes > 0 {
+		parts = append(parts, fmt.Sprintf("%d nodes", b.Nodes))
+	}
+	return strings.Join(parts, " and ")
 }
 
 // Pool is a set of interchangeable media nodes serving one business in one
@@ -122,6 +147,10 @@ type Capacity struct {
 	ScaleOutStep int `yaml:"scaleOutStep" json:"scaleOutStep" required:"true"`
 	ScaleInStep  int `yaml:"scaleInStep" json:"scaleInStep" required:"true"`
 	WarmPool     int `yaml:"warmPool" json:"warmPool"`
+	// Preemptible lets a pool of higher priority that the environment's
+	// budget holds back take this pool's nodes, down to its min. Without
+	// it a pool's serving nodes are never taken for another's growth.
+	Preemptible bool `yaml:"preemptible,omitempty" json:"preemptible,omitempty"`
 }
 
 // Deploy names the SSM document that installs the media server on a node.
@@ -502,4 +531,32 @@ func (f File) Find(name string) (Pool, bool) {
 		}
 	}
 	return Pool{}, false
+}
+
+// vcpusBySize is how many vCPUs each EC2 size has in the compute, general
+// purpose and memory families mediascale runs on (c, m, r and their g, gn,
+// i, a variants): the size names the vCPU count across them.
+var vcpusBySize = map[string]int{
+	"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8, "3xlarge": 12, "4xlarge": 16, "6xlarge": 24, "8xlarge": 32,
+	"9xlarge": 36, "12xlarge": 48, "16xlarge": 64, "18xlarge": 72, "24xlarge": 96, "32xlarge": 128, "48xlarge": 192,
+}
+
+// VCPUsOf is an instance type's vCPU count, from its size; ok is false
+// for a size the table does not know.
+func VCPUsOf(instanceType string) (int, bool) {
+	_, size, found := strings.Cut(instanceType, ".")
+	n, ok := vcpusBySize[size]
+	return n, found && ok
+}
+
+// VCPUsPerNode is the most vCPUs a node of the pool may have: the largest
+// of its instance types, since a launch may fall back to any of them.
+func (p Pool) VCPUsPerNode() int {
+	most := 0
+	for _, t := range p.InstanceTypes {
+		if n, ok := VCPUsOf(t); ok && n > most {
+			most = n
+		}
+	}
+	return most
 }

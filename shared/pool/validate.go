@@ -33,6 +33,20 @@ func (f File) Validate() error {
 	if len(f.Pools) == 0 {
 		v.add("pools", "must list at least one pool")
 	}
+	if b := f.Budget; b != nil {
+		if b.VCPUs < 0 || b.Nodes < 0 || b.VCPUs == 0 && b.Nodes == 0 {
+			v.add("budget", "must set vcpus, nodes or both, each above zero, got vcpus %d and nodes %d", b.VCPUs, b.Nodes)
+		}
+		if b.VCPUs > 0 {
+			for i, p := range f.Pools {
+				for j, t := range p.InstanceTypes {
+					if _, ok := VCPUsOf(t); !ok {
+						v.add(fmt.Sprintf("pools[%d].instanceTypes[%d]", i, j), "%s: its vCPUs are not known, so budget.vcpus cannot count it (sizes medium to 48xlarge)", t)
+					}
+				}
+			}
+		}
+	}
 	names := map[string]int{}
 	for i, p := range f.Pools {
 		at := fmt.Sprintf("pools[%d]", i)

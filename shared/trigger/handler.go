@@ -53,6 +53,7 @@ type Store interface {
 	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
 	MarkReplaced(ctx context.Context, pool, id, execution string) error
 	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
+	LastDecision(ctx context.Context, pool string) (fleet.Decision, bool, error)
 }
 
 // Executions is the part of the Step Functions client the trigger uses.
@@ -155,15 +156,30 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 
 // tick runs the controller over every pool: the schedule is what keeps an
 // overloaded pool growing and refills one below min when no alarm moves.
-// One pool's failure does not keep the others from their decision.
+// Every pool's recommendation is made first, so the environment's budget
+// is shared among them by priority before any acts. One pool's failure
+// does not keep the others from their decision.
 func (h *Handler) tick(ctx context.Context) (Decision, error) {
 	now := h.now()
 	out := Decision{Action: ActionIgnore, Alarm: "schedule", Reason: fmt.Sprintf("controller tick over %d pools", len(h.config.Pools))}
+	sig := capacity.Signal{Source: capacity.SourceSchedule}
+	assessed := make([]assessment, len(h.config.Pools))
+	var claims []capacity.Claim
+	for i, p := range h.config.Pools {
+		assessed[i] = h.assess(ctx, p, sig)
+		if a := assessed[i]; a.err == nil {
+			claims = append(claims, a.claim())
+		}
+	}
+	shares := h.share(claims)
 	var errs []error
-	for _, p := range h.config.Pools {
-		d, err := h.control(ctx, p, capacity.Signal{Source: capacity.SourceSchedule}, now)
+	for _, a := range assessed {
+		d, err := a.decision, a.err
+		if err == nil {
+			d, err = h.act(ctx, a, shares, sig, now)
+		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("pool %s: %w", p.Name, err))
+			errs = append(errs, fmt.Errorf("pool %s: %w", a.pool.Name, err))
 			d.Reason = "error: " + err.Error()
 		}
 		if d.Action == ActionScale {
@@ -174,28 +190,110 @@ func (h *Handler) tick(ctx context.Context) (Decision, error) {
 	return out, errors.Join(errs...)
 }
 
+// assessment is one pool's state and recommendation before it acts.
+type assessment struct {
+	pool     pool.Pool
+	decision Decision
+	paused   bool
+	rec      capacity.Recommendation
+	window   []fleet.Sample
+	err      error
+}
+
+// claim is the pool's part in sharing the budget: a paused pool wants
+// what it has.
+func (a assessment) claim() capacity.Claim {
+	c := capacity.ClaimOf(a.pool, a.rec)
+	if a.paused {
+		c.Wants = c.Holding
+	}
+	return c
+}
+
+// assess reads the pool's status and asks the controller; it writes
+// nothing.
+func (h *Handler) assess(ctx context.Context, p pool.Pool, sig capacity.Signal) assessment {
+	a := assessment{pool: p, decision: Decision{Alarm: sig.Alarm, Pool: p.Name, Direction: sig.Direction, Action: ActionIgnore}}
+	if a.decision.Alarm == "" {
+		a.decision.Alarm = sig.Source
+	}
+	status, err := h.store.Status(ctx, p.Name)
+	if err != nil {
+		a.err = fmt.Errorf("reading pool status: %w", err)
+		return a
+	}
+	if status.Paused {
+		a.paused = true
+		a.decision.Reason = fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason)
+	}
+	a.rec, a.window, a.err = h.recommend(ctx, p, sig)
+	return a
+}
+
+// share divides the environment's budget among the claims; nil without a
+// budget, when every pool has what its controller says.
+func (h *Handler) share(claims []capacity.Claim) map[string]capacity.Share {
+	if h.config.Budget == nil {
+		return nil
+	}
+	return capacity.Allocate(*h.config.Budget, claims)
+}
+
+// othersClaims are the claims of every pool but one, for a decision on
+// that one alone (an alarm's): each holds what its records say serves or
+// is on its way in and wants what its last decision said, at least that.
+func (h *Handler) othersClaims(ctx context.Context, except string) ([]capacity.Claim, error) {
+	var claims []capacity.Claim
+	for _, p := range h.config.Pools {
+		if p.Name == except {
+			continue
+		}
+		nodes, err := h.store.ListNodes(ctx, p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reading pool %s's nodes for the budget: %w", p.Name, err)
+		}
+		holding := capacity.Measure(p, nodes, h.now()).Sample.Capacity
+		last, _, err := h.store.LastDecision(ctx, p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reading pool %s's last decision for the budget: %w", p.Name, err)
+		}
+		claims = append(claims, capacity.ClaimOf(p, capacity.Recommendation{Current: holding, Desired: max(holding, last.Desired)}))
+	}
+	return claims, nil
+}
+
 // control asks the controller for one pool's capacity and starts the
 // execution for the difference. at is the signal's time: the alarm's state
 // change, or the tick's time, from which the execution's name derives.
 func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal, at time.Time) (Decision, error) {
-	d := Decision{Alarm: sig.Alarm, Pool: p.Name, Direction: sig.Direction, Action: ActionIgnore}
-	if d.Alarm == "" {
-		d.Alarm = sig.Source
+	a := h.assess(ctx, p, sig)
+	if a.err != nil {
+		return a.decision, a.err
 	}
-	status, err := h.store.Status(ctx, p.Name)
-	if err != nil {
-		return d, fmt.Errorf("reading pool status: %w", err)
+	var shares map[string]capacity.Share
+	if h.config.Budget != nil && !a.paused {
+		others, err := h.othersClaims(ctx, p.Name)
+		if err != nil {
+			return a.decision, err
+		}
+		shares = h.share(append(others, a.claim()))
 	}
-	if status.Paused {
-		d.Reason = fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason)
+	return h.act(ctx, a, shares, sig, at)
+}
+
+// act records the pool's decision, within its share of the budget, and
+// starts the execution for the difference.
+func (h *Handler) act(ctx context.Context, a assessment, shares map[string]capacity.Share, sig capacity.Signal, at time.Time) (Decision, error) {
+	d, p := a.decision, a.pool
+	if a.paused {
 		return d, nil
 	}
-	rec, window, err := h.recommend(ctx, p, sig)
-	if err != nil {
-		return d, err
+	rec := a.rec
+	if s, ok := shares[p.Name]; ok {
+		rec = capacity.Within(rec, s)
 	}
 	d.Recommendation, d.Reason = &rec, rec.Reason
-	h.record(ctx, p, window, rec)
+	h.record(ctx, p, a.window, rec)
 	h.publish(ctx, rec)
 	warmOnly := false
 	switch {
@@ -227,7 +325,7 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	default:
 		req.Count = -rec.Change
 	}
-	d, err = h.startRequest(ctx, d, req)
+	d, err := h.startRequest(ctx, d, req)
 	if err == nil && d.ExecutionARN != "" && d.Direction == pool.ScaleOut {
 		// The replacement is on its way: the unhealthy nodes are no
 		// longer owed. A mark that fails costs one node more at the

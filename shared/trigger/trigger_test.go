@@ -41,6 +41,7 @@ type fakeStore struct {
 	nodes      map[string][]fleet.Node
 	windows    map[string][]fleet.Sample
 	forecasts  map[string]fleet.Forecast
+	decisions  map[string]fleet.Decision
 	cancelled  []string
 	calls      []string
 	err        error
@@ -48,7 +49,8 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{},
-		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}, forecasts: map[string]fleet.Forecast{}}
+		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}, forecasts: map[string]fleet.Forecast{},
+		decisions: map[string]fleet.Decision{}}
 }
 
 func (f *fakeStore) ListNodes(_ context.Context, p string) ([]fleet.Node, error) {
@@ -75,10 +77,16 @@ func (f *fakeStore) MarkReplaced(_ context.Context, p, id, execution string) err
 	return nil
 }
 
-func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, s fleet.Sample, _ time.Duration, _ fleet.Decision) error {
+func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, s fleet.Sample, _ time.Duration, d fleet.Decision) error {
 	f.calls = append(f.calls, "RecordSample "+p)
 	f.windows[p] = append(f.windows[p], s)
+	f.decisions[p] = d
 	return nil
+}
+
+func (f *fakeStore) LastDecision(_ context.Context, p string) (fleet.Decision, bool, error) {
+	d, ok := f.decisions[p]
+	return d, ok, nil
 }
 
 // fakeAlarms is a hand-written CloudWatch that answers the states of the
@@ -805,5 +813,70 @@ func TestAStateChangeOutsideDeliverableTimeIsRefusedBeforeAnyWrite(t *testing.T)
 				t.Fatalf("a refused event reached the store (%v) or Step Functions (%d)", store.calls, len(sf.started))
 			}
 		})
+	}
+}
+
+// budgeted is the dev configuration with a budget of vcpus for both
+// pools: voice (priority 20, 2 vCPUs a node) before live (priority 10, 4).
+func budgeted(t *testing.T, store Store, sf Executions, vcpus int, now time.Time) *Handler {
+	cfg := devConfig(t)
+	cfg.Budget = &pool.Budget{VCPUs: vcpus}
+	return NewHandler(cfg, store, sf, &fakeAlarms{}, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+}
+
+// overloaded gives both dev pools two overloaded nodes: live's call for 4
+// nodes, voice's for 5.
+func overloaded() *fakeStore {
+	store := newFakeStore()
+	store.nodes["live-rtmp-use1"] = []fleet.Node{reporting("live-rtmp-use1", "n-1", 3000, 40), reporting("live-rtmp-use1", "n-2", 3000, 40)}
+	store.nodes["voice-sfu-use1"] = []fleet.Node{reporting("voice-sfu-use1", "v-1", 6000, 40), reporting("voice-sfu-use1", "v-2", 6000, 40)}
+	return store
+}
+
+func TestATickSharesTheBudgetByPriority(t *testing.T) {
+	store, sf := overloaded(), &fakeSFN{}
+	// 12 vCPUs run; 10 are left: voice's 3 more nodes take 6, live gets
+	// one of the two it wants.
+	d, err := budgeted(t, store, sf, 22, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Decision{}
+	for _, p := range d.Pools {
+		got[p.Pool] = p
+	}
+	if v := got["voice-sfu-use1"]; v.Recommendation == nil || v.Recommendation.Desired != 5 {
+		t.Fatalf("voice: %+v", v)
+	}
+	live := got["live-rtmp-use1"]
+	if live.Recommendation == nil || live.Recommendation.Desired != 3 || !strings.Contains(live.Reason, "budget of 22 vCPUs leaves it 1 of the 2 more nodes it wants") {
+		t.Fatalf("live: %+v", live)
+	}
+	if store.decisions["live-rtmp-use1"].Desired != 3 {
+		t.Fatalf("the recorded decision is not the one within the budget: %+v", store.decisions["live-rtmp-use1"])
+	}
+	// Without a budget both get what they want.
+	store, sf = overloaded(), &fakeSFN{}
+	d, _ = newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	for _, p := range d.Pools {
+		if want := map[string]int{"live-rtmp-use1": 4, "voice-sfu-use1": 5}[p.Pool]; p.Recommendation.Desired != want {
+			t.Fatalf("without a budget %s got %d, want %d", p.Pool, p.Recommendation.Desired, want)
+		}
+	}
+}
+
+func TestAnAlarmOnALowerPoolLeavesWhatAHigherPoolWantsToIt(t *testing.T) {
+	store, sf := overloaded(), &fakeSFN{}
+	// voice's last decision asked for 5 and its nodes are not there yet.
+	store.decisions["voice-sfu-use1"] = fleet.Decision{Desired: 5}
+	d, err := budgeted(t, store, sf, 20, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Pool != "live-rtmp-use1" || d.Action != ActionIgnore || d.Recommendation.Direction != "" || !strings.Contains(d.Reason, "leaves it 0 of the 2 more nodes") {
+		t.Fatalf("live's alarm with voice owed the budget: %+v (%+v)", d, d.Recommendation)
+	}
+	if len(sf.started) != 0 {
+		t.Fatalf("started %d executions", len(sf.started))
 	}
 }
