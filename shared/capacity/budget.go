@@ -105,8 +105,8 @@ func Allocate(b pool.Budget, claims []Claim) map[string]Share {
 		usedVCPUs += grant * c.VCPUs
 		s := Share{Ceiling: holding + grant}
 		if grant < extra {
-			s.Reason = fmt.Sprintf("the environment's budget of %s leaves it %d of the %d more nodes it wants (pools of priority %d and above served first)",
-				b, grant, extra, c.Priority)
+			s.Reason = fmt.Sprintf("the environment's budget of %s leaves it %d of the %d more nodes it wants (pools of higher priority served first)",
+				b, grant, extra)
 		}
 		if given[c.Pool] > 0 {
 			s = Share{Ceiling: holding, Reason: preempted(given[c.Pool], taker[c.Pool])}

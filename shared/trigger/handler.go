@@ -53,7 +53,6 @@ type Store interface {
 	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
 	MarkReplaced(ctx context.Context, pool, id, execution string) error
 	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
-	LastDecision(ctx context.Context, pool string) (fleet.Decision, bool, error)
 }
 
 // Executions is the part of the Step Functions client the trigger uses.
@@ -239,25 +238,31 @@ func (h *Handler) share(claims []capacity.Claim) map[string]capacity.Share {
 	return capacity.Allocate(*h.config.Budget, claims)
 }
 
-// othersClaims are the claims of every pool but one, for a decision on
-// that one alone (an alarm's): each holds what its records say serves or
-// is on its way in and wants what its last decision said, at least that.
-func (h *Handler) othersClaims(ctx context.Context, except string) ([]capacity.Claim, error) {
+// othersClaims are the claims of every pool but p, for a decision on p
+// alone (an alarm's). A pool served before p (of higher priority, or of
+// the same and first by name) claims what its controller recommends now,
+// so that an alarm of a lower pool cannot take what a higher one is about
+// to ask for; a pool served after p only holds what it runs.
+func (h *Handler) othersClaims(ctx context.Context, p pool.Pool) ([]capacity.Claim, error) {
 	var claims []capacity.Claim
-	for _, p := range h.config.Pools {
-		if p.Name == except {
+	for _, o := range h.config.Pools {
+		if o.Name == p.Name {
 			continue
 		}
-		nodes, err := h.store.ListNodes(ctx, p.Name)
-		if err != nil {
-			return nil, fmt.Errorf("reading pool %s's nodes for the budget: %w", p.Name, err)
+		if o.Priority > p.Priority || o.Priority == p.Priority && o.Name < p.Name {
+			a := h.assess(ctx, o, capacity.Signal{Source: capacity.SourceSchedule})
+			if a.err != nil {
+				return nil, fmt.Errorf("assessing pool %s for the budget: %w", o.Name, a.err)
+			}
+			claims = append(claims, a.claim())
+			continue
 		}
-		holding := capacity.Measure(p, nodes, h.now()).Sample.Capacity
-		last, _, err := h.store.LastDecision(ctx, p.Name)
+		nodes, err := h.store.ListNodes(ctx, o.Name)
 		if err != nil {
-			return nil, fmt.Errorf("reading pool %s's last decision for the budget: %w", p.Name, err)
+			return nil, fmt.Errorf("reading pool %s's nodes for the budget: %w", o.Name, err)
 		}
-		claims = append(claims, capacity.ClaimOf(p, capacity.Recommendation{Current: holding, Desired: max(holding, last.Desired)}))
+		holding := capacity.Measure(o, nodes, h.now()).Sample.Capacity
+		claims = append(claims, capacity.ClaimOf(o, capacity.Recommendation{Current: holding, Desired: holding}))
 	}
 	return claims, nil
 }
@@ -272,7 +277,7 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	}
 	var shares map[string]capacity.Share
 	if h.config.Budget != nil && !a.paused {
-		others, err := h.othersClaims(ctx, p.Name)
+		others, err := h.othersClaims(ctx, p)
 		if err != nil {
 			return a.decision, err
 		}

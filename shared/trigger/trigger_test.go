@@ -84,11 +84,6 @@ func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, 
 	return nil
 }
 
-func (f *fakeStore) LastDecision(_ context.Context, p string) (fleet.Decision, bool, error) {
-	d, ok := f.decisions[p]
-	return d, ok, nil
-}
-
 // fakeAlarms is a hand-written CloudWatch that answers the states of the
 // alarms it holds for a name prefix and the per-minute refusals it holds
 // for a pool, and records every request.
@@ -866,9 +861,9 @@ func TestATickSharesTheBudgetByPriority(t *testing.T) {
 }
 
 func TestAnAlarmOnALowerPoolLeavesWhatAHigherPoolWantsToIt(t *testing.T) {
+	// voice, of higher priority, is as overloaded as live but its alarm
+	// has not fired yet: live's alarm must still leave voice its share.
 	store, sf := overloaded(), &fakeSFN{}
-	// voice's last decision asked for 5 and its nodes are not there yet.
-	store.decisions["voice-sfu-use1"] = fleet.Decision{Desired: 5}
 	d, err := budgeted(t, store, sf, 20, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
 	if err != nil {
 		t.Fatal(err)
