@@ -21,9 +21,9 @@ func spec(handshake string, maxLatency time.Duration) pool.Probe {
 	}
 }
 
-// garbageServer accepts connections on loopback and answers any bytes with
-// a fixed reply that is not an RTMP handshake.
-func garbageServer(t *testing.T, reply []byte) int {
+// serve accepts connections on loopback and hands each to handle; it
+// returns the port.
+func serve(t *testing.T, handle func(net.Conn)) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,13 +38,21 @@ func garbageServer(t *testing.T, reply []byte) int {
 			}
 			go func() {
 				defer c.Close()
-				buf := make([]byte, 1537)
-				_, _ = c.Read(buf)
-				_, _ = c.Write(reply)
+				handle(c)
 			}()
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// garbageServer answers any bytes with a fixed reply that is not an RTMP
+// handshake.
+func garbageServer(t *testing.T, reply []byte) int {
+	return serve(t, func(c net.Conn) {
+		buf := make([]byte, 1537)
+		_, _ = c.Read(buf)
+		_, _ = c.Write(reply)
+	})
 }
 
 func TestProbeAgainstRealNginxRTMP(t *testing.T) {
@@ -56,11 +64,7 @@ func TestProbeAgainstRealNginxRTMP(t *testing.T) {
 	garbage := garbageServer(t, []byte(strings.Repeat("HTTP/1.1 400 Bad Request\r\n", 200)))
 	wrongVersion := garbageServer(t, append([]byte{6}, make([]byte, 3072)...))
 	ok := Endpoint{Host: node.Host, HealthPort: node.HealthPort, MediaPort: node.MediaPort}
-	_, silentPort, _ := net.SplitHostPort(mute(t))
-	silent, err := strconv.Atoi(silentPort)
-	if err != nil {
-		t.Fatal(err)
-	}
+	silent := mute(t)
 	withSession := func(app string, limit time.Duration) pool.Probe {
 		s := spec(pool.HandshakeRTMP, time.Second)
 		s.Session = &pool.SessionCheck{App: app, MaxTimeToFirstMedia: pool.Duration(limit)}

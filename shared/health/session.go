@@ -25,6 +25,7 @@ import (
 // RTMP message types the session uses.
 const (
 	msgSetChunkSize = 1
+	msgAck          = 3
 	msgAudio        = 8
 	msgVideo        = 9
 	msgCommand      = 20
@@ -51,7 +52,7 @@ func RTMPSession(ctx context.Context, addr, app string, limit time.Duration) (ti
 	if dl, ok := ctx.Deadline(); ok {
 		_ = pub.SetDeadline(dl)
 	}
-	if err := startSession(pub, addr, app, "publish", name, "live"); err != nil {
+	if err := OpenRTMP(pub, addr, app, "publish", name, "live"); err != nil {
 		return 0, fmt.Errorf("publishing a test stream: %w", err)
 	}
 	// The server's answers to the publisher are not needed; reading them
@@ -69,7 +70,7 @@ func RTMPSession(ctx context.Context, addr, app string, limit time.Duration) (ti
 	if dl, ok := ctx.Deadline(); ok {
 		_ = play.SetDeadline(dl)
 	}
-	if err := startSession(play, addr, app, "play", name); err != nil {
+	if err := OpenRTMP(play, addr, app, "play", name); err != nil {
 		return 0, fmt.Errorf("playing the test stream: %w", err)
 	}
 	asked := time.Now()
@@ -102,10 +103,10 @@ func streamName() (string, error) {
 	return "mediascale-probe-" + hex.EncodeToString(b), nil
 }
 
-// startSession does the handshake and sends connect, createStream and the
-// stream command (publish or play) at once; nginx-rtmp handles them in
-// order, so no answer needs waiting for.
-func startSession(conn net.Conn, addr, app, command string, args ...string) error {
+// OpenRTMP does the handshake on conn and sends connect, createStream and
+// the stream command (publish or play, with its arguments) at once;
+// nginx-rtmp handles them in order, so no answer needs waiting for.
+func OpenRTMP(conn net.Conn, addr, app, command string, args ...string) error {
 	if err := RTMPHandshake(conn); err != nil {
 		return err
 	}
@@ -146,6 +147,15 @@ func publishFrames(ctx context.Context, conn net.Conn) {
 		case <-t.C:
 		}
 	}
+}
+
+// RTMPAck is an Acknowledgement of seq: any message from a client resets
+// nginx-rtmp's ping timer, and an acknowledgement keeps the server's send
+// window open.
+func RTMPAck(seq uint32) []byte {
+	var b bytes.Buffer
+	writeMessage(&b, 2, msgAck, 0, binary.BigEndian.AppendUint32(nil, seq))
+	return b.Bytes()
 }
 
 // writeMessage writes one message as a single type-0 chunk, timestamp 0.

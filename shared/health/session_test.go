@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,42 +27,25 @@ func TestASyntheticSessionGetsMediaBackFromRealNginxRTMP(t *testing.T) {
 	}
 }
 
-// mute accepts RTMP connections, completes the handshake as a server and
-// then reads everything and sends nothing: a media server that is up and
-// relays no media.
-func mute(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				c0c1 := make([]byte, 1+rtmpPacket)
-				if _, err := io.ReadFull(conn, c0c1); err != nil {
-					return
-				}
-				s1 := make([]byte, rtmpPacket)
-				// S0, S1, and S2 echoing C1.
-				if _, err := conn.Write(append(append([]byte{3}, s1...), c0c1[1:]...)); err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, conn)
-			}()
+// mute completes the RTMP handshake as a server and then reads
+// everything and sends nothing: a media server that is up and relays no
+// media. It returns the port.
+func mute(t *testing.T) int {
+	return serve(t, func(conn net.Conn) {
+		c0c1 := make([]byte, 1+rtmpPacket)
+		if _, err := io.ReadFull(conn, c0c1); err != nil {
+			return
 		}
-	}()
-	return l.Addr().String()
+		// S0, S1, and S2 echoing C1.
+		if _, err := conn.Write(append(append([]byte{3}, make([]byte, rtmpPacket)...), c0c1[1:]...)); err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, conn)
+	})
 }
 
 func TestANodeThatShakesHandsButCarriesNoMediaFailsTheSession(t *testing.T) {
-	addr := mute(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(mute(t)))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := MediaCheck(ctx, addr, "rtmp"); err != nil {
