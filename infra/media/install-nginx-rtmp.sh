@@ -6,18 +6,17 @@
 #   RTMP_PORT         RTMP listen port
 #   HEALTH_PORT       port of /healthz and /stat (RTMP statistics)
 #   MAX_CONNECTIONS   connection cap of the worker
+# With MEDIASCALE_BAKE=1 (the media image's build, EC2 Image Builder) it
+# installs nginx and builds the module, and stops there. On a node launched
+# from that image nothing is downloaded or compiled: the deploy writes the
+# configuration and reloads nginx.
 set -euo pipefail
-
-: "${RTMP_PORT:?}" "${HEALTH_PORT:?}" "${MAX_CONNECTIONS:?}"
-for v in "$RTMP_PORT" "$HEALTH_PORT" "$MAX_CONNECTIONS"; do
-	[[ "$v" =~ ^[0-9]+$ ]] || { echo "parameter '$v' is not a number" >&2; exit 2; }
-done
 
 MODULE_DIR=/usr/lib64/nginx/modules
 MODULE=$MODULE_DIR/ngx_rtmp_module.so
 RTMP_MODULE_VERSION=v1.2.2
 
-dnf install -y -q nginx
+rpm -q nginx >/dev/null 2>&1 || dnf install -y -q nginx
 if [ ! -f "$MODULE" ]; then
 	# Amazon Linux 2023 ships nginx without the RTMP module: build it as a
 	# dynamic module against the exact installed nginx version.
@@ -34,6 +33,14 @@ if [ ! -f "$MODULE" ]; then
 	)
 	install -m 0644 "$build/nginx-${version}/objs/ngx_rtmp_module.so" "$MODULE"
 fi
+if [ "${MEDIASCALE_BAKE:-}" = 1 ]; then
+	exit 0
+fi
+
+: "${RTMP_PORT:?}" "${HEALTH_PORT:?}" "${MAX_CONNECTIONS:?}"
+for v in "$RTMP_PORT" "$HEALTH_PORT" "$MAX_CONNECTIONS"; do
+	[[ "$v" =~ ^[0-9]+$ ]] || { echo "parameter '$v' is not a number" >&2; exit 2; }
+done
 
 cat >/etc/nginx/nginx.conf <<CONF
 load_module $MODULE;

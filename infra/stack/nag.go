@@ -70,6 +70,10 @@ func (s *Stack) checkWithNag() {
 			"Media nodes take commands only through SSM Run Command, for which AmazonSSMManagedInstanceCore is the documented "+
 				"and maintained minimum.",
 			"Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+		suppress("AwsSolutions-IAM4",
+			"The media image's build instance runs EC2 Image Builder's components; EC2InstanceProfileForImageBuilder is the "+
+				"documented and maintained minimum for it (component and log access), and the instance lives only for a build.",
+			"Policy::arn:<AWS::Partition>:iam::aws:policy/EC2InstanceProfileForImageBuilder"),
 	}, nil)
 }
 

@@ -111,6 +111,12 @@ func (s *Stack) newMediaDocument(p Props) error {
 	if s.nodeRole != nil {
 		s.grantAgent(s.nodeRole, agent)
 	}
+	for _, pl := range p.Pools.Pools {
+		if pl.Media == pool.MediaRTMP {
+			s.newMediaImage(p, script, agent)
+			break
+		}
+	}
 	return nil
 }
 

@@ -802,3 +802,47 @@ func TestTheDispatcherReadsOnlyItsFallbacksConfigurationAndTableInTheirRegion(t 
 		t.Fatalf("%d fallback statements:\n%s", len(got), text)
 	}
 }
+
+func TestTheMediaImageIsBakedByTheDeploysOwnScriptAndPinnedByLaunchTemplateVersion(t *testing.T) {
+	for _, env := range []string{"dev", "prod"} {
+		t.Run(env, func(t *testing.T) {
+			doc, _ := synth(t, env)
+			component := props(only(t, doc, "AWS::ImageBuilder::Component"))
+			raw, _ := json.Marshal(component["Data"])
+			data := string(raw)
+			for _, want := range []string{"export MEDIASCALE_BAKE=1", "make -s modules", "action: S3Download", "destination: /usr/local/bin/mediascale-agent",
+				"test -s /usr/lib64/nginx/modules/ngx_rtmp_module.so"} {
+				if !strings.Contains(data, want) {
+					t.Fatalf("component document lacks %q:\n%s", want, data)
+				}
+			}
+			recipe := props(only(t, doc, "AWS::ImageBuilder::ImageRecipe"))
+			if recipe["ParentImage"] != "ssm:"+amiParameter || recipe["Version"] != component["Version"] {
+				t.Fatalf("recipe %v", recipe)
+			}
+			infra := props(only(t, doc, "AWS::ImageBuilder::InfrastructureConfiguration"))
+			if fmt.Sprint(infra["InstanceTypes"]) != "[c7g.large]" || infra["TerminateInstanceOnFailure"] != true {
+				t.Fatalf("infrastructure %v", infra)
+			}
+			dist := props(only(t, doc, "AWS::ImageBuilder::DistributionConfiguration"))["Distributions"].([]any)[0].(map[string]any)
+			raw, _ = json.Marshal(dist)
+			if !strings.Contains(string(raw), `"ParameterName":"/mediascale/`+env+`/media-image"`) {
+				t.Fatalf("distribution does not write the image parameter: %s", raw)
+			}
+			// prod's pools bring their own launch templates: each gets a
+			// new version, never a new default; dev's are the stack's own.
+			lts := strings.Count(string(raw), `"LaunchTemplateId"`)
+			if env == "prod" && (lts != 2 || !strings.Contains(string(raw), `"SetDefaultVersion":false`)) || env == "dev" && lts != 0 {
+				t.Fatalf("%s distribution's launch templates: %s", env, raw)
+			}
+			pipeline := props(only(t, doc, "AWS::ImageBuilder::ImagePipeline"))
+			if pipeline["Status"] != "ENABLED" {
+				t.Fatalf("pipeline %v", pipeline)
+			}
+		})
+	}
+	// A changed script is a new version; the same one is the same.
+	if imageVersion([]byte("a"), "h") == imageVersion([]byte("b"), "h") || imageVersion([]byte("a"), "h") != imageVersion([]byte("a"), "h") {
+		t.Fatal("the image version does not follow what it bakes")
+	}
+}
