@@ -66,6 +66,9 @@ func simulate(args []string) error {
 		return err
 	}
 	fmt.Printf("simulated %d policies over %s in %s\n", len(report.Results), trace.Duration(), time.Since(started).Round(time.Millisecond))
+	cold, warm := m.Leads(p)
+	fmt.Printf("model: a node takes its first traffic %s after the decision launched cold (deploy %s), %s started from the warm pool\n",
+		cold.Round(100*time.Millisecond), m.Deploy, warm.Round(100*time.Millisecond))
 	if *out == "" {
 		return nil
 	}

@@ -112,6 +112,13 @@ func (m Model) check() error {
 	return nil
 }
 
+// Leads are how long after the controller's decision a node of the pool
+// takes its first traffic (its first shift step, right after its probe):
+// launched cold, and started from the warm pool.
+func (m Model) Leads(p pool.Pool) (cold, warm time.Duration) {
+	return m.coldLead(p), m.warmLead(p)
+}
+
 // coldLead is how long a cold node takes from the decision to passing its
 // probe, before any traffic.
 func (m Model) coldLead(p pool.Pool) time.Duration {

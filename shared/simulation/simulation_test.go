@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mediascale/mediascale/shared/pool"
 )
@@ -243,5 +244,30 @@ func TestJudge(t *testing.T) {
 				t.Fatalf("goals %+v, want best peer %s, met %v, beyond the ideal reactive policy %v", goals, tc.peer, tc.met, tc.beyond)
 			}
 		})
+	}
+}
+
+func TestTheShippedGoldenImageModelShortensOnlyTheDeploy(t *testing.T) {
+	f, err := os.Open("../../testevents/traces/models/golden-image.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := LoadModel(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultModel()
+	if m.Deploy.D() != 10*time.Second {
+		t.Fatalf("deploy %s", m.Deploy)
+	}
+	m.Deploy = def.Deploy
+	if m != def {
+		t.Fatalf("the golden-image model changes more than the deploy: %+v", m)
+	}
+	p := pool.Pool{Probe: pool.Probe{Interval: pool.Duration(10 * time.Second)}}
+	cold, warm := def.Leads(p)
+	if cold != def.coldLead(p) || warm != def.warmLead(p) {
+		t.Fatal("Leads differs from the lead times the simulation uses")
 	}
 }
