@@ -53,6 +53,7 @@ type Store interface {
 	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
 	MarkReplaced(ctx context.Context, pool, id, execution string) error
 	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
+	LastDecision(ctx context.Context, pool string) (fleet.Decision, bool, error)
 }
 
 // Executions is the part of the Step Functions client the trigger uses.
@@ -162,12 +163,18 @@ func (h *Handler) tick(ctx context.Context) (Decision, error) {
 	now := h.now()
 	out := Decision{Action: ActionIgnore, Alarm: "schedule", Reason: fmt.Sprintf("controller tick over %d pools", len(h.config.Pools))}
 	sig := capacity.Signal{Source: capacity.SourceSchedule}
+	release, held := h.lockBudget(ctx)
+	if held != "" {
+		out.Reason = held
+		return out, nil
+	}
+	defer release()
 	assessed := make([]assessment, len(h.config.Pools))
 	var claims []capacity.Claim
 	for i, p := range h.config.Pools {
 		assessed[i] = h.assess(ctx, p, sig)
 		if a := assessed[i]; a.err == nil {
-			claims = append(claims, a.claim())
+			claims = append(claims, h.claim(ctx, a))
 		}
 	}
 	shares := h.share(claims)
@@ -199,16 +206,6 @@ type assessment struct {
 	err      error
 }
 
-// claim is the pool's part in sharing the budget: a paused pool wants
-// what it has.
-func (a assessment) claim() capacity.Claim {
-	c := capacity.ClaimOf(a.pool, a.rec)
-	if a.paused {
-		c.Wants = c.Holding
-	}
-	return c
-}
-
 // assess reads the pool's status and asks the controller; it writes
 // nothing.
 func (h *Handler) assess(ctx context.Context, p pool.Pool, sig capacity.Signal) assessment {
@@ -229,44 +226,6 @@ func (h *Handler) assess(ctx context.Context, p pool.Pool, sig capacity.Signal) 
 	return a
 }
 
-// share divides the environment's budget among the claims; nil without a
-// budget, when every pool has what its controller says.
-func (h *Handler) share(claims []capacity.Claim) map[string]capacity.Share {
-	if h.config.Budget == nil {
-		return nil
-	}
-	return capacity.Allocate(*h.config.Budget, claims)
-}
-
-// othersClaims are the claims of every pool but p, for a decision on p
-// alone (an alarm's). A pool served before p (of higher priority, or of
-// the same and first by name) claims what its controller recommends now,
-// so that an alarm of a lower pool cannot take what a higher one is about
-// to ask for; a pool served after p only holds what it runs.
-func (h *Handler) othersClaims(ctx context.Context, p pool.Pool) ([]capacity.Claim, error) {
-	var claims []capacity.Claim
-	for _, o := range h.config.Pools {
-		if o.Name == p.Name {
-			continue
-		}
-		if o.Priority > p.Priority || o.Priority == p.Priority && o.Name < p.Name {
-			a := h.assess(ctx, o, capacity.Signal{Source: capacity.SourceSchedule})
-			if a.err != nil {
-				return nil, fmt.Errorf("assessing pool %s for the budget: %w", o.Name, a.err)
-			}
-			claims = append(claims, a.claim())
-			continue
-		}
-		nodes, err := h.store.ListNodes(ctx, o.Name)
-		if err != nil {
-			return nil, fmt.Errorf("reading pool %s's nodes for the budget: %w", o.Name, err)
-		}
-		holding := capacity.Measure(o, nodes, h.now()).Sample.Capacity
-		claims = append(claims, capacity.ClaimOf(o, capacity.Recommendation{Current: holding, Desired: holding}))
-	}
-	return claims, nil
-}
-
 // control asks the controller for one pool's capacity and starts the
 // execution for the difference. at is the signal's time: the alarm's state
 // change, or the tick's time, from which the execution's name derives.
@@ -277,11 +236,17 @@ func (h *Handler) control(ctx context.Context, p pool.Pool, sig capacity.Signal,
 	}
 	var shares map[string]capacity.Share
 	if h.config.Budget != nil && !a.paused {
+		release, held := h.lockBudget(ctx)
+		if held != "" {
+			a.decision.Reason = held
+			return a.decision, nil
+		}
+		defer release()
 		others, err := h.othersClaims(ctx, p)
 		if err != nil {
 			return a.decision, err
 		}
-		shares = h.share(append(others, a.claim()))
+		shares = h.share(append(others, h.claim(ctx, a)))
 	}
 	return h.act(ctx, a, shares, sig, at)
 }

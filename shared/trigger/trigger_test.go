@@ -80,8 +80,16 @@ func (f *fakeStore) MarkReplaced(_ context.Context, p, id, execution string) err
 func (f *fakeStore) RecordSample(_ context.Context, p string, _ []fleet.Sample, s fleet.Sample, _ time.Duration, d fleet.Decision) error {
 	f.calls = append(f.calls, "RecordSample "+p)
 	f.windows[p] = append(f.windows[p], s)
+	if d.At.IsZero() {
+		d.At = s.At
+	}
 	f.decisions[p] = d
 	return nil
+}
+
+func (f *fakeStore) LastDecision(_ context.Context, p string) (fleet.Decision, bool, error) {
+	d, ok := f.decisions[p]
+	return d, ok, nil
 }
 
 // fakeAlarms is a hand-written CloudWatch that answers the states of the
@@ -844,7 +852,7 @@ func TestATickSharesTheBudgetByPriority(t *testing.T) {
 		t.Fatalf("voice: %+v", v)
 	}
 	live := got["live-rtmp-use1"]
-	if live.Recommendation == nil || live.Recommendation.Desired != 3 || !strings.Contains(live.Reason, "budget of 22 vCPUs leaves it 1 of the 2 more nodes it wants") {
+	if live.Recommendation == nil || live.Recommendation.Desired != 3 || !strings.Contains(live.Reason, "budget of 22 vCPUs leaves it 1 of the 3 more nodes it wants") {
 		t.Fatalf("live: %+v", live)
 	}
 	if store.decisions["live-rtmp-use1"].Desired != 3 {
@@ -868,10 +876,51 @@ func TestAnAlarmOnALowerPoolLeavesWhatAHigherPoolWantsToIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Pool != "live-rtmp-use1" || d.Action != ActionIgnore || d.Recommendation.Direction != "" || !strings.Contains(d.Reason, "leaves it 0 of the 2 more nodes") {
+	if d.Pool != "live-rtmp-use1" || d.Action != ActionIgnore || d.Recommendation.Direction != "" || !strings.Contains(d.Reason, "leaves it 0 of the 3 more nodes") {
 		t.Fatalf("live's alarm with voice owed the budget: %+v (%+v)", d, d.Recommendation)
 	}
 	if len(sf.started) != 0 {
 		t.Fatalf("started %d executions", len(sf.started))
+	}
+}
+
+func TestAHigherPoolInItsCooldownKeepsItsRoomAndAPendingGrowthCounts(t *testing.T) {
+	// voice grew a minute ago (its scale-out cooldown is 60 s in dev:
+	// 50 s ago it is still inside) and its plan has not written the nodes
+	// yet: it holds 5 by its decision and its load still calls for 5.
+	store, sf := overloaded(), &fakeSFN{}
+	store.lastScaled["voice-sfu-use1/out"] = eventTime.Add(-50 * time.Second)
+	store.decisions["voice-sfu-use1"] = fleet.Decision{At: eventTime.Add(-50 * time.Second), Direction: "out", Current: 2, Desired: 5}
+	// 4 live x 4 vCPUs... live holds 2 (8 vCPUs), voice 5 (10): 2 left of
+	// 20, not one live node.
+	d, err := budgeted(t, store, sf, 20, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != ActionIgnore || !strings.Contains(d.Reason, "leaves it 0 of the 3 more nodes") {
+		t.Fatalf("live grew into voice's room: %+v", d)
+	}
+	// Without the pending decision voice holds 2, but its load still
+	// calls for 5 through its cooldown: 12 vCPUs run, voice's 3 more take
+	// 6 of the 8 left.
+	store, sf = overloaded(), &fakeSFN{}
+	store.lastScaled["voice-sfu-use1/out"] = eventTime.Add(-50 * time.Second)
+	d, err = budgeted(t, store, sf, 20, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionIgnore || !strings.Contains(d.Reason, "leaves it 0 of the 3 more nodes") {
+		t.Fatalf("live grew into the room of voice in its cooldown: %+v, %v", d, err)
+	}
+}
+
+func TestADecisionUnderABudgetWaitsForAnotherToFinish(t *testing.T) {
+	store, sf := overloaded(), &fakeSFN{}
+	store.locks[budgetLock] = "trigger:other"
+	d, err := budgeted(t, store, sf, 100, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionIgnore || !strings.Contains(d.Reason, "another decision is sharing the environment's budget") || len(sf.started) != 0 {
+		t.Fatalf("a decision while the budget is held: %+v, %v", d, err)
+	}
+	delete(store.locks, budgetLock)
+	d, err = budgeted(t, store, sf, 100, eventTime.Add(time.Second)).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+	if err != nil || d.Action != ActionScale || store.locks[budgetLock] != "" {
+		t.Fatalf("the tick after: %+v, %v; lock %q", d, err, store.locks[budgetLock])
 	}
 }
