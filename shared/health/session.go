@@ -43,18 +43,11 @@ func RTMPSession(ctx context.Context, addr, app string, limit time.Duration) (ti
 	if err != nil {
 		return 0, err
 	}
-	var d net.Dialer
-	pub, err := d.DialContext(ctx, "tcp", addr)
+	pub, err := dialStream(ctx, addr, app, "publish", name, "live")
 	if err != nil {
 		return 0, fmt.Errorf("publishing a test stream: %w", err)
 	}
 	defer pub.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = pub.SetDeadline(dl)
-	}
-	if err := OpenRTMP(pub, addr, app, "publish", name, "live"); err != nil {
-		return 0, fmt.Errorf("publishing a test stream: %w", err)
-	}
 	// The server's answers to the publisher are not needed; reading them
 	// keeps its sends from blocking.
 	go func() { _, _ = io.Copy(io.Discard, pub) }()
@@ -62,17 +55,11 @@ func RTMPSession(ctx context.Context, addr, app string, limit time.Duration) (ti
 	defer stopSending()
 	go publishFrames(sending, pub)
 
-	play, err := d.DialContext(ctx, "tcp", addr)
+	play, err := dialStream(ctx, addr, app, "play", name)
 	if err != nil {
 		return 0, fmt.Errorf("playing the test stream: %w", err)
 	}
 	defer play.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = play.SetDeadline(dl)
-	}
-	if err := OpenRTMP(play, addr, app, "play", name); err != nil {
-		return 0, fmt.Errorf("playing the test stream: %w", err)
-	}
 	asked := time.Now()
 	deadline := asked.Add(limit)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -93,6 +80,24 @@ func RTMPSession(ctx context.Context, addr, app string, limit time.Duration) (ti
 			return time.Since(asked), nil
 		}
 	}
+}
+
+// dialStream connects to addr and opens an RTMP stream on it (OpenRTMP),
+// within ctx's deadline.
+func dialStream(ctx context.Context, addr, app, command string, args ...string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if err := OpenRTMP(conn, addr, app, command, args...); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 func streamName() (string, error) {
