@@ -53,7 +53,11 @@ func (h *Handler) lockBudget(ctx context.Context) (release func(), held string) 
 		if !errors.As(err, &lockHeld) {
 			break
 		}
-		time.Sleep(budgetPause)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Sprintf("the decision ran out of time waiting for the environment's budget (%v); the next tick decides", err)
+		case <-time.After(budgetPause):
+		}
 	}
 	return nil, fmt.Sprintf("another decision is sharing the environment's budget (%v); the next tick decides", err)
 }
