@@ -1,5 +1,6 @@
 // Command heal checks every serving node each minute (its agent's
-// heartbeat and an active probe) and takes a node that keeps failing out
+// heartbeat, an active probe and, for load-balancer pools, the target
+// group's health) and takes a node that keeps failing out
 // of service: its traffic at once, its replacement owed to the pool, its
 // instance terminated once its sessions have drained. It then moves
 // Route53 pools' record weights toward each node's headroom.
@@ -25,9 +26,10 @@ func main() {
 	env := coldstart.MustLoad("heal")
 	store := env.Store()
 	records := traffic.NewRecords(route53.NewFromConfig(env.AWS))
-	weights := traffic.ByMode(records, traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store))
+	targets := traffic.NewTargets(elasticloadbalancingv2.NewFromConfig(env.AWS), store)
+	weights := traffic.ByMode(records, targets)
 	client := &http.Client{Timeout: 5 * time.Second}
 	h := healing.NewHandler(env.Pools, store, health.Prober{HTTP: client}, health.Sessioner{HTTP: client},
-		compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights, records, time.Now, env.Log)
+		compute.NewFleet(ec2.NewFromConfig(env.AWS), env.Pools.Environment), weights, records, targets, time.Now, env.Log)
 	lambda.Start(h.Handle())
 }

@@ -53,6 +53,12 @@ type Records interface {
 	Reweigh(ctx context.Context, p pool.Pool, rec traffic.Record, weight int) (changed bool, err error)
 }
 
+// TargetHealth reads how a load-balancer pool's target groups see its
+// nodes, by address.
+type TargetHealth interface {
+	Health(ctx context.Context, p pool.Pool) (map[string]traffic.TargetState, error)
+}
+
 // Handler is the health checker's Lambda handler. After its checks it
 // also sets the load-aware weights of Route53 pools (traffic.Balance): the
 // same minute, the same reading of the nodes.
@@ -64,14 +70,16 @@ type Handler struct {
 	instances Instances
 	weights   func(mode string) (traffic.Weights, error)
 	records   Records
+	targets   TargetHealth
 	now       func() time.Time
 	log       *slog.Logger
 }
 
 // NewHandler returns the health checker.
 func NewHandler(pools pool.File, store Store, prober Prober, sessions Sessions, instances Instances,
-	weights func(mode string) (traffic.Weights, error), records Records, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{pools: pools, store: store, prober: prober, sessions: sessions, instances: instances, weights: weights, records: records, now: now, log: log}
+	weights func(mode string) (traffic.Weights, error), records Records, targets TargetHealth, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{pools: pools, store: store, prober: prober, sessions: sessions, instances: instances, weights: weights, records: records,
+		targets: targets, now: now, log: log}
 }
 
 // Report is one run's outcome.
@@ -123,12 +131,22 @@ func (h *Handler) pool(ctx context.Context, p pool.Pool, r *Report) error {
 	}
 	now := h.now()
 	replaced := Replacements(nodes, now)
+	// A load-balancer pool's nodes are also judged by the load
+	// balancer's own health checks, read once a run. When they cannot be
+	// read the heartbeat and the probe still judge.
+	var targets map[string]traffic.TargetState
+	if p.Traffic.LoadBalancer != nil && (p.Traffic.Mode == pool.TrafficALB || p.Traffic.Mode == pool.TrafficNLB) {
+		if targets, err = h.targets.Health(ctx, p); err != nil {
+			r.Errors = append(r.Errors, err.Error())
+			h.log.ErrorContext(ctx, "target health not read; the heartbeat and the probe still judge", "pool", p.Name, "error", err.Error())
+		}
+	}
 	for _, n := range nodes {
 		var err error
 		switch {
 		case n.State == fleet.Active && n.Goal != events.GoalWarm:
 			r.Checked++
-			verdict := h.check(ctx, p, n, now)
+			verdict := h.check(ctx, p, n, targets[n.Endpoint], now)
 			if verdict == "" {
 				if n.HealthFailures > 0 {
 					_, err = h.store.SetHealthFailures(ctx, p.Name, n.ID, 0)
@@ -212,10 +230,11 @@ func Replacements(nodes []fleet.Node, now time.Time) int {
 	return n
 }
 
-// check runs both checks on a serving node and says what failed, or ""
-// when it is healthy: its agent's heartbeat must be fresh and healthy, and
-// the active probe (health endpoint, then the media handshake) must pass.
-func (h *Handler) check(ctx context.Context, p pool.Pool, n fleet.Node, now time.Time) string {
+// check runs the checks on a serving node and says what failed, or ""
+// when it is healthy: its agent's heartbeat must be fresh and healthy, the
+// active probe (health endpoint, then the media handshake) must pass, and
+// a load balancer, where it has one, must not find it unhealthy (target).
+func (h *Handler) check(ctx context.Context, p pool.Pool, n fleet.Node, target traffic.TargetState, now time.Time) string {
 	var failed []string
 	switch hb := n.Heartbeat; {
 	case hb == nil:
@@ -224,6 +243,9 @@ func (h *Handler) check(ctx context.Context, p pool.Pool, n fleet.Node, now time
 		failed = append(failed, fmt.Sprintf("no heartbeat for %s (its agent reports every %s)", now.Sub(hb.At).Round(time.Second), p.AgentInterval()))
 	case !hb.Healthy:
 		failed = append(failed, "its agent reports: "+hb.Reason)
+	}
+	if target.Unhealthy() {
+		failed = append(failed, fmt.Sprintf("its load balancer finds it unhealthy in %s (%s)", target.Group, target.Reason))
 	}
 	ep, err := health.Resolve(n.ID, n.PrivateIP, p)
 	if err != nil {

@@ -148,23 +148,38 @@ func (f *fakeRecords) Reweigh(_ context.Context, _ pool.Pool, rec traffic.Record
 	return true, nil
 }
 
+// fakeTargets answers a load balancer's view of each address, or fails
+// as ELBv2 throttling does; it records the pools it was asked about.
+type fakeTargets struct {
+	states map[string]traffic.TargetState
+	err    error
+	asked  []string
+}
+
+func (f *fakeTargets) Health(_ context.Context, p pool.Pool) (map[string]traffic.TargetState, error) {
+	f.asked = append(f.asked, p.Name)
+	return f.states, f.err
+}
+
 type rig struct {
 	store     *fakeStore
 	weights   *fakeWeights
 	records   *fakeRecords
+	targets   *fakeTargets
 	instances *fakeInstances
 	h         *Handler
 }
 
 func newRig(p pool.Pool, nodes []fleet.Node, down map[string]string, sessions fakeSessions) *rig {
-	r := &rig{store: &fakeStore{nodes: nodes}, weights: &fakeWeights{}, instances: &fakeInstances{}, records: &fakeRecords{weights: map[string]int{}}}
+	r := &rig{store: &fakeStore{nodes: nodes}, weights: &fakeWeights{}, instances: &fakeInstances{}, records: &fakeRecords{weights: map[string]int{}},
+		targets: &fakeTargets{}}
 	for _, n := range nodes {
 		if n.State == fleet.Active {
 			r.records.weights[n.ID] = traffic.FullWeight
 		}
 	}
 	r.h = NewHandler(pool.File{Environment: "dev", Pools: []pool.Pool{p}}, r.store, fakeProber{down: down}, sessions, r.instances,
-		func(string) (traffic.Weights, error) { return r.weights, nil }, r.records, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "heal"))
+		func(string) (traffic.Weights, error) { return r.weights, nil }, r.records, r.targets, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "heal"))
 	return r
 }
 
@@ -223,6 +238,56 @@ func TestHealthChecks(t *testing.T) {
 			}
 			if a := r.node("a"); a.State != fleet.Active || a.HealthFailures != 0 {
 				t.Fatalf("the healthy node was touched: %+v", a)
+			}
+		})
+	}
+}
+
+func nlbPool() pool.Pool {
+	p := livePool()
+	p.Traffic = pool.Traffic{Mode: pool.TrafficNLB, LoadBalancer: &pool.LoadBalancer{ListenerArn: "listener", TargetGroupArn: "stable", CanaryTargetGroupArn: "canary", Port: 1935}}
+	return p
+}
+
+func TestALoadBalancerPoolsNodesAreAlsoJudgedByTheirTargetGroup(t *testing.T) {
+	unhealthy := traffic.TargetState{Group: "stable", State: "unhealthy", Reason: "Target.FailedHealthChecks Health checks failed"}
+	cases := []struct {
+		name     string
+		p        pool.Pool
+		states   map[string]traffic.TargetState
+		err      error
+		failures int
+		state    fleet.State
+		reason   string
+		errors   int
+	}{
+		{"a target the load balancer finds healthy passes", nlbPool(), map[string]traffic.TargetState{"10.0.0.2": {Group: "stable", State: "healthy"}}, nil, 0, fleet.Active, "", 0},
+		{"a target the load balancer finds unhealthy fails, though its agent and probe pass", nlbPool(), map[string]traffic.TargetState{"10.0.0.2": unhealthy}, nil, 2, fleet.Draining,
+			"its load balancer finds it unhealthy in stable (Target.FailedHealthChecks Health checks failed)", 0},
+		{"a target still in its first checks is not judged", nlbPool(), map[string]traffic.TargetState{"10.0.0.2": {Group: "canary", State: "initial", Reason: "Elb.RegistrationInProgress"}}, nil, 0, fleet.Active, "", 0},
+		{"unreadable target health leaves the other checks to judge, and says so", nlbPool(), nil,
+			&smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}, 0, fleet.Active, "", 1},
+		{"a Route53 pool asks no load balancer", livePool(), map[string]traffic.TargetState{"10.0.0.2": unhealthy}, nil, 0, fleet.Active, "", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := serving("b", "10.0.0.2")
+			b.HealthFailures = 1
+			r := newRig(tc.p, []fleet.Node{b}, nil, fakeSessions{"10.0.0.2": 3})
+			r.targets.states, r.targets.err = tc.states, tc.err
+			rep, err := r.h.run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := r.node("b")
+			if got.State != tc.state || !strings.Contains(got.Reason, tc.reason) || len(rep.Errors) != tc.errors {
+				t.Fatalf("node b %s, reason %q, errors %v; want %s with %q and %d errors", got.State, got.Reason, rep.Errors, tc.state, tc.reason, tc.errors)
+			}
+			if tc.state == fleet.Active && got.HealthFailures != tc.failures {
+				t.Fatalf("node b has %d failures, want %d", got.HealthFailures, tc.failures)
+			}
+			if asked := len(r.targets.asked); (tc.p.Traffic.LoadBalancer != nil) != (asked == 1) {
+				t.Fatalf("target health read %d times for a %s pool", asked, tc.p.Traffic.Mode)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -181,4 +182,50 @@ func (t *Targets) members(ctx context.Context, tg string) ([]string, error) {
 		}
 	}
 	return ips, nil
+}
+
+// TargetState is one address's health as the pool's load balancer sees it.
+type TargetState struct {
+	// Group is the target group that says so.
+	Group string
+	// State is ELBv2's: initial, healthy, unhealthy, unused, draining,
+	// unavailable.
+	State string
+	// Reason is the load balancer's reason code and description.
+	Reason string
+}
+
+// Unhealthy reports whether the load balancer's own health checks fail
+// the target. A target still in its first checks (initial), leaving
+// (draining) or in a group the listener does not use (unused) is not
+// judged.
+func (s TargetState) Unhealthy() bool { return s.State == string(types.TargetHealthStateEnumUnhealthy) }
+
+// Health reads how the pool's load balancer sees each registered address
+// in its stable and canary groups, one call per group. An address
+// unhealthy in either group is unhealthy.
+func (t *Targets) Health(ctx context.Context, p pool.Pool) (map[string]TargetState, error) {
+	lb := p.Traffic.LoadBalancer
+	if lb == nil {
+		return nil, fmt.Errorf("pool %s has no load balancer", p.Name)
+	}
+	out := map[string]TargetState{}
+	for _, tg := range []string{lb.TargetGroupArn, lb.CanaryTargetGroupArn} {
+		res, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
+		if err != nil {
+			return nil, fmt.Errorf("reading the health of %s's targets: %w", tg, err)
+		}
+		for _, d := range res.TargetHealthDescriptions {
+			if d.Target == nil || d.TargetHealth == nil {
+				continue
+			}
+			addr := aws.ToString(d.Target.Id)
+			if out[addr].Unhealthy() {
+				continue
+			}
+			out[addr] = TargetState{Group: tg, State: string(d.TargetHealth.State),
+				Reason: strings.TrimSpace(string(d.TargetHealth.Reason) + " " + aws.ToString(d.TargetHealth.Description))}
+		}
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -188,5 +189,30 @@ func TestCanaryNodesKeepTheirOwnStepsWhenOneRollsBackOnMoto(t *testing.T) {
 	rec.set(t, tg, p, "a", "127.0.0.20", 30)
 	if s, cw := listenerSplit(t, c, p); s != 869 || cw != 130 {
 		t.Fatalf("a at 30%% beside an unclaimed target: %d/%d, want 869/130", s, cw)
+	}
+}
+
+// moto registers IP targets as healthy and never runs a health check, so
+// this test shows the read and the grouping; an unhealthy target is the
+// healing package's table test.
+func TestTargetHealthIsReadFromBothGroupsOnMoto(t *testing.T) {
+	c, p := motoNLB(t)
+	rec := records{}
+	tg := NewTargets(c, rec)
+	rec.set(t, tg, p, "old", "127.0.0.10", FullWeight)
+	rec.set(t, tg, p, "new", "127.0.0.11", 30)
+	got, err := tg.Health(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb := p.Traffic.LoadBalancer
+	if old, fresh := got["127.0.0.10"], got["127.0.0.11"]; len(got) != 2 || old.Group != lb.TargetGroupArn || fresh.Group != lb.CanaryTargetGroupArn ||
+		old.State != "healthy" || fresh.State != "healthy" || old.Unhealthy() {
+		t.Fatalf("target health %+v: want the stable node in %s and the new one in %s, both healthy", got, lb.TargetGroupArn, lb.CanaryTargetGroupArn)
+	}
+	missing := p
+	missing.Traffic.LoadBalancer = &pool.LoadBalancer{TargetGroupArn: lb.TargetGroupArn, CanaryTargetGroupArn: lb.CanaryTargetGroupArn + "-gone"}
+	if _, err := tg.Health(context.Background(), missing); err == nil || !strings.Contains(err.Error(), "-gone") {
+		t.Fatalf("a missing target group: %v", err)
 	}
 }
