@@ -32,11 +32,19 @@
    current record sets before moto applies anything.
 
 Usage is moto_server's: python3 scripts/moto_server.py -H 127.0.0.1 -p PORT
+
+With --port-file PATH instead of -p, the server binds a port the kernel
+chooses and writes its number to PATH once it listens. The tests start
+their servers this way: a port chosen by the caller and bound a second
+later, once Python has started, may meanwhile be taken by another test
+package's server, and the caller would then talk to that one.
 """
 
+import argparse
 import copy
 import functools
 import os
+import sys
 import threading
 import time
 import types
@@ -45,7 +53,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.elbv2.models import FakeLoadBalancer, elbv2_backends
 from moto.route53.exceptions import Route53ClientError
 from moto.route53.models import Route53Backend
-from moto.server import main
+from moto.server import DomainDispatcherApplication, create_backend_app, main
 from moto.stepfunctions.models import StateMachineInstance
 
 
@@ -142,5 +150,32 @@ if _max_retry:
     _cap = float(_max_retry)
     retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(min(seconds, _cap)))
 
+
+
+def _serve_on_a_chosen_port(argv):
+    """Serves as moto_server does, on a port the kernel chooses, and writes
+    the port to --port-file once the server listens."""
+    from werkzeug.serving import make_server
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("--port-file", required=True)
+    args = parser.parse_args(argv)
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # as moto_server's main sets it
+    server = make_server(args.host, 0, app, threaded=True)
+    # moto's Step Functions calls Lambda on localhost:MOTO_PORT unless the
+    # caller pointed MOTO_PORT elsewhere.
+    os.environ.setdefault("MOTO_PORT", str(server.port))
+    partial = args.port_file + ".partial"
+    with open(partial, "w") as f:
+        f.write(str(server.port))
+    os.replace(partial, args.port_file)
+    server.serve_forever()
+
+
 if __name__ == "__main__":
-    main()
+    if "--port-file" in sys.argv:
+        _serve_on_a_chosen_port(sys.argv[1:])
+    else:
+        main()

@@ -113,7 +113,11 @@ func (s *Snapshot) sort() {
 // AddUnreported counts on each node the sessions handed to it after its
 // agent last measured: sent holds when each session was handed out, by
 // node. Without them a crowd would pour onto the node that looked empty
-// at its last report until its next one, an agent interval later.
+// at its last report until its next one, an agent interval later. A
+// session handed out just before a report whose client connects just
+// after it is in neither count until the next report: a node may take
+// the few sessions of that moment past a class's ceiling, and the media
+// server's own connection limit still bounds it.
 func (s *Snapshot) AddUnreported(sent map[string][]time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -61,13 +61,19 @@ func StopGroup(cmd *exec.Cmd, grace time.Duration) {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	StopWatched(cmd, done, grace)
+}
+
+// StopWatched is StopGroup for a command whose Wait already runs
+// elsewhere and closes exited when it returns.
+func StopWatched(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
-	case <-done:
+	case <-exited:
 	case <-time.After(grace):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-exited
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,6 +33,8 @@ const Region = "us-east-1"
 type Server struct {
 	Port int
 	cmd  *exec.Cmd
+	// exited is closed when the server's process has ended.
+	exited chan struct{}
 }
 
 // URL is the endpoint to give the AWS SDK. It says localhost rather than
@@ -139,15 +142,20 @@ func (s *Server) Reset() error {
 	return nil
 }
 
-// Launch starts a moto server (argv, to which host and port are added) on
-// a free loopback port with extra environment variables and waits until it
-// answers.
+// Launch starts a moto server (argv, to which host and port file are
+// added: scripts/moto_server.py's --port-file) on a port it binds itself,
+// with extra environment variables, and waits until it answers. The server
+// chooses its port because a port chosen here and bound by Python a second
+// later may meanwhile be taken by another test package's server, which
+// would then answer for this one.
 func Launch(argv []string, env []string, logTo *os.File) (*Server, error) {
-	port, err := loopback.FreePort()
+	dir, err := os.MkdirTemp("", "moto-port-")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(argv[0], append(argv[1:], "-H", "127.0.0.1", "-p", strconv.Itoa(port))...)
+	defer os.RemoveAll(dir)
+	portFile := filepath.Join(dir, "port")
+	cmd := exec.Command(argv[0], append(argv[1:], "-H", "127.0.0.1", "--port-file", portFile)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logTo
 	cmd.Stderr = logTo
@@ -156,16 +164,38 @@ func Launch(argv []string, env []string, logTo *os.File) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{Port: port, cmd: cmd}
-	if err := loopback.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", port), 30*time.Second); err != nil {
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	s := &Server{cmd: cmd, exited: exited}
+	deadline := time.After(30 * time.Second)
+	for s.Port == 0 {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("moto_server exited before it listened (log %s)", logTo.Name())
+		case <-deadline:
+			s.Stop()
+			return nil, fmt.Errorf("moto_server did not write its port in 30 s (log %s)", logTo.Name())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if b, err := os.ReadFile(portFile); err == nil {
+			if s.Port, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+				s.Stop()
+				return nil, fmt.Errorf("moto_server wrote port %q: %w", b, err)
+			}
+		}
+	}
+	if err := loopback.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/moto-api/", s.Port), 30*time.Second); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("moto_server did not answer on port %d: %w", port, err)
+		return nil, fmt.Errorf("moto_server did not answer on port %d: %w", s.Port, err)
 	}
 	return s, nil
 }
 
 // Stop ends the server and its process group.
-func (s *Server) Stop() { loopback.StopGroup(s.cmd, 5*time.Second) }
+func (s *Server) Stop() { loopback.StopWatched(s.cmd, s.exited, 5*time.Second) }
 
 // Config returns an AWS SDK configuration for the server with dummy
 // credentials.
