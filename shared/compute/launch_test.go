@@ -116,7 +116,7 @@ func motoNetwork(t *testing.T, c *ec2.Client) pool.Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.40.0.0/20"), AvailabilityZone: aws.String("us-east-1a")})
+	sub, err := motoserver.Subnet(ctx, c, aws.ToString(vpc.Vpc.VpcId), "10.40.0.0/20", "us-east-1a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func motoNetwork(t *testing.T, c *ec2.Client) pool.Pool {
 		Name:           "live",
 		LaunchTemplate: pool.LaunchTemplate{ID: aws.ToString(lt.LaunchTemplate.LaunchTemplateId), Version: "1"},
 		InstanceTypes:  []string{"c7g.large"},
-		Placement:      []pool.Placement{{AZ: "us-east-1a", Subnet: aws.ToString(sub.Subnet.SubnetId)}},
+		Placement:      []pool.Placement{{AZ: "us-east-1a", Subnet: sub}},
 	}
 }
 

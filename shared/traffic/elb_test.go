@@ -79,12 +79,12 @@ func motoNLB(t *testing.T) (*elb.Client, pool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := e.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.40.0.0/20"), AvailabilityZone: aws.String("us-east-1a")})
+	sub, err := motoserver.Subnet(ctx, e, aws.ToString(vpc.Vpc.VpcId), "10.40.0.0/20", "us-east-1a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := elb.NewFromConfig(cfg)
-	lb, err := c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("voice"), Type: elbtypes.LoadBalancerTypeEnumNetwork, Subnets: []string{aws.ToString(sub.Subnet.SubnetId)}})
+	lb, err := c.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String("voice"), Type: elbtypes.LoadBalancerTypeEnumNetwork, Subnets: []string{sub}})
 	if err != nil {
 		t.Fatal(err)
 	}
