@@ -34,10 +34,11 @@
 Usage is moto_server's: python3 scripts/moto_server.py -H 127.0.0.1 -p PORT
 
 With --port-file PATH instead of -p, the server binds a port the kernel
-chooses and writes its number to PATH once it listens. The tests start
-their servers this way: a port chosen by the caller and bound a second
-later, once Python has started, may meanwhile be taken by another test
-package's server, and the caller would then talk to that one.
+chooses and writes its number to PATH once it listens. The tests and the
+local cloud start their servers this way: a port chosen by the caller and
+bound a second later, once Python has started, may meanwhile be taken by
+another server starting at the same time, and the caller would then talk
+to that one.
 """
 
 import argparse
@@ -149,7 +150,6 @@ if _max_retry:
 
     _cap = float(_max_retry)
     retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: time.sleep(min(seconds, _cap)))
-
 
 
 def _serve_on_a_chosen_port(argv):
