@@ -167,14 +167,23 @@ func (t *Targets) balance(ctx context.Context, p pool.Pool, ip string, weight in
 	return nil
 }
 
-// members lists the addresses registered in a group, draining ones aside.
-func (t *Targets) members(ctx context.Context, tg string) ([]string, error) {
+// targets reads a group's registered targets with their health.
+func (t *Targets) targets(ctx context.Context, tg string) ([]types.TargetHealthDescription, error) {
 	out, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
 	if err != nil {
 		return nil, fmt.Errorf("reading the targets of %s: %w", tg, err)
 	}
+	return out.TargetHealthDescriptions, nil
+}
+
+// members lists the addresses registered in a group, draining ones aside.
+func (t *Targets) members(ctx context.Context, tg string) ([]string, error) {
+	described, err := t.targets(ctx, tg)
+	if err != nil {
+		return nil, err
+	}
 	var ips []string
-	for _, d := range out.TargetHealthDescriptions {
+	for _, d := range described {
 		if d.TargetHealth == nil || d.TargetHealth.State != types.TargetHealthStateEnumDraining {
 			if d.Target != nil {
 				ips = append(ips, aws.ToString(d.Target.Id))
@@ -211,11 +220,11 @@ func (t *Targets) Health(ctx context.Context, p pool.Pool) (map[string]TargetSta
 	}
 	out := map[string]TargetState{}
 	for _, tg := range []string{lb.TargetGroupArn, lb.CanaryTargetGroupArn} {
-		res, err := t.elb.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
+		described, err := t.targets(ctx, tg)
 		if err != nil {
-			return nil, fmt.Errorf("reading the health of %s's targets: %w", tg, err)
+			return nil, err
 		}
-		for _, d := range res.TargetHealthDescriptions {
+		for _, d := range described {
 			if d.Target == nil || d.TargetHealth == nil {
 				continue
 			}
