@@ -3,6 +3,8 @@ package simulation
 import (
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -24,86 +26,171 @@ type Report struct {
 	Goals []Goal `json:"goals"`
 }
 
-// Goal is the bar for a mediascale policy on one trace: under-provisioning
-// at most half the best peer's (BUNGEE accuracy), at no more node-hours
-// than that peer, and its distance from the oracle, the physical limit.
+// Goal is the bar for a mediascale policy on one trace (README.md, "Where
+// mediascale stands"): a set of checks, each a figure against its limit
+// and where the limit comes from.
 type Goal struct {
-	Policy    string  `json:"policy"`
-	Under     float64 `json:"underProvisioningAccuracy"`
-	NodeHours float64 `json:"nodeHours"`
-	// BestPeer is the peer that under-provisions least (fewer node-hours
-	// breaking a tie); the oracle is not a peer.
-	BestPeer          string  `json:"bestPeer"`
-	BestPeerUnder     float64 `json:"bestPeerUnderProvisioningAccuracy"`
-	BestPeerNodeHours float64 `json:"bestPeerNodeHours"`
-	OracleUnder       float64 `json:"oracleUnderProvisioningAccuracy"`
-	// ReactiveUnder and ReactiveNodeHours are the ideal reactive
-	// policy's: the least any policy that sizes the pool to the demand of
-	// the moment can under-provision on the trace, and what it costs.
-	ReactiveUnder     float64 `json:"idealReactiveUnderProvisioningAccuracy"`
-	ReactiveNodeHours float64 `json:"idealReactiveNodeHours"`
-	Met               bool    `json:"met"`
+	Policy string `json:"policy"`
+	// Kind says which bar the trace is held to: GoalCrowd, GoalFortnight
+	// or GoalCalm.
+	Kind   string  `json:"kind"`
+	Checks []Check `json:"checks"`
+	Met    bool    `json:"met"`
 }
 
-// Judge sets the report's goals from its results.
-func Judge(results []Result) []Goal {
-	var best, oracle, reactive *Result
-	var ours []Result
-	for i, x := range results {
-		switch {
-		case x.Policy == OracleName:
-			oracle = &results[i]
-		case x.Policy == IdealReactiveName:
-			reactive = &results[i]
-		case strings.HasPrefix(x.Policy, "mediascale"):
-			ours = append(ours, x)
-		case best == nil || x.UnderAccuracy < best.UnderAccuracy || x.UnderAccuracy == best.UnderAccuracy && x.NodeHours < best.NodeHours:
-			best = &results[i]
+// Check is one figure of a goal against its limit.
+type Check struct {
+	Figure string  `json:"figure"`
+	Value  float64 `json:"value"`
+	Limit  float64 `json:"limit"`
+	// Basis says where the limit comes from ("0.75 x hpa's 0.08").
+	Basis string `json:"basis"`
+	Met   bool   `json:"met"`
+}
+
+// The kinds of goal.
+const (
+	// GoalCrowd is a crowd nobody announced (the flash crowd, the
+	// collapse, and any trace not named below).
+	GoalCrowd = "crowd nobody announced"
+	// GoalFortnight is the diurnal fortnight.
+	GoalFortnight = "diurnal fortnight"
+	// GoalCalm is load that wanders without a crowd (sawtooth, noise).
+	GoalCalm = "sawtooth and noise"
+)
+
+// GoalKind is the bar a shipped trace is held to, by its file name.
+func GoalKind(trace string) string {
+	switch {
+	case strings.Contains(trace, "diurnal"):
+		return GoalFortnight
+	case strings.Contains(trace, "sawtooth"), strings.Contains(trace, "noise"):
+		return GoalCalm
+	}
+	return GoalCrowd
+}
+
+// isPeer tells the peers from mediascale's own policies and the bounds.
+func isPeer(name string) bool {
+	return name != OracleName && name != FirstSignName && !strings.HasPrefix(name, "mediascale")
+}
+
+// bestPeer is the peer with the least of a figure, fewer node-hours
+// breaking a tie; ok is false without peers.
+func bestPeer(results []Result, fig func(Figures) float64, among func(Figures) bool) (Figures, bool) {
+	var best *Figures
+	for i := range results {
+		x := &results[i].Figures
+		if !isPeer(x.Policy) || among != nil && !among(*x) {
+			continue
+		}
+		if best == nil || fig(*x) < fig(*best) || fig(*x) == fig(*best) && x.NodeHours < best.NodeHours {
+			best = x
 		}
 	}
 	if best == nil {
-		return nil
+		return Figures{}, false
 	}
+	return *best, true
+}
+
+// Judge sets the report's goals from its results for a trace of the given
+// kind.
+func Judge(results []Result, kind string) []Goal {
+	var oracle, firstSign *Figures
+	for i := range results {
+		switch results[i].Policy {
+		case OracleName:
+			oracle = &results[i].Figures
+		case FirstSignName:
+			firstSign = &results[i].Figures
+		}
+	}
+	under := func(f Figures) float64 { return f.UnderAccuracy }
+	harm := func(f Figures) float64 { return f.Harm }
 	var goals []Goal
-	for _, x := range ours {
-		g := Goal{Policy: x.Policy, Under: x.UnderAccuracy, NodeHours: x.NodeHours,
-			BestPeer: best.Policy, BestPeerUnder: best.UnderAccuracy, BestPeerNodeHours: best.NodeHours}
-		if oracle != nil {
-			g.OracleUnder = oracle.UnderAccuracy
+	for _, r := range results {
+		x := r.Figures
+		if !strings.HasPrefix(x.Policy, "mediascale") {
+			continue
 		}
-		if reactive != nil {
-			g.ReactiveUnder, g.ReactiveNodeHours = reactive.UnderAccuracy, reactive.NodeHours
+		g := Goal{Policy: x.Policy, Kind: kind}
+		add := func(figure string, value, limit float64, basis string) {
+			g.Checks = append(g.Checks, Check{Figure: figure, Value: value, Limit: limit, Basis: basis, Met: value <= limit+1e-9})
 		}
-		g.Met = round2(x.UnderAccuracy) <= round2(best.UnderAccuracy/2) && x.NodeHours <= best.NodeHours
+		switch kind {
+		case GoalCrowd:
+			if b, ok := bestPeer(results, under, nil); ok {
+				add("under-provisioning", x.UnderAccuracy, round3(0.75*b.UnderAccuracy), fmt.Sprintf("0.75 x %s's %.2f", b.Policy, b.UnderAccuracy))
+			}
+			if firstSign != nil {
+				limit := math.Max(1.5*firstSign.UnderAccuracy, firstSign.UnderAccuracy+0.02)
+				add("under-provisioning", x.UnderAccuracy, round3(limit), fmt.Sprintf("the first-sign bound's %.2f x 1.5 or + 0.02", firstSign.UnderAccuracy))
+			}
+			if b, ok := bestPeer(results, harm, nil); ok {
+				add("harm", x.Harm, 0.5*b.Harm, fmt.Sprintf("half of %s's %.0f", b.Policy, b.Harm))
+			}
+			if oracle != nil {
+				add("node-hours", x.NodeHours, round2(1.15*oracle.NodeHours), fmt.Sprintf("1.15 x the oracle's %.1f", oracle.NodeHours))
+			}
+		case GoalFortnight:
+			add("under-provisioning", x.UnderAccuracy, 0, "none")
+			served := func(f Figures) bool { return f.UnderAccuracy == 0 }
+			if b, ok := bestPeer(results, func(f Figures) float64 { return f.NodeHours }, served); ok {
+				add("node-hours", x.NodeHours, round2(1.02*b.NodeHours), fmt.Sprintf("1.02 x %s's %.1f", b.Policy, b.NodeHours))
+			}
+			if b, ok := bestPeer(results, func(f Figures) float64 { return f.Cut }, nil); ok {
+				add("sessions cut", x.Cut, b.Cut, fmt.Sprintf("%s's %.0f", b.Policy, b.Cut))
+			}
+		case GoalCalm:
+			scales := func(f Figures) bool { return f.Executions > 0 }
+			if b, ok := bestPeer(results, func(f Figures) float64 { return f.Jitter }, scales); ok {
+				add("jitter", x.Jitter, b.Jitter, fmt.Sprintf("%s's %.3f, the calmest peer that scales", b.Policy, b.Jitter))
+			}
+			if b, ok := bestPeer(results, harm, nil); ok {
+				add("harm", x.Harm, b.Harm, fmt.Sprintf("%s's %.0f", b.Policy, b.Harm))
+			}
+		}
+		g.Met = len(g.Checks) > 0
+		for _, c := range g.Checks {
+			g.Met = g.Met && c.Met
+		}
 		goals = append(goals, g)
 	}
 	return goals
 }
 
-// String says the verdict in one line.
+// String says the verdict in one line, and for each check missed by how
+// much.
 func (g Goal) String() string {
 	verdict := "NOT MET"
 	if g.Met {
 		verdict = "met"
 	}
-	line := fmt.Sprintf("goal for %s: %s: under-provisioning %.2f against %s's %.2f (at most %.3f wanted), node-hours %.1f against %.1f; the oracle under-provisions %.2f",
-		g.Policy, verdict, g.Under, g.BestPeer, g.BestPeerUnder, g.BestPeerUnder/2, g.NodeHours, g.BestPeerNodeHours, g.OracleUnder)
-	if g.BeyondReactive() {
-		line += fmt.Sprintf("; an ideal reactive policy under-provisions %.2f at %.1f node-hours: the bar is below what sizing to the demand of the moment can reach",
-			g.ReactiveUnder, g.ReactiveNodeHours)
+	parts := make([]string, 0, len(g.Checks))
+	for _, c := range g.Checks {
+		part := fmt.Sprintf("%s %s, at most %s (%s)", c.Figure, num(c.Value), num(c.Limit), c.Basis)
+		if !c.Met {
+			part += fmt.Sprintf(": %s over", num(c.Value-c.Limit))
+		}
+		parts = append(parts, part)
 	}
-	return line
+	return fmt.Sprintf("goal for %s (%s): %s: %s", g.Policy, g.Kind, verdict, strings.Join(parts, "; "))
 }
 
-// BeyondReactive reports whether the goal asks for less under-provisioning
-// than the ideal reactive policy achieves: then only a policy that guesses
-// at demand still to come can meet it.
-func (g Goal) BeyondReactive() bool {
-	return g.ReactiveNodeHours > 0 && round2(g.ReactiveUnder) > round2(g.BestPeerUnder/2)
+// num prints a figure as short as it allows: whole numbers whole, the
+// rest to three places.
+func num(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return strconv.FormatFloat(round3(v), 'f', -1, 64)
 }
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // Policies returns every policy the simulator compares, mediascale first,
-// then the peers, the reactive bound and the oracle.
+// then the peers, the first-sign bound and the oracle.
 func Policies(p pool.Pool, m Model, t Trace) []Policy {
 	target := capacity.Targets(p)[pool.MetricConnections]
 	return []Policy{
@@ -114,8 +201,8 @@ func Policies(p pool.Pool, m Model, t Trace) []Policy {
 		NewPredictive(p, target),
 		NewStepScaling(p),
 		NewEdge(p),
-		NewOracle(p, m, t, false),
 		NewOracle(p, m, t, true),
+		NewOracle(p, m, t, false),
 	}
 }
 
@@ -139,18 +226,18 @@ func Compare(p pool.Pool, m Model, t Trace, name string) (Report, error) {
 			return Report{}, err
 		}
 	}
-	return Report{Pool: p.Name, Trace: name, Seconds: t.Duration().Seconds(), Model: m, Results: results, Goals: Judge(results)}, nil
+	return Report{Pool: p.Name, Trace: name, Seconds: t.Duration().Seconds(), Model: m, Results: results, Goals: Judge(results, GoalKind(name))}, nil
 }
 
 // WriteTable prints the figures, one policy per row.
 func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "pool %s, trace %s (%s)\n", r.Pool, r.Trace, time.Duration(r.Seconds*float64(time.Second)))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "policy\tunder acc\tover acc\tunder %\tover %\tjitter/min\thot session-min\trefused\tcut\tnode-hours\tpeak\tactions\ttransitions\tinvocations\t")
+	fmt.Fprintln(tw, "policy\tunder acc\tover acc\tunder %\tover %\tjitter/min\thot session-min\trefused\tcut\tharm\tnode-hours\tparked hours\tpeak\tactions\ttransitions\tinvocations\t")
 	for _, x := range r.Results {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.1f\t%.3f\t%.0f\t%.0f\t%.0f\t%.1f\t%d\t%d\t%.0f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.1f\t%.3f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%d\t%d\t%.0f\t%.0f\t\n",
 			x.Policy, x.UnderAccuracy, x.OverAccuracy, 100*x.UnderTimeShare, 100*x.OverTimeShare, x.Jitter,
-			x.HotSessionMinutes, x.Refused, x.Cut, x.NodeHours, x.PeakNodes, x.Executions, x.Transitions, x.LambdaInvocations)
+			x.HotSessionMinutes, x.Refused, x.Cut, x.Harm, x.NodeHours, x.ParkedNodeHours, x.PeakNodes, x.Executions, x.Transitions, x.LambdaInvocations)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/mediascale/mediascale/shared/capacity"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
+	"github.com/mediascale/mediascale/shared/traffic"
 )
 
 // Mediascale is the product's own policy: capacity.Recommend, the function
@@ -52,6 +54,10 @@ func NewMediascale(p pool.Pool) *Mediascale {
 func (m *Mediascale) Name() string { return m.label }
 func (m *Mediascale) Shifts() bool { return true }
 
+// FullShareWhenSaturated: the shift step sends a new node its full share
+// at once while every ACTIVE node is at its scale-out threshold.
+func (m *Mediascale) FullShareWhenSaturated() bool { return true }
+
 func (m *Mediascale) Step(f *cluster, now time.Time) {
 	for _, ref := range m.refs {
 		if m.alarms[ref].evaluate(f, now) {
@@ -60,6 +66,28 @@ func (m *Mediascale) Step(f *cluster, now time.Time) {
 	}
 	if now.Truncate(time.Minute).Equal(now) {
 		m.decide(f, now, capacity.Signal{Source: capacity.SourceSchedule})
+		m.balance(f, now)
+	}
+}
+
+// balance is the heal function's minute in a Route53 pool with load-aware
+// weights: traffic.Balance moves the ACTIVE nodes' record weights toward
+// their headroom.
+func (m *Mediascale) balance(f *cluster, now time.Time) {
+	if m.p.Traffic.Mode != pool.TrafficRoute53 || !m.p.Traffic.LoadAwareWeights() {
+		return
+	}
+	current := map[string]int{}
+	byID := map[string]*node{}
+	for _, n := range f.nodes {
+		if n.phase == active {
+			id := nodeID(n)
+			current[id] = int(math.Round(n.route * traffic.FullWeight))
+			byID[id] = n
+		}
+	}
+	for id, w := range traffic.Balance(m.p, m.records(f, now), current, now) {
+		byID[id].route = float64(w) / traffic.FullWeight
 	}
 }
 
@@ -104,10 +132,9 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) {
 // and for a node taking traffic its agent's fresh heartbeat with its
 // sessions.
 func (m *Mediascale) records(f *cluster, now time.Time) []fleet.Node {
-	per := f.perWeight()
 	out := make([]fleet.Node, 0, len(f.nodes))
 	for _, n := range f.nodes {
-		r := fleet.Node{Pool: m.p.Name, ID: fmt.Sprintf("n-%d", n.id), Goal: events.GoalServe}
+		r := fleet.Node{Pool: m.p.Name, ID: nodeID(n), Goal: events.GoalServe}
 		switch n.phase {
 		case launching:
 			r.State = fleet.Provisioning
@@ -119,9 +146,11 @@ func (m *Mediascale) records(f *cluster, now time.Time) []fleet.Node {
 			r.State = fleet.Draining
 		}
 		if n.phase == shifting || n.phase == active {
-			r.Heartbeat = &fleet.Heartbeat{At: now, Healthy: true, Load: fleet.Load{Connections: per * n.weight}}
+			r.Heartbeat = &fleet.Heartbeat{At: now, Healthy: true, Load: fleet.Load{Connections: n.sessions}}
 		}
 		out = append(out, r)
 	}
 	return slices.Clip(out)
 }
+
+func nodeID(n *node) string { return fmt.Sprintf("n-%d", n.id) }

@@ -16,12 +16,16 @@ import (
 
 // HPA is the Kubernetes Horizontal Pod Autoscaler v2 with its defaults
 // (Kubernetes docs, "Horizontal Pod Autoscaling" and its algorithm
-// details): every 15 s, desired = ceil(current x metric / target); no
-// change within a 0.1 tolerance; pods not yet ready count as 0 % of the
-// target when scaling up and as 100 % when scaling down; scale-up at most
-// max(100 %, 4 pods) per 15 s and no stabilization; scale-down takes the
-// highest recommendation of the last 300 s. A removed pod gets SIGTERM and
-// its grace period.
+// details; the controller's replica calculator and its behaviours, in
+// kubernetes/kubernetes pkg/controller/podautoscaler): every 15 s the
+// replica calculator proposes a raw recommendation from the ready pods'
+// metrics (HPAReplicas); the raw recommendation is recorded in the
+// stabilization window first; the window then gives the recommendation
+// (scale-up: no stabilization; scale-down: the highest raw
+// recommendation of the last 300 s), and only then does the rate limit
+// apply (scale-up at most max(100 %, 4 pods) per 15 s; scale-down 100 %
+// per 15 s), and min and max. A removed pod gets SIGTERM and its grace
+// period; the newest pods go first.
 type HPA struct {
 	p    pool.Pool
 	recs []timedRec
@@ -33,6 +37,15 @@ type timedRec struct {
 	desired int
 }
 
+// HPA's defaults.
+const (
+	HPATolerance  = 0.1
+	HPASyncPeriod = 15 * time.Second
+	HPADownWindow = 300 * time.Second
+	hpaUpPods     = 4
+	hpaUpPercent  = 100
+)
+
 func NewHPA(p pool.Pool) *HPA { return &HPA{p: p} }
 func (h *HPA) Name() string   { return "hpa" }
 func (h *HPA) Shifts() bool   { return false }
@@ -40,76 +53,152 @@ func (h *HPA) Step(f *cluster, now time.Time) {
 	if now.Before(h.next) {
 		return
 	}
-	h.next = now.Add(15 * time.Second)
-	current, ready := f.capacity()
-	load := f.perWeight() * float64(ready)
-	desired := HPADesired(current, ready, load, f.target)
-	// Scale-down stabilization: the highest recommendation of 300 s.
-	h.recs = append(h.recs, timedRec{now, desired})
-	for len(h.recs) > 0 && now.Sub(h.recs[0].at) > 300*time.Second {
+	h.next = now.Add(HPASyncPeriod)
+	current, _ := f.capacity()
+	var pods HPAPods
+	for _, n := range f.nodes {
+		switch n.phase {
+		case launching, shifting:
+			pods.Pending++
+		case active:
+			pods.Metrics = append(pods.Metrics, n.sessions)
+		}
+	}
+	raw, ok := HPAReplicas(current, pods, f.target, HPATolerance)
+	if !ok {
+		// No ready pod reports: the controller records an error and
+		// leaves the scale alone.
+		return
+	}
+	desired := HPAStabilize(h.recs, current, raw, now)
+	h.recs = append(h.recs, timedRec{now, raw})
+	for len(h.recs) > 0 && now.Sub(h.recs[0].at) > HPADownWindow {
 		h.recs = h.recs[1:]
 	}
-	if desired < current {
-		for _, r := range h.recs {
-			desired = max(desired, r.desired)
-		}
-		desired = min(desired, current)
-	}
+	// The rate limits come after stabilization, from the replicas at the
+	// start of the 15 s period (the sync period is the policies' period,
+	// so that is the current count); scale-down's 100 % a period never
+	// binds.
+	desired = min(desired, max(current*(100+hpaUpPercent)/100, current+hpaUpPods))
 	f.resize(current, min(max(desired, h.p.Capacity.Min), h.p.Capacity.Max), Grace)
 }
 
-// HPADesired is one HPA recommendation before stabilization and bounds:
-// load is the sessions on the ready pods.
-func HPADesired(current, ready int, load, target float64) int {
-	if current == 0 {
-		if load > 0 {
-			return 1
+// HPAPods is what the replica calculator sees of a deployment's pods for
+// a per-pod metric.
+type HPAPods struct {
+	// Metrics holds each ready pod's value.
+	Metrics []float64
+	// Pending counts pods not yet ready: set aside on a scale-down, read
+	// as 0 on a scale-up.
+	Pending int
+	// Missing counts ready pods without a value: read as the target on a
+	// scale-down and as 0 on a scale-up.
+	Missing int
+}
+
+// HPAReplicas is the replica calculator's raw recommendation for a plain
+// per-pod metric (calcPlainMetricReplicas): the usage ratio of the ready
+// pods' average to the target; within the tolerance nothing changes;
+// without pending or missing pods, ceil(ratio x ready pods); otherwise the
+// ratio is taken again with missing pods at the target (scale-down) or 0
+// (scale-up) and pending pods at 0 (scale-up only), and nothing changes
+// when that lands within the tolerance or turns the direction round. ok is
+// false when no ready pod has a value.
+func HPAReplicas(current int, pods HPAPods, target, tolerance float64) (replicas int, ok bool) {
+	if len(pods.Metrics) == 0 || target <= 0 {
+		return current, false
+	}
+	sum := 0.0
+	for _, v := range pods.Metrics {
+		sum += v
+	}
+	n := len(pods.Metrics)
+	ratio := sum / float64(n) / target
+	rebalance := pods.Pending > 0 && ratio > 1
+	if !rebalance && pods.Missing == 0 {
+		if math.Abs(1-ratio) <= tolerance {
+			return current, true
 		}
-		return 0
+		return ceilInt(ratio * float64(n)), true
 	}
-	// Scale-up reads unready pods as 0 % of the target.
-	up := load / (float64(current) * target)
-	if up > 1.1 {
-		limit := max(2*current, current+4)
-		return min(int(math.Ceil(float64(current)*up-1e-9)), limit)
+	if pods.Missing > 0 {
+		if ratio < 1 {
+			sum += float64(pods.Missing) * target
+		}
+		n += pods.Missing
 	}
-	// Scale-down reads unready pods as 100 % of the target.
-	down := (load + float64(current-ready)*target) / (float64(current) * target)
-	if down < 0.9 {
-		return int(math.Ceil(float64(current)*down - 1e-9))
+	if rebalance {
+		n += pods.Pending
+	}
+	fresh := sum / float64(n) / target
+	if math.Abs(1-fresh) <= tolerance || ratio < 1 && fresh > 1 || ratio > 1 && fresh < 1 {
+		return current, true
+	}
+	return ceilInt(fresh * float64(n)), true
+}
+
+// HPAStabilize is HPA's stabilization with the default behaviours, before
+// the raw recommendation is recorded: a scale-up takes the raw
+// recommendation at once (a 0 s window); a scale-down takes the highest
+// raw recommendation of the last 300 s, never above the current count.
+func HPAStabilize(window []timedRec, current, raw int, now time.Time) int {
+	down := raw
+	for _, r := range window {
+		if now.Sub(r.at) <= HPADownWindow {
+			down = max(down, r.desired)
+		}
+	}
+	switch {
+	case raw > current:
+		return raw
+	case down < current:
+		return down
 	}
 	return current
 }
 
+func ceilInt(v float64) int { return int(math.Ceil(v - 1e-9)) }
+
 // TargetTracking is an EC2 Auto Scaling target tracking policy (EC2 Auto
-// Scaling user guide, "Target tracking scaling policies"): it keeps a high
-// alarm (3 of 3 one-minute datapoints above the target) and a low alarm
-// (15 of 15 below it), whose actions repeat every minute while the alarm
-// holds; on either it sets capacity to ceil(in-service x metric /
-// target), rounding up. Instances still warming up (the default warmup is
-// 300 s once in service) count toward the current capacity and their
-// metrics are left out; it scales in only when no instance is warming.
-// EC2 Auto Scaling terminates an instance without draining it.
+// Scaling user guide, "Target tracking scaling policies" and "Set the
+// default instance warmup"): it keeps a high alarm (3 of 3 one-minute
+// datapoints above the target) and a low alarm (15 of 15 below a
+// threshold far enough under the target, "usually more than 10 %
+// lower": 90 % of it here), whose actions repeat every minute while the
+// alarm holds. On the high alarm it asks for ceil(settled x metric /
+// target) instances, where settled are the in-service instances past
+// their warmup (300 s, the default cooldown standing in for the default
+// instance warmup) and the metric their average, and it counts the
+// instances still warming up or pending as part of the current capacity:
+// it launches only what that ask exceeds, so repeated breaches that need
+// similar capacity give one scaling activity. It scales in ("more
+// conservative ... to protect availability") only while no instance is
+// warming up, to the ask on the whole group, which by rounding up never
+// pushes the metric back above the target. EC2 Auto Scaling terminates an
+// instance without draining it.
 type TargetTracking struct {
-	p        pool.Pool
-	high     *watch
-	low      *watch
-	next     time.Time
-	inServed map[int]time.Time
+	p    pool.Pool
+	high *watch
+	low  *watch
+	next time.Time
 	// floor is a forecast's capacity for now (predictive scaling); the
 	// policy never goes below it.
 	floor int
 }
 
-// Warmup is target tracking's default instance warmup.
+// Warmup is the instance warmup of EC2 Auto Scaling's target tracking and
+// step scaling policies here (the default cooldown, 300 s).
 const Warmup = 300 * time.Second
+
+// TargetTrackingScaleIn is the share of the target under which target
+// tracking's low alarm watches.
+const TargetTrackingScaleIn = 0.9
 
 func NewTargetTracking(p pool.Pool, target float64) *TargetTracking {
 	minute := pool.Duration(time.Minute)
 	return &TargetTracking{p: p,
-		high:     newWatch("tt-high", pool.AlarmSpec{Threshold: target, Period: minute, EvaluationPeriods: 3, Comparison: "GreaterThanThreshold", TreatMissingData: "missing"}),
-		low:      newWatch("tt-low", pool.AlarmSpec{Threshold: target, Period: minute, EvaluationPeriods: 15, Comparison: "LessThanThreshold", TreatMissingData: "missing"}),
-		inServed: map[int]time.Time{},
+		high: newWatch("tt-high", pool.AlarmSpec{Threshold: target, Period: minute, EvaluationPeriods: 3, Comparison: "GreaterThanThreshold", TreatMissingData: "missing"}),
+		low:  newWatch("tt-low", pool.AlarmSpec{Threshold: TargetTrackingScaleIn * target, Period: minute, EvaluationPeriods: 15, Comparison: "LessThanThreshold", TreatMissingData: "missing"}),
 	}
 }
 
@@ -122,46 +211,55 @@ func (tt *TargetTracking) Step(f *cluster, now time.Time) {
 		return
 	}
 	tt.next = now.Add(time.Minute)
-	current, ready := f.capacity()
-	warming := current - ready
-	for _, n := range f.nodes {
-		if n.phase == active {
-			if _, ok := tt.inServed[n.id]; !ok {
-				tt.inServed[n.id] = now
-			}
-			if now.Sub(tt.inServed[n.id]) < Warmup {
-				warming++
-			}
-		}
-	}
-	metric := f.perWeight()
-	settled := current - warming
+	current, _ := f.capacity()
+	settled, metric := f.settled()
 	desired := current
 	switch {
 	case tt.high.def.State == alarm.Alarm && settled > 0:
-		desired = max(current, TargetTrackingDesired(settled, metric, f.target)+warming)
+		desired = max(current, TargetTrackingDesired(settled, metric, f.target))
 	case tt.high.def.State == alarm.Alarm:
 		desired = max(current, 1)
-	case tt.low.def.State == alarm.Alarm && warming == 0:
+	case tt.low.def.State == alarm.Alarm && settled == current:
 		desired = TargetTrackingDesired(current, metric, f.target)
 	}
 	f.resize(current, min(max(desired, tt.p.Capacity.Min, tt.floor), tt.p.Capacity.Max), Terminate)
+}
+
+// settled counts the ACTIVE nodes past EC2 Auto Scaling's instance warmup
+// and gives their average sessions: the instances whose metrics the
+// group's aggregate holds.
+func (f *cluster) settled() (n int, avg float64) {
+	sum := 0.0
+	for _, x := range f.nodes {
+		if x.phase == active && f.now-x.activeAt >= Warmup {
+			n++
+			sum += x.sessions
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return n, sum / float64(n)
 }
 
 // TargetTrackingDesired is the capacity target tracking asks for: the
 // metric back at its target, rounded up ("adding 1.5 instances ... we
 // round up and add two").
 func TargetTrackingDesired(inService int, metric, target float64) int {
-	return int(math.Ceil(float64(inService)*metric/target - 1e-9))
+	return ceilInt(float64(inService) * metric / target)
 }
 
 // StepScaling is an EC2 Auto Scaling step scaling policy on the pool's
 // own alarms (EC2 Auto Scaling user guide, "Step and simple scaling
-// policies"): while the scale-out alarm is in ALARM its action repeats
-// every minute and adds the pool's scale-out step, even while an earlier
-// activity is in progress; the scale-in alarm removes the scale-in step,
-// at most once per the pool's scale-in cooldown. Instances are terminated
-// without draining.
+// policies" and "Set the default instance warmup"): while the scale-out
+// alarm is in ALARM its action repeats every minute, even while an
+// earlier activity is in progress, and sets the capacity to the settled
+// instances (in service and past their warmup) plus the pool's scale-out
+// step; instances still warming up or pending count as part of the
+// current capacity, so a breach in the same step while they warm up adds
+// nothing more. The scale-in alarm removes the scale-in step, at most once
+// per the pool's scale-in cooldown and only while no instance warms up.
+// Instances are terminated without draining.
 type StepScaling struct {
 	p      pool.Pool
 	out    *watch
@@ -186,17 +284,15 @@ func (s *StepScaling) Step(f *cluster, now time.Time) {
 	}
 	s.next = now.Add(time.Minute)
 	current, _ := f.capacity()
+	settled, _ := f.settled()
 	switch {
-	case s.out.def.State == alarm.Alarm && current < s.p.Capacity.Max:
-		f.launch(min(s.p.Capacity.ScaleOutStep, s.p.Capacity.Max-current), 0)
-		f.fig.executions++
-	case s.in.def.State == alarm.Alarm && current > s.p.Capacity.Min && now.Sub(s.lastIn) >= s.p.Cooldowns.ScaleIn.D():
-		f.remove(min(s.p.Capacity.ScaleInStep, current-s.p.Capacity.Min), Terminate, 0)
-		s.lastIn = now
-		f.fig.executions++
 	case current < s.p.Capacity.Min:
-		f.launch(s.p.Capacity.Min-current, 0)
-		f.fig.executions++
+		f.resize(current, s.p.Capacity.Min, Terminate)
+	case s.out.def.State == alarm.Alarm:
+		f.resize(current, min(max(current, settled+s.p.Capacity.ScaleOutStep), s.p.Capacity.Max), Terminate)
+	case s.in.def.State == alarm.Alarm && settled == current && current > s.p.Capacity.Min && now.Sub(s.lastIn) >= s.p.Cooldowns.ScaleIn.D():
+		f.resize(current, max(current-s.p.Capacity.ScaleInStep, s.p.Capacity.Min), Terminate)
+		s.lastIn = now
 	}
 }
 
@@ -255,63 +351,68 @@ func (e *Edge) start(f *cluster) {
 // Oracle knows the whole trace and is bound only by the time a node takes
 // to serve: it launches each node one cold lead time before the demand
 // needs it and removes a node once no demand within that lead time needs
-// it. No policy can do better under the same model; the gap to it
-// is what a policy leaves on the table.
+// it. No policy can do better under the same model; the gap to it is
+// what a policy leaves on the table.
 //
-// With foresight off it is the ideal reactive policy: it sees each
-// moment's demand the moment it arrives, decides at once, sizes exactly
-// to it, and launches through the same warm pool and lead times. No policy
-// that sizes the pool to the demand of the moment can under-provision
-// less, whatever its alarms, periods or growth bounds; to do better a
-// policy must guess at demand still to come and pay for the guess in
-// node-hours. What is left between it and the oracle is the launch lead
-// itself, which only foresight or a larger warm pool buys.
+// The first-sign bound is the limit without foresight: it knows nothing
+// until the demand first stands 10 % above where the trace started, and
+// from that moment knows everything and sizes as the oracle does, paying
+// the same launch lead. No policy that waits for the crowd to show itself
+// can under-provision less; what lies between it and the oracle is what
+// only knowing the show in advance buys.
 type Oracle struct {
-	p         pool.Pool
-	need      []int
-	step      time.Duration
-	foresight bool
+	p    pool.Pool
+	need []int
+	step time.Duration
+	// blind is the steps before the first sign (0 for the oracle): the
+	// policy holds its starting size through them.
+	blind int
+	name  string
 }
 
-// NewOracle returns the oracle, or with foresight false the ideal
-// reactive policy.
-func NewOracle(p pool.Pool, m Model, t Trace, foresight bool) *Oracle {
+// FirstSign is how far above its start the demand must rise before the
+// first-sign bound knows of it.
+const FirstSign = 1.10
+
+// The oracle's and the first-sign bound's names, which Judge recognizes.
+const (
+	OracleName    = "oracle"
+	FirstSignName = "first-sign"
+)
+
+// NewOracle returns the oracle, or with firstSign the first-sign bound.
+func NewOracle(p pool.Pool, m Model, t Trace, firstSign bool) *Oracle {
 	target := capacity.Targets(p)[pool.MetricConnections]
 	step := m.Step.D()
 	n := int(t.Duration()/step) + 1
-	need := make([]int, n)
+	o := &Oracle{p: p, need: make([]int, n), step: step, name: OracleName}
 	cur := cursor{t: t}
-	for i := range need {
+	start := cur.at(0)
+	if firstSign {
+		o.name, o.blind = FirstSignName, n
+	}
+	for i := range o.need {
+		demand := cur.at(time.Duration(i) * step)
+		if firstSign && o.blind == n && demand > FirstSign*start {
+			o.blind = i
+		}
 		d := 0
 		if target > 0 {
-			d = int(math.Ceil(cur.at(time.Duration(i)*step)/target - 1e-9))
+			d = ceilInt(demand / target)
 		}
-		need[i] = min(max(d, p.Capacity.Min), p.Capacity.Max)
+		o.need[i] = min(max(d, p.Capacity.Min), p.Capacity.Max)
 	}
-	return &Oracle{p: p, need: need, step: step, foresight: foresight}
+	return o
 }
 
-// The oracle's and the ideal reactive policy's names, which Judge
-// recognizes.
-const (
-	OracleName        = "oracle"
-	IdealReactiveName = "ideal-reactive"
-)
-
-func (o *Oracle) Name() string {
-	if o.foresight {
-		return OracleName
-	}
-	return IdealReactiveName
-}
-
+func (o *Oracle) Name() string { return o.name }
 func (o *Oracle) Shifts() bool { return false }
 func (o *Oracle) Step(f *cluster, now time.Time) {
 	i := int(now.Sub(Epoch) / o.step)
-	ahead := 0
-	if o.foresight {
-		ahead = int((f.m.coldLead(o.p)+f.m.HealthCheck.D())/o.step) + 1
+	if i < o.blind {
+		return
 	}
+	ahead := int((f.m.coldLead(o.p)+f.m.HealthCheck.D())/o.step) + 1
 	want := 0
 	for j := i; j <= i+ahead && j < len(o.need); j++ {
 		want = max(want, o.need[j])

@@ -36,7 +36,7 @@ func NewPredictive(p pool.Pool, target float64) *Predictive {
 func (pr *Predictive) Name() string { return "predictive+tt" }
 func (pr *Predictive) Shifts() bool { return false }
 func (pr *Predictive) Step(f *cluster, now time.Time) {
-	pr.hist.Add(now, f.served())
+	pr.hist.Add(now, f.sessions())
 	if !now.Before(pr.refresh) {
 		pr.refresh = now.Add(6 * time.Hour)
 		if pr.hist.Hours() > 24 {
@@ -75,7 +75,7 @@ func NewForecasting(p pool.Pool, m Model, target float64) *Forecasting {
 }
 
 func (fc *Forecasting) Step(f *cluster, now time.Time) {
-	fc.hist.Add(now, math.Ceil(f.served()/fc.target-1e-9))
+	fc.hist.Add(now, math.Ceil(f.sessions()/fc.target-1e-9))
 	if hour := now.Truncate(time.Hour); !fc.plan.At.Equal(hour) {
 		fc.plan = fleet.Forecast{At: hour, LeadSeconds: int(fc.lead.Seconds()), Hours: forecast.Plan(fc.hist, hour, forecast.Hours, fc.p.Capacity.Max)}
 	}
@@ -86,9 +86,4 @@ func (fc *Forecasting) Step(f *cluster, now time.Time) {
 func (fc *Forecasting) floor(now time.Time) int {
 	floor, _ := capacity.ForecastFloor(fc.p, fc.plan, fc.window, now)
 	return floor
-}
-
-// served is the sessions the pool serves now, what its agents report.
-func (f *cluster) served() float64 {
-	return f.perWeight()*f.weight() + f.held()
 }

@@ -37,6 +37,7 @@ type figures struct {
 	refused, lastUnserved    float64
 	cut                      float64
 	nodeSeconds              float64
+	parkedSeconds            float64
 	launches, executions     int
 	transitions, invocations float64
 	peak                     int
@@ -54,12 +55,18 @@ type Figures struct {
 	UnderTimeShare float64 `json:"underProvisioningTimeShare"`
 	OverTimeShare  float64 `json:"overProvisioningTimeShare"`
 	Jitter         float64 `json:"jitterPerMinute"`
-	// The user's view.
+	// The user's view: sessions on a node above its target, sessions
+	// refused (sent to a full, draining or gone node, or finding none),
+	// sessions cut at scale-in, and harm, the refused and the cut
+	// together: every user the pool failed.
 	HotSessionMinutes float64 `json:"sessionMinutesAboveTarget"`
 	Refused           float64 `json:"sessionsRefused"`
 	Cut               float64 `json:"sessionsCutAtScaleIn"`
-	// The bill.
+	Harm              float64 `json:"harm"`
+	// The bill: running nodes, and apart from them the warm pool's
+	// parked ones, which cost their volumes alone.
 	NodeHours         float64 `json:"nodeHours"`
+	ParkedNodeHours   float64 `json:"parkedNodeHours"`
 	PeakNodes         int     `json:"peakNodes"`
 	Launches          int     `json:"launches"`
 	Executions        int     `json:"scalingActions"`
@@ -101,13 +108,17 @@ func Run(p pool.Pool, m Model, t Trace, pol Policy) (Result, error) {
 	if full <= 0 || target <= 0 {
 		return Result{}, fmt.Errorf("pool %s: the simulator needs alarms.scaleOut.connectionsPerNode, sessions being what a trace counts", p.Name)
 	}
-	f := newCluster(p, m, pol.Shifts(), full, target)
+	f := newCluster(p, m, pol, full, target)
 	// Every policy starts from the pool as it stands between shows: its
-	// min nodes serving at full weight and its warm pool parked, so no
-	// policy's figures carry the pool's first launch.
+	// min nodes serving at full weight, warmed up, and named in every
+	// resolver's answer, and its warm pool parked, so no policy's figures
+	// carry the pool's first launch.
 	for range p.Capacity.Min {
 		f.nextID++
-		f.nodes = append(f.nodes, &node{id: f.nextID, phase: active, weight: 1})
+		f.nodes = append(f.nodes, &node{id: f.nextID, phase: active, weight: 1, route: 1, activeAt: -Warmup})
+	}
+	for range f.answers {
+		f.resolve()
 	}
 	step := m.Step.D()
 	end := t.Duration()
@@ -120,6 +131,7 @@ func Run(p pool.Pool, m Model, t Trace, pol Policy) (Result, error) {
 		at := time.Duration(i) * step
 		f.demand = cur.at(at)
 		f.advance(at, step)
+		f.arrive()
 		pol.Step(f, Epoch.Add(at))
 		f.account(step)
 		if i%every == 0 {
@@ -154,25 +166,24 @@ func (f *cluster) account(dt time.Duration) {
 		if n.weight > 0 {
 			serving++
 		}
+		if n.sessions > f.target+1e-9 {
+			f.fig.hot += n.sessions * s
+		}
 	}
 	if serving != f.fig.lastSupply {
 		f.fig.supplyChanges++
 		f.fig.lastSupply = serving
 	}
 	f.fig.peak = max(f.fig.peak, len(f.nodes))
-	open := math.Max(f.demand-f.held(), 0)
-	served := math.Min(open, supply*f.full)
-	if per := f.perWeight(); per > f.target+1e-9 {
-		f.fig.hot += served * s
-	}
-	unserved := open - served
+	f.fig.parkedSeconds += float64(f.warm) * s
+	unserved := math.Max(f.demand-f.sessions(), 0)
 	if unserved > f.fig.lastUnserved {
 		f.fig.refused += unserved - f.fig.lastUnserved
 	}
 	f.fig.lastUnserved = unserved
 	per := math.NaN()
-	if _, ready := f.capacity(); ready > 0 {
-		per = f.perWeight()
+	if avg, ok := f.activeAverage(); ok {
+		per = avg
 	}
 	f.perActive = append(f.perActive, per)
 }
@@ -185,7 +196,8 @@ func (g figures) result(name string, d time.Duration) Figures {
 		UnderTimeShare: round4(g.underTime / secs), OverTimeShare: round4(g.overTime / secs),
 		Jitter:            round4(float64(g.supplyChanges-g.demandChanges) / (secs / 60)),
 		HotSessionMinutes: math.Round(g.hot / 60), Refused: math.Round(g.refused), Cut: math.Round(g.cut),
-		NodeHours: round2(g.nodeSeconds / 3600), PeakNodes: g.peak, Launches: g.launches,
+		Harm:      math.Round(g.refused + g.cut),
+		NodeHours: round2(g.nodeSeconds / 3600), ParkedNodeHours: round2(g.parkedSeconds / 3600), PeakNodes: g.peak, Launches: g.launches,
 		Executions: g.executions, Transitions: math.Round(g.transitions), LambdaInvocations: math.Round(g.invocations),
 	}
 }
