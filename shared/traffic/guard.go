@@ -35,7 +35,10 @@ type Reading struct {
 	// PoolLoad is the ACTIVE nodes' average load per scaling metric, what
 	// the scale-out alarms watch; a metric without datapoints is absent.
 	PoolLoad map[pool.Metric]float64
-	Alarms   map[string]string
+	// PoolRefused is the sessions the entry dispatcher refused in the
+	// pool's latest minute (nil without datapoints).
+	PoolRefused *float64
+	Alarms      map[string]string
 }
 
 // Pressure reports whether the pool is overloaded by its own scale-out
@@ -127,6 +130,7 @@ func (g *Guard) Read(ctx context.Context, p pool.Pool, node, instanceID string, 
 		query("cpu", "AWS/EC2", "CPUUtilization", "Average", dim("InstanceId", instanceID)),
 		query("conn", Namespace, "Connections", "Maximum", dim("Pool", p.Name), dim("Node", node)),
 		query("errors", Namespace, "ErrorRatePercent", "Average", dim("Pool", p.Name)),
+		query("refused", Namespace, telemetry.SessionsRefused, "Sum", dim("Pool", p.Name)),
 	}
 	for _, m := range pool.Metrics {
 		queries = append(queries, query("pool_"+string(m), Namespace, p.Alarm(pool.ScaleOut, m).MetricName, "Average", dim("Pool", p.Name)))
@@ -151,6 +155,8 @@ func (g *Guard) Read(ctx context.Context, p pool.Pool, node, instanceID string, 
 			r.NodeConnections = &latest
 		case "errors":
 			r.PoolErrorRate = &latest
+		case "refused":
+			r.PoolRefused = &latest
 		default:
 			if m, ok := strings.CutPrefix(id, "pool_"); ok {
 				r.PoolLoad[pool.Metric(m)] = latest

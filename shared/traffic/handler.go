@@ -16,6 +16,7 @@ import (
 // Store is what shifting needs from the node table.
 type Store interface {
 	GetNode(ctx context.Context, pool, id string) (fleet.Node, error)
+	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
 }
@@ -47,6 +48,24 @@ type Result struct {
 	Guard       Verdict `json:"guard"`
 	// Pressure says why the step's bake was cut to traffic.pressureBake.
 	Pressure string `json:"pressure,omitempty"`
+	// Saturated says why the node took its full share at once, skipping
+	// the steps between.
+	Saturated string `json:"saturated,omitempty"`
+}
+
+// saturated reads the pool's nodes and judges Saturated; when they cannot
+// be read the pool's steps stand.
+func (h *Handler) saturated(ctx context.Context, p pool.Pool, r Reading) (bool, string) {
+	nodes, err := h.store.ListNodes(ctx, p.Name)
+	if err != nil {
+		h.log.WarnContext(ctx, "pool nodes not read; the shift keeps the pool's steps", "pool", p.Name, "error", err.Error())
+		return false, ""
+	}
+	refused := 0.0
+	if r.PoolRefused != nil {
+		refused = *r.PoolRefused
+	}
+	return Saturated(p, nodes, refused, h.now())
 }
 
 // LogAttrs names the node in the invocation's log line.
@@ -56,7 +75,7 @@ func (r Request) LogAttrs() []any {
 
 // LogAttrs adds the weight set and the guard's verdict.
 func (r Result) LogAttrs() []any {
-	return []any{"percent", r.Percent, "weight", r.Weight, "done", r.Done, "guard", strings.Join(r.Guard.Reasons, "; "), "pressure", r.Pressure}
+	return []any{"percent", r.Percent, "weight", r.Weight, "done", r.Done, "guard", strings.Join(r.Guard.Reasons, "; "), "pressure", r.Pressure, "saturated", r.Saturated}
 }
 
 // Handler is the shift function.
@@ -123,7 +142,13 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	step := steps[req.Step]
+	at := req.Step
+	if last := len(steps) - 1; at < last {
+		if full, why := h.saturated(ctx, p, reading); full {
+			at, res.Saturated = last, why
+		}
+	}
+	step := steps[at]
 	res.Percent, res.Weight = step.Percent, StepWeight(step.Percent)
 	if err := w.SetWeight(ctx, p, n.ID, n.Endpoint, res.Weight); err != nil {
 		return Result{}, err
@@ -131,9 +156,11 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 	if _, err := h.store.Update(ctx, n.Pool, n.ID, fleet.Shifting, n.Version, fleet.Change{Weight: &res.Weight}); err != nil {
 		return Result{}, err
 	}
-	res.Step = req.Step + 1
+	res.Step = at + 1
 	bake := step.Bake.D()
-	if under, why := Pressure(p, reading); under && p.Traffic.PressureBakeOrDefault() < bake {
+	if res.Saturated != "" {
+		bake = p.Traffic.PressureBakeOrDefault()
+	} else if under, why := Pressure(p, reading); under && p.Traffic.PressureBakeOrDefault() < bake {
 		bake, res.Pressure = p.Traffic.PressureBakeOrDefault(), why
 	}
 	res.BakeSeconds = invocation.WaitSeconds(bake)
