@@ -242,6 +242,17 @@ func desiredFor(load fleet.Load, targets map[pool.Metric]float64) int {
 	return d
 }
 
+// loadAt is the load the window's last sample at or before t read: what
+// the decision at t saw.
+func loadAt(window []fleet.Sample, t time.Time) (fleet.Load, bool) {
+	for i := len(window) - 1; i >= 0; i-- {
+		if !window[i].At.After(t) {
+			return window[i].Load, true
+		}
+	}
+	return fleet.Load{}, false
+}
+
 // WindowKeep is how far back a pool's load window reaches: past the
 // stabilization window, so its oldest sample proves the window is covered,
 // and past a forecast's stand-down time.
@@ -370,7 +381,12 @@ func Recommend(in Inputs) Recommendation {
 	}
 	if grow > 0 {
 		if since := in.Now.Sub(in.LastScaleOut); !in.LastScaleOut.IsZero() && since < p.Cooldowns.ScaleOut.D() {
-			return settle(Hold, r.Current, fmt.Sprintf("%s; inside scale-out cooldown (last %s ago, window %s)", why, since.Round(time.Second), p.Cooldowns.ScaleOut))
+			then, ok := loadAt(in.Window, in.LastScaleOut)
+			was, now := desiredFor(then, targets), desiredFor(sample.Load, targets)
+			if !ok || now <= was {
+				return settle(Hold, r.Current, fmt.Sprintf("%s; inside scale-out cooldown (last %s ago, window %s)", why, since.Round(time.Second), p.Cooldowns.ScaleOut))
+			}
+			why += fmt.Sprintf("; inside the scale-out cooldown, but the load rose since the last scale-out %s ago (it called for %d nodes then, %d now)", since.Round(time.Second), was, now)
 		}
 		if r.Current >= p.Capacity.Max {
 			return settle(Hold, r.Current, fmt.Sprintf("%s; the pool is at its max of %d", why, p.Capacity.Max))
