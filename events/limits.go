@@ -11,16 +11,19 @@ import (
 // 255 characters and state reasons 1023, and EventBridge retries a delivery
 // for at most 24 hours.
 const (
-	MaxEventBytes       = 256 * 1024
-	MaxAlarmNameLength  = 255
-	MaxStateReason      = 1023
-	MaxPoolNameLength   = 64
-	MaxOperatorLength   = 128
-	MaxOperatorReason   = 1024
-	MaxOperatorCount    = 1000
-	MaxAlarmAge         = 25 * time.Hour
-	MaxAlarmClockSkew   = 15 * time.Minute
-	maxAlarmFieldLength = 64
+	MaxEventBytes      = 256 * 1024
+	MaxAlarmNameLength = 255
+	MaxStateReason     = 1023
+	MaxPoolNameLength  = 64
+	MaxOperatorLength  = 128
+	MaxOperatorReason  = 1024
+	MaxOperatorCount   = 1000
+	// MaxExecutionNameLength is Step Functions' limit on an execution's
+	// name.
+	MaxExecutionNameLength = 80
+	MaxAlarmAge            = 25 * time.Hour
+	MaxAlarmClockSkew      = 15 * time.Minute
+	maxAlarmFieldLength    = 64
 )
 
 // checkSize refuses an event larger than EventBridge allows.

@@ -23,5 +23,7 @@ func main() {
 		pool.ScaleOut: os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE"),
 		pool.ScaleIn:  os.Getenv("MEDIASCALE_SCALE_IN_MACHINE"),
 	}
-	lambda.Start(trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), cloudwatch.NewFromConfig(env.AWS), machines, time.Now, env.Log).Handle)
+	h := trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), cloudwatch.NewFromConfig(env.AWS), machines, time.Now, env.Log).
+		WithPressureLoop(os.Getenv("MEDIASCALE_PRESSURE_MACHINE"))
+	lambda.Start(h.Handle)
 }

@@ -31,15 +31,15 @@ func specNamed(name string) functionSpec {
 // states, not in functions.
 var functionSpecs = []functionSpec{
 	{
-		Name: "trigger", Description: "Runs the controller on alarms, the schedule and operator requests, and starts scaling executions",
+		Name: "trigger", Description: "Runs the controller on alarms, the schedule, pressure loops and operator requests, and starts scaling executions",
 		// A schedule tick decides every pool in turn: a few table reads
 		// and one DescribeAlarms each.
 		MemoryMB: 256, TimeoutSeconds: 30,
 		// PutItem: dedupe marks, the pool lock, drain cancels, the load
 		// window. GetItem: cooldown marks, pool status, the lock's owner,
 		// the window. Query: the pool's nodes. UpdateItem: the scale-out
-		// cooldown mark. DeleteItem: giving the lock back after a failed
-		// start.
+		// cooldown mark and the pressure loop's lease. DeleteItem: giving
+		// the lock back after a failed start, ending a pressure loop.
 		TableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"},
 	},
 	{

@@ -292,6 +292,12 @@ func (s *Stack) schedule(p Props, id, name, description string, every awscdk.Dur
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.Functions[fn], target))
 }
 
+// pressureMachineArn is the pressure loop's ARN from its name (see
+// PressureMachineName).
+func pressureMachineArn(env string) string {
+	return fmt.Sprintf("arn:%s:states:%s:%s:stateMachine:%s", *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID(), PressureMachineName(env))
+}
+
 // grant adds the non-table permissions of each function.
 func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	stmt := func(fn, sid string, actions []string, resources []string, conditions map[string]any) {
@@ -311,7 +317,7 @@ func (s *Stack) grant(p Props, machines ...awsstepfunctions.StateMachine) {
 	for _, sm := range machines {
 		arns = append(arns, *sm.StateMachineArn())
 	}
-	stmt("trigger", "StartScaling", []string{"states:StartExecution"}, arns, nil)
+	stmt("trigger", "StartScaling", []string{"states:StartExecution"}, append(arns, pressureMachineArn(p.Env)), nil)
 	// The controller reads its pools' alarm states; DescribeAlarms has no
 	// resource-level permissions.
 	stmt("trigger", "ReadAlarmStates", []string{"cloudwatch:DescribeAlarms"}, []string{"*"}, nil)

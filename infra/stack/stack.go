@@ -41,6 +41,7 @@ type Stack struct {
 	Functions      map[string]awslambda.Function
 	ScaleOut       awsstepfunctions.StateMachine
 	ScaleIn        awsstepfunctions.StateMachine
+	Pressure       awsstepfunctions.StateMachine
 	network        *network
 	// nodeRole is the instance role of managed launch templates; nil when
 	// every pool brings its own.
@@ -144,10 +145,14 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 	if s.ScaleIn, err = s.newWorkflow(p, removal, "scale-in", ScaleInFunctions, ScaleInDefinition); err != nil {
 		return nil, err
 	}
+	if s.Pressure, err = s.newWorkflow(p, removal, "pressure", PressureFunctions, PressureDefinition); err != nil {
+		return nil, err
+	}
 	for _, fn := range []string{"trigger", "reconcile"} {
 		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_OUT_MACHINE"), s.ScaleOut.StateMachineArn(), nil)
 		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
 	}
+	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_PRESSURE_MACHINE"), jsii.String(pressureMachineArn(p.Env)), nil)
 	s.newSchedules(p)
 	s.newDispatchURL(p)
 	s.newAlarms(p)

@@ -637,6 +637,46 @@ func TestTheControllerRunsEveryMinuteOverEveryPool(t *testing.T) {
 	}
 }
 
+// The trigger starts the pressure loop by the ARN it builds from the
+// loop's name, and may start exactly the three machines.
+func TestTheTriggerStartsThePressureLoopItNames(t *testing.T) {
+	doc, _ := synth(t, "dev")
+	var name string
+	for _, r := range resources(doc, "AWS::StepFunctions::StateMachine") {
+		if n := props(r)["StateMachineName"]; n == PressureMachineName("dev") {
+			name = n.(string)
+		}
+	}
+	if name == "" {
+		t.Fatal("no pressure loop state machine")
+	}
+	for id, r := range resources(doc, "AWS::Lambda::Function") {
+		if !strings.HasPrefix(id, "TriggerFunction") {
+			continue
+		}
+		env := props(r)["Environment"].(map[string]any)["Variables"].(map[string]any)
+		arn, _ := json.Marshal(env["MEDIASCALE_PRESSURE_MACHINE"])
+		if !strings.Contains(string(arn), ":stateMachine:"+name+`"`) || !strings.Contains(string(arn), `"AWS::Region"`) {
+			t.Fatalf("the trigger names the loop %s, want the machine %s in its own region", arn, name)
+		}
+	}
+	for _, r := range resources(doc, "AWS::IAM::Policy") {
+		for _, st := range props(r)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			if s["Sid"] != "StartScaling" {
+				continue
+			}
+			res := asList(s["Resource"])
+			raw, _ := json.Marshal(res)
+			if len(res) != 3 || !strings.Contains(string(raw), ":stateMachine:"+name) {
+				t.Fatalf("the trigger may start %s, want the scale-out, scale-in and pressure machines", raw)
+			}
+			return
+		}
+	}
+	t.Fatal("no StartScaling statement")
+}
+
 func TestTheDispatcherTakesOnlySignedRequestsFromHoldersOfItsClientPolicy(t *testing.T) {
 	doc, _ := synth(t, "dev")
 	urls := resources(doc, "AWS::Lambda::Url")

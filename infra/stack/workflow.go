@@ -16,6 +16,7 @@ type state = map[string]any
 var (
 	ScaleOutFunctions = []string{"plan", "provision", "deploy", "probe", "shift", "rollback", "release"}
 	ScaleInFunctions  = []string{"plan", "drain", "release"}
+	PressureFunctions = []string{"trigger"}
 )
 
 // MaxNodesInParallel bounds the Map state: how many nodes of one execution
@@ -162,6 +163,39 @@ func ScaleInDefinition(arn map[string]string) (string, error) {
 		state{"task.$": "$$.Map.Item.Value"},
 		"DrainStart", drainStates(arn), MaxNodesInParallel)
 }
+
+// PressureDefinition is a pool's pressure loop (README.md, "Decisions
+// under pressure"): wait the seconds the last round asked for (15), have
+// the trigger decide the pool again, and go round while it answers that
+// the pool is still overloaded. A round is three state transitions (Wait,
+// Decide, Pressed); the trigger ends the loop after
+// events.MaxPressureRounds rounds, and its lease keeps one loop per pool.
+// A round that fails after its retries fails the execution, whose lease
+// then expires: the pool's next alarm or tick starts a new loop.
+func PressureDefinition(arn map[string]string) (string, error) {
+	if arn["trigger"] == "" {
+		return "", fmt.Errorf("definition: no ARN for function trigger")
+	}
+	round := state{"source": events.PressureSource, "pool.$": "$.pressure.pool", "loop.$": "$$.Execution.Name", "round.$": "$.pressure.round"}
+	def := state{
+		"Comment": "mediascale pressure loop: decide an overloaded pool again every 15 s until it is within target",
+		"StartAt": "Wait",
+		"States": state{
+			"Wait":    wait("$.pressure.waitSeconds", "Decide"),
+			"Decide":  task(arn["trigger"], round, "$", "Pressed", ""),
+			"Pressed": until("$.pressure.continue", "Wait", "Calm"),
+			"Calm":    state{"Type": "Succeed"},
+		},
+	}
+	b, err := json.MarshalIndent(def, "", "  ")
+	return string(b), err
+}
+
+// PressureMachineName is the pressure loop's state machine. The trigger
+// starts it and the machine invokes the trigger, so the trigger knows it
+// by this name rather than by a reference that would make the two depend
+// on each other.
+func PressureMachineName(env string) string { return "mediascale-" + env + "-pressure" }
 
 // drainStates is the per-node part of scale-in.
 func drainStates(arn map[string]string) state {

@@ -12,7 +12,7 @@ import (
 func parsed(t *testing.T, build func(map[string]string) (string, error)) map[string]any {
 	t.Helper()
 	arns := map[string]string{}
-	for _, fn := range append(ScaleOutFunctions, "drain") {
+	for _, fn := range append(ScaleOutFunctions, "drain", "trigger") {
 		arns[fn] = "arn:aws:lambda:us-east-1:123456789012:function:" + fn
 	}
 	raw, err := build(arns)
@@ -195,5 +195,48 @@ func TestTheStepsThatMustFinishRetryEveryErrorWithOneRetrier(t *testing.T) {
 		if len(retry) != 1 || first["ErrorEquals"].([]any)[0] != "States.ALL" || first["MaxAttempts"].(float64) < 8 {
 			t.Errorf("%s retries with %v; want one retrier for States.ALL with at least 8 attempts", name, retry)
 		}
+	}
+}
+
+// The pressure loop's paths name the fields of events.PressureState and
+// events.PressureRound: what a round answers is what the next one reads.
+func TestThePressureLoopWaitsDecidesAndGoesRoundWhileTheTriggerSaysSo(t *testing.T) {
+	def := parsed(t, PressureDefinition)
+	st := states(def)
+	if def["StartAt"] != "Wait" {
+		t.Fatalf("the loop starts at %v: the decision that started it has just been made, so it waits first", def["StartAt"])
+	}
+	wait := st["Wait"].(map[string]any)
+	decide := st["Decide"].(map[string]any)
+	pressed := st["Pressed"].(map[string]any)
+	params := decide["Parameters"].(map[string]any)
+	raw, _ := json.Marshal(events.PressureLoopInput{Pressure: events.PressureState{Pool: "p", Round: 1, WaitSeconds: 15, Continue: true}})
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	field := func(path string) any {
+		var v any = out
+		for _, k := range strings.Split(strings.TrimPrefix(path, "$."), ".") {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		}
+		return v
+	}
+	rule := pressed["Choices"].([]any)[0].(map[string]any)
+	for _, path := range []string{wait["SecondsPath"].(string), params["pool.$"].(string), params["round.$"].(string), rule["Variable"].(string)} {
+		if field(path) == nil {
+			t.Errorf("the loop reads %s, which a round's answer does not carry", path)
+		}
+	}
+	if params["source"] != events.PressureSource || params["loop.$"] != "$$.Execution.Name" || decide["ResultPath"] != "$" || !strings.HasSuffix(decide["Resource"].(string), ":trigger") {
+		t.Fatalf("Decide = %v", decide)
+	}
+	if rule["Next"] != "Wait" || pressed["Default"] != "Calm" {
+		t.Fatalf("Pressed = %v: round again while the trigger says continue, else end", pressed)
+	}
+	if len(st) != 4 {
+		t.Fatalf("%d states: a round is Wait, Decide, Pressed (three transitions), then Calm", len(st))
 	}
 }

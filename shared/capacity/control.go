@@ -3,6 +3,7 @@ package capacity
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ const (
 	SourceAlarm    = "alarm"
 	SourceSchedule = "schedule"
 	SourceOperator = "operator"
+	// SourcePressure is a round of the pool's pressure loop, every 15 s
+	// while it is overloaded.
+	SourcePressure = "pressure"
 )
 
 // Inputs is everything one decision reads. Window holds the pool's earlier
@@ -114,6 +118,10 @@ type Recommendation struct {
 	// Replacing names the unhealthy nodes a growing decision replaces;
 	// once its scale-out has started they are no longer owed.
 	Replacing []string `json:"replacing,omitempty"`
+	// Pressure says why the pool is overloaded enough to be decided again
+	// within seconds ("" when it is within target): the trigger keeps a
+	// pressure loop running while it is set.
+	Pressure string `json:"pressure,omitempty"`
 }
 
 // LogAttrs puts the decision in a log line.
@@ -242,6 +250,29 @@ func desiredFor(load fleet.Load, targets map[pool.Metric]float64) int {
 	return d
 }
 
+// pressure says why a pool is overloaded enough to be decided again within
+// seconds: some metric's load per node of its capacity (in flight
+// counted) past the tolerance above its target, the dispatcher refusing
+// sessions, or a scale-out alarm in ALARM. A pool at max is never under
+// pressure: no decision can add a node.
+func pressure(p pool.Pool, in Inputs, over []string, current int) string {
+	if current >= p.Capacity.Max {
+		return ""
+	}
+	why := slices.Clone(over)
+	if in.Refused >= 0.5 {
+		why = append(why, fmt.Sprintf("the dispatcher refused %.0f sessions", in.Refused))
+	}
+	var alarmed []string
+	for ref, st := range in.AlarmStates {
+		if ref.Direction == pool.ScaleOut && st == "ALARM" {
+			alarmed = append(alarmed, fmt.Sprintf("the %s scale-out alarm in ALARM", ref.Metric))
+		}
+	}
+	slices.Sort(alarmed)
+	return strings.Join(append(why, alarmed...), "; ")
+}
+
 // loadAt is the load the window's last sample at or before t read: what
 // the decision at t saw.
 func loadAt(window []fleet.Sample, t time.Time) (fleet.Load, bool) {
@@ -311,6 +342,7 @@ func Recommend(in Inputs) Recommendation {
 		}
 	}
 	proportional := desiredFor(sample.Load, targets)
+	r.Pressure = pressure(p, in, over, r.Current)
 	r.Floor = in.Floor
 	if sample.Reporting > 0 {
 		r.LoadNodes = proportional

@@ -365,3 +365,38 @@ func TestTheControllerReportsTheWarmPoolsUpkeep(t *testing.T) {
 		})
 	}
 }
+
+func TestPressure(t *testing.T) {
+	p := livePool(t)
+	outAlarm := map[pool.AlarmRef]string{{Pool: p.Name, Direction: pool.ScaleOut, Metric: pool.MetricCPU}: "ALARM"}
+	inAlarm := map[pool.AlarmRef]string{{Pool: p.Name, Direction: pool.ScaleIn, Metric: pool.MetricCPU}: "ALARM"}
+	six := []fleet.Node{reporting("a", fleet.Active, 2000, 30), reporting("b", fleet.Active, 2000, 30), reporting("c", fleet.Active, 2000, 30),
+		reporting("d", fleet.Active, 2000, 30), reporting("e", fleet.Active, 2000, 30), reporting("f", fleet.Active, 2000, 30)}
+	cases := []struct {
+		name string
+		in   Inputs
+		want string
+	}{
+		{"a metric past its target and the tolerance is pressure",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1400, 30)}}, "connections 1400 per node > 1200 target"},
+		{"load within the tolerance is none",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1300, 30)}}, ""},
+		{"nodes in flight that carry the load take the pressure off",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 1400, 30), node("b", fleet.Provisioning, "us-east-1a")}}, ""},
+		{"sessions the dispatcher refused are pressure",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 700, 30)}, Refused: 40}, "the dispatcher refused 40 sessions"},
+		{"a scale-out alarm in ALARM is pressure",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 700, 30)}, AlarmStates: outAlarm}, "the cpu scale-out alarm in ALARM"},
+		{"a scale-in alarm in ALARM is none",
+			Inputs{Nodes: []fleet.Node{reporting("a", fleet.Active, 700, 30)}, AlarmStates: inAlarm}, ""},
+		{"a pool at max is never under pressure: no decision can add a node", Inputs{Nodes: six}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Pool, tc.in.Now = p, now
+			if got := Recommend(tc.in).Pressure; got != tc.want && (tc.want == "" || !strings.Contains(got, tc.want)) {
+				t.Fatalf("pressure %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

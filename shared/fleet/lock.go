@@ -29,12 +29,54 @@ const lockPurgeGrace = 24 * time.Hour
 // when owner already holds it (a retried step). Otherwise it fails with
 // LockHeld naming the holder.
 func (s *Store) AcquireLock(ctx context.Context, pool, owner string, lease time.Duration) (Lease, error) {
+	return s.acquire(ctx, pool, lockKey, "lock", owner, lease)
+}
+
+// RenewLock extends a lease that owner still holds and has not let expire.
+// A lost lease is a StateConflict: the caller must stop acting on the pool.
+func (s *Store) RenewLock(ctx context.Context, pool, owner string, lease time.Duration) (Lease, error) {
+	return s.renew(ctx, pool, lockKey, "lock", owner, lease)
+}
+
+// ReleaseLock frees the pool if owner holds the lock. It is idempotent:
+// releasing a lock that is gone, or that another execution has taken over
+// after expiry, changes nothing and reports released=false.
+func (s *Store) ReleaseLock(ctx context.Context, pool, owner string) (released bool, err error) {
+	return s.release(ctx, pool, lockKey, "lock", owner)
+}
+
+// loopKey holds a pool's pressure loop lease (README.md, "Decisions under
+// pressure"): at most one loop per pool, owned by the loop execution's
+// name, renewed by each of its rounds. It is apart from the pool lock,
+// which the scaling executions the loop starts take in turn.
+const loopKey = "LOOP"
+
+// ClaimLoop takes the pool's pressure loop lease for owner, as
+// AcquireLock takes the lock: LockHeld names a loop that still runs.
+func (s *Store) ClaimLoop(ctx context.Context, pool, owner string, lease time.Duration) (Lease, error) {
+	return s.acquire(ctx, pool, loopKey, "pressure loop", owner, lease)
+}
+
+// RenewLoop extends the loop lease owner holds; a lost lease is a
+// StateConflict, and the loop must end.
+func (s *Store) RenewLoop(ctx context.Context, pool, owner string, lease time.Duration) (Lease, error) {
+	return s.renew(ctx, pool, loopKey, "pressure loop", owner, lease)
+}
+
+// EndLoop gives the loop lease back if owner holds it.
+func (s *Store) EndLoop(ctx context.Context, pool, owner string) (bool, error) {
+	return s.release(ctx, pool, loopKey, "pressure loop", owner)
+}
+
+// acquire takes the lease item sk of the pool for owner: when it is free,
+// expired (take-over), or already owner's (a retried step).
+func (s *Store) acquire(ctx context.Context, pool, sk, what, owner string, lease time.Duration) (Lease, error) {
 	if owner == "" || lease <= 0 {
-		return Lease{}, events.Invalid("taking lock of pool %s: owner and a positive lease are required", pool)
+		return Lease{}, events.Invalid("taking %s of pool %s: owner and a positive lease are required", what, pool)
 	}
 	now := s.now().UTC()
 	l := Lease{Pool: pool, Owner: owner, ExpiresAt: now.Add(lease)}
-	item := key(poolKey(pool), lockKey)
+	item := key(poolKey(pool), sk)
 	item["owner"] = str(owner)
 	item["expiresAt"] = num(l.ExpiresAt.UnixMilli())
 	item["acquiredAt"] = str(now.Format(time.RFC3339Nano))
@@ -49,22 +91,23 @@ func (s *Store) AcquireLock(ctx context.Context, pool, owner string, lease time.
 	})
 	if old, lost := isConditionFailed(err); lost {
 		holder := decodeLease(pool, old)
-		return Lease{}, events.Held("pool %s is locked by %s until %s", pool, holder.Owner, holder.ExpiresAt.Format(time.RFC3339))
+		if sk == lockKey {
+			return Lease{}, events.Held("pool %s is locked by %s until %s", pool, holder.Owner, holder.ExpiresAt.Format(time.RFC3339))
+		}
+		return Lease{}, events.Held("pool %s's %s is held by %s until %s", pool, what, holder.Owner, holder.ExpiresAt.Format(time.RFC3339))
 	}
 	if err != nil {
-		return Lease{}, fmt.Errorf("taking lock of pool %s: %w", pool, err)
+		return Lease{}, fmt.Errorf("taking %s of pool %s: %w", what, pool, err)
 	}
 	return l, nil
 }
 
-// RenewLock extends a lease that owner still holds and has not let expire.
-// A lost lease is a StateConflict: the caller must stop acting on the pool.
-func (s *Store) RenewLock(ctx context.Context, pool, owner string, lease time.Duration) (Lease, error) {
+func (s *Store) renew(ctx context.Context, pool, sk, what, owner string, lease time.Duration) (Lease, error) {
 	now := s.now().UTC()
 	l := Lease{Pool: pool, Owner: owner, ExpiresAt: now.Add(lease)}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                &s.table,
-		Key:                      key(poolKey(pool), lockKey),
+		Key:                      key(poolKey(pool), sk),
 		UpdateExpression:         aws.String("SET expiresAt = :exp, #purge = :purge"),
 		ConditionExpression:      aws.String("#owner = :owner AND expiresAt >= :now"),
 		ExpressionAttributeNames: map[string]string{"#owner": "owner", "#purge": TTLAttribute},
@@ -76,21 +119,18 @@ func (s *Store) RenewLock(ctx context.Context, pool, owner string, lease time.Du
 		},
 	})
 	if _, lost := isConditionFailed(err); lost {
-		return Lease{}, events.Conflict(err, "pool %s: %s no longer holds the lock", pool, owner)
+		return Lease{}, events.Conflict(err, "pool %s: %s no longer holds the %s", pool, owner, what)
 	}
 	if err != nil {
-		return Lease{}, fmt.Errorf("renewing lock of pool %s: %w", pool, err)
+		return Lease{}, fmt.Errorf("renewing %s of pool %s: %w", what, pool, err)
 	}
 	return l, nil
 }
 
-// ReleaseLock frees the pool if owner holds the lock. It is idempotent:
-// releasing a lock that is gone, or that another execution has taken over
-// after expiry, changes nothing and reports released=false.
-func (s *Store) ReleaseLock(ctx context.Context, pool, owner string) (released bool, err error) {
+func (s *Store) release(ctx context.Context, pool, sk, what, owner string) (released bool, err error) {
 	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 &s.table,
-		Key:                       key(poolKey(pool), lockKey),
+		Key:                       key(poolKey(pool), sk),
 		ConditionExpression:       aws.String("#owner = :owner"),
 		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(owner)},
@@ -99,7 +139,7 @@ func (s *Store) ReleaseLock(ctx context.Context, pool, owner string) (released b
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("releasing lock of pool %s: %w", pool, err)
+		return false, fmt.Errorf("releasing %s of pool %s: %w", what, pool, err)
 	}
 	return true, nil
 }

@@ -262,6 +262,43 @@ func TestPoolLockLeases(t *testing.T) {
 	}
 }
 
+// The pressure loop's lease lives beside the pool lock and never blocks
+// it: a loop starts scaling executions that take the lock in turn.
+func TestPressureLoopLeasesOnMoto(t *testing.T) {
+	s, _, clk := newMotoStore(t)
+	ctx := context.Background()
+	if _, err := s.ClaimLoop(ctx, "live", "loop-1", 45*time.Second); err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if _, err := s.AcquireLock(ctx, "live", "exec-1", time.Minute); err != nil {
+		t.Fatalf("the pool lock beside a running loop: %v", err)
+	}
+	_, err := s.ClaimLoop(ctx, "live", "loop-2", 45*time.Second)
+	if errorName(err) != events.ErrLockHeld || !strings.Contains(err.Error(), "pressure loop is held by loop-1") {
+		t.Fatalf("a second loop: err = %v, want LockHeld naming loop-1", err)
+	}
+	clk.Advance(30 * time.Second)
+	if _, err := s.RenewLoop(ctx, "live", "loop-1", 45*time.Second); err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	clk.Advance(46 * time.Second)
+	if _, err := s.RenewLoop(ctx, "live", "loop-1", 45*time.Second); errorName(err) != events.ErrStateConflict {
+		t.Fatalf("a loop renewed a lease it let expire: %v", err)
+	}
+	if _, err := s.ClaimLoop(ctx, "live", "loop-2", 45*time.Second); err != nil {
+		t.Fatalf("a new loop after the old one stopped renewing: %v", err)
+	}
+	if ended, err := s.EndLoop(ctx, "live", "loop-1"); err != nil || ended {
+		t.Fatalf("the old loop ended the new one's lease: %v, %v", ended, err)
+	}
+	if ended, err := s.EndLoop(ctx, "live", "loop-2"); err != nil || !ended {
+		t.Fatalf("end: %v, %v", ended, err)
+	}
+	if l, ok, err := s.GetLock(ctx, "live"); err != nil || !ok || l.Owner != "exec-1" {
+		t.Fatalf("the pool lock after the loops: %+v %v %v, want exec-1's untouched", l, ok, err)
+	}
+}
+
 func TestCooldownMarksNeverMoveBackwards(t *testing.T) {
 	s, _, _ := newMotoStore(t)
 	ctx := context.Background()

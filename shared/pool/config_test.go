@@ -167,7 +167,7 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a repeated instance type is an error", func(d map[string]any) { pool0(d)["instanceTypes"] = []any{"c7g.large", "c7g.large"} }, "pools[0].instanceTypes[1]", "listed twice"},
 		{"a scale-in cooldown shorter than scale-out is an error", func(d map[string]any) { sub(pool0(d), "cooldowns")["scaleIn"] = "60s" }, "pools[0].cooldowns.scaleIn", "must be at least cooldowns.scaleOut"},
 		{"a scale-in CPU threshold above scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["cpuPercent"] = 90 }, "pools[0].alarms.scaleIn.cpuPercent", "must be below alarms.scaleOut.cpuPercent"},
-		{"a scale-in window no longer than scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["period"] = "30s" }, "pools[0].alarms.scaleIn", "longer window"},
+		{"a scale-in window no longer than scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["period"] = "10s" }, "pools[0].alarms.scaleIn", "longer window"},
 		{"an rtmp pool probed without the rtmp handshake is an error", func(d map[string]any) { sub(pool0(d), "probe")["handshake"] = "tcp" }, "pools[0].probe.handshake", "must be rtmp for an rtmp pool"},
 		{"a max probe latency above the probe timeout is an error", func(d map[string]any) { sub(pool0(d), "probe")["maxLatency"] = "5s" }, "pools[0].probe.maxLatency", "must not exceed probe.timeout"},
 		{"an out-of-range port is an error", func(d map[string]any) { sub(pool0(d), "probe")["mediaPort"] = 70000 }, "pools[0].probe.mediaPort", "between 1 and 65535"},
@@ -310,8 +310,14 @@ func TestControlDefaultsFollowTheAlarms(t *testing.T) {
 	if c.TargetPercent != 80 || c.TolerancePercent != 10 || c.MaxGrowthPercent != 100 || c.MaxShrinkPercent != 50 || c.ScaleInWindow.D() != 15*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if p.AgentInterval() != 10*time.Second || p.HeartbeatMaxAge() != 30*time.Second || p.HighResolution() {
+	// The live pool's scale-out alarms have 10 s periods: its agents
+	// publish at one-second resolution.
+	if p.AgentInterval() != 10*time.Second || p.HeartbeatMaxAge() != 30*time.Second || !p.HighResolution() {
 		t.Fatalf("agent defaults: interval %s, max age %s, high resolution %v", p.AgentInterval(), p.HeartbeatMaxAge(), p.HighResolution())
+	}
+	p.Alarms.ScaleOut.Period = Duration(time.Minute)
+	if p.HighResolution() {
+		t.Fatal("one-minute alarms need no high-resolution metrics")
 	}
 	p.Control = Control{TargetPercent: 60, ScaleInWindow: Duration(time.Minute)}
 	p.Alarms.ScaleOut.Period = Duration(10 * time.Second)

@@ -33,6 +33,9 @@ type Mediascale struct {
 	// scaleIn is the scale-in execution holding the pool lock, 0 for none.
 	scaleIn int
 	nextRun int
+	// round is when the pressure loop's next round decides (zero: no
+	// loop runs).
+	round time.Time
 	// Floor, when set, is a forecast's floor for each moment.
 	Floor func(time.Time) int
 	label string
@@ -58,15 +61,37 @@ func (m *Mediascale) Shifts() bool { return true }
 // at once while every ACTIVE node is at its scale-out threshold.
 func (m *Mediascale) FullShareWhenSaturated() bool { return true }
 
+// Step makes the trigger's decisions of this moment: on an alarm's move
+// into ALARM, on the schedule's minute, and on a round of the pool's
+// pressure loop, which a decision under pressure starts and which decides
+// the pool every events.PressureInterval (plus the model's trigger time)
+// until a round finds it within target, as the loop's state machine
+// does.
 func (m *Mediascale) Step(f *cluster, now time.Time) {
 	for _, ref := range m.refs {
 		if m.alarms[ref].evaluate(f, now) {
-			m.decide(f, now, capacity.Signal{Source: capacity.SourceAlarm, Alarm: m.alarms[ref].def.Name, Direction: ref.Direction, Metric: ref.Metric})
+			m.loop(f, now, m.decide(f, now, capacity.Signal{Source: capacity.SourceAlarm, Alarm: m.alarms[ref].def.Name, Direction: ref.Direction, Metric: ref.Metric}))
 		}
 	}
 	if now.Truncate(time.Minute).Equal(now) {
-		m.decide(f, now, capacity.Signal{Source: capacity.SourceSchedule})
+		m.loop(f, now, m.decide(f, now, capacity.Signal{Source: capacity.SourceSchedule}))
 		m.balance(f, now)
+	}
+	if !m.round.IsZero() && !now.Before(m.round) {
+		m.round = time.Time{}
+		m.loop(f, now, m.decide(f, now, capacity.Signal{Source: capacity.SourcePressure}))
+	}
+}
+
+// loop keeps the pressure loop going after a decision under pressure.
+func (m *Mediascale) loop(f *cluster, now time.Time, rec capacity.Recommendation) {
+	if rec.Pressure != "" && m.round.IsZero() {
+		m.round = now.Add(events.PressureInterval + f.m.Trigger.D())
+		// A round is three transitions (Wait, Decide, Pressed) and one
+		// invocation of the trigger.
+		f.fig.rounds++
+		f.fig.transitions += 3
+		f.fig.invocations++
 	}
 }
 
@@ -91,7 +116,7 @@ func (m *Mediascale) balance(f *cluster, now time.Time) {
 	}
 }
 
-func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) {
+func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) capacity.Recommendation {
 	in := capacity.Inputs{Pool: m.p, Nodes: m.records(f, now), Window: m.window, LastScaleOut: m.lastOut, LastScaleIn: m.lastIn,
 		AlarmStates: map[pool.AlarmRef]string{}, Signal: sig, Now: now}
 	for ref, w := range m.alarms {
@@ -103,13 +128,13 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) {
 	rec := capacity.Recommend(in)
 	m.window = fleet.AppendSample(m.window, rec.Sample, capacity.WindowKeep(m.p))
 	if rec.Direction == capacity.Hold {
-		return
+		return rec
 	}
 	if m.scaleIn != 0 && f.busy(m.scaleIn) {
 		if rec.Direction == capacity.Grow {
 			f.restore(m.scaleIn)
 		}
-		return
+		return rec
 	}
 	m.scaleIn = 0
 	m.nextRun++
@@ -126,6 +151,7 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) {
 	f.fig.executions++
 	f.fig.transitions += f.m.TransitionsPerExecution + f.m.TransitionsPerNode*float64(n)
 	f.fig.invocations += f.m.InvocationsPerExecution + f.m.InvocationsPerNode*float64(n)
+	return rec
 }
 
 // records are the node records the trigger would read: each node's state,

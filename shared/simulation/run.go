@@ -39,6 +39,7 @@ type figures struct {
 	nodeSeconds              float64
 	parkedSeconds            float64
 	launches, executions     int
+	rounds                   int
 	transitions, invocations float64
 	peak                     int
 }
@@ -65,11 +66,15 @@ type Figures struct {
 	Harm              float64 `json:"harm"`
 	// The bill: running nodes, and apart from them the warm pool's
 	// parked ones, which cost their volumes alone.
-	NodeHours         float64 `json:"nodeHours"`
-	ParkedNodeHours   float64 `json:"parkedNodeHours"`
-	PeakNodes         int     `json:"peakNodes"`
-	Launches          int     `json:"launches"`
-	Executions        int     `json:"scalingActions"`
+	NodeHours       float64 `json:"nodeHours"`
+	ParkedNodeHours float64 `json:"parkedNodeHours"`
+	PeakNodes       int     `json:"peakNodes"`
+	Launches        int     `json:"launches"`
+	Executions      int     `json:"scalingActions"`
+	// PressureRounds are the rounds of mediascale's pressure loops:
+	// decisions every 15 s while the pool is overloaded, counted in
+	// the transitions and invocations beside them.
+	PressureRounds    int     `json:"pressureRounds"`
 	Transitions       float64 `json:"stateTransitions"`
 	LambdaInvocations float64 `json:"lambdaInvocations"`
 }
@@ -198,7 +203,7 @@ func (g figures) result(name string, d time.Duration) Figures {
 		HotSessionMinutes: math.Round(g.hot / 60), Refused: math.Round(g.refused), Cut: math.Round(g.cut),
 		Harm:      math.Round(g.refused + g.cut),
 		NodeHours: round2(g.nodeSeconds / 3600), ParkedNodeHours: round2(g.parkedSeconds / 3600), PeakNodes: g.peak, Launches: g.launches,
-		Executions: g.executions, Transitions: math.Round(g.transitions), LambdaInvocations: math.Round(g.invocations),
+		Executions: g.executions, PressureRounds: g.rounds, Transitions: math.Round(g.transitions), LambdaInvocations: math.Round(g.invocations),
 	}
 }
 

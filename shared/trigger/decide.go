@@ -38,6 +38,10 @@ type Decision struct {
 	Recommendation *capacity.Recommendation `json:"recommendation,omitempty"`
 	// Pools holds one decision per pool for a schedule tick.
 	Pools []Decision `json:"pools,omitempty"`
+	// PressureLoop names the pressure loop this decision started.
+	PressureLoop string `json:"pressureLoop,omitempty"`
+	// Pressure is a pressure round's answer to its loop.
+	Pressure *events.PressureState `json:"pressure,omitempty"`
 }
 
 // Route maps a validated alarm event to its pool and direction through the

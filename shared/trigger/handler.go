@@ -48,6 +48,9 @@ type Store interface {
 	Status(ctx context.Context, pool string) (fleet.PoolStatus, error)
 	AcquireLock(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
 	ReleaseLock(ctx context.Context, pool, owner string) (bool, error)
+	ClaimLoop(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
+	RenewLoop(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
+	EndLoop(ctx context.Context, pool, owner string) (bool, error)
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	Window(ctx context.Context, pool string) ([]fleet.Sample, error)
 	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
@@ -77,8 +80,10 @@ type Handler struct {
 	sfn      Executions
 	alarms   Alarms
 	machines map[pool.Direction]string
-	now      func() time.Time
-	log      *slog.Logger
+	// loop is the pressure loops' state machine ("" for none).
+	loop string
+	now  func() time.Time
+	log  *slog.Logger
 }
 
 // NewHandler builds a handler over a validated configuration. machines maps
@@ -100,6 +105,12 @@ func (d Decision) LogAttrs() []any {
 	if r := d.Recommendation; r != nil {
 		attrs = append(attrs, "current", r.Current, "desired", r.Desired, "inFlight", r.InFlight, "reporting", r.Reporting, "metrics", r.Metrics)
 	}
+	if d.PressureLoop != "" {
+		attrs = append(attrs, "pressureLoop", d.PressureLoop)
+	}
+	if p := d.Pressure; p != nil {
+		attrs = append(attrs, "round", p.Round, "continue", p.Continue)
+	}
 	return attrs
 }
 
@@ -109,6 +120,8 @@ func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, er
 		return h.operator(ctx, raw)
 	case events.IsScheduleEvent(raw):
 		return h.tick(ctx)
+	case events.IsPressureRound(raw):
+		return h.round(ctx, raw)
 	}
 	ev, err := events.ParseAlarmEvent(raw)
 	if err != nil {
@@ -265,6 +278,15 @@ func (h *Handler) act(ctx context.Context, a assessment, shares map[string]capac
 	d.Recommendation, d.Reason = &rec, rec.Reason
 	h.record(ctx, p, a.window, rec)
 	h.publish(ctx, rec)
+	d, err := h.start(ctx, d, p, rec, sig, at)
+	if err == nil {
+		h.pressureLoop(ctx, &d, p, rec, sig)
+	}
+	return d, err
+}
+
+// start starts the execution a recommendation calls for, if any.
+func (h *Handler) start(ctx context.Context, d Decision, p pool.Pool, rec capacity.Recommendation, sig capacity.Signal, at time.Time) (Decision, error) {
 	warmOnly := false
 	switch {
 	case rec.Direction == capacity.Grow:

@@ -42,6 +42,7 @@ type fakeStore struct {
 	windows    map[string][]fleet.Sample
 	forecasts  map[string]fleet.Forecast
 	decisions  map[string]fleet.Decision
+	loops      map[string]string
 	cancelled  []string
 	calls      []string
 	err        error
@@ -50,7 +51,7 @@ type fakeStore struct {
 func newFakeStore() *fakeStore {
 	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{},
 		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}, forecasts: map[string]fleet.Forecast{},
-		decisions: map[string]fleet.Decision{}}
+		decisions: map[string]fleet.Decision{}, loops: map[string]string{}}
 }
 
 func (f *fakeStore) ListNodes(_ context.Context, p string) ([]fleet.Node, error) {
@@ -191,6 +192,32 @@ func (f *fakeStore) ReleaseLock(_ context.Context, p, owner string) (bool, error
 		return false, nil
 	}
 	delete(f.locks, p)
+	return true, nil
+}
+
+func (f *fakeStore) ClaimLoop(_ context.Context, p, owner string, _ time.Duration) (fleet.Lease, error) {
+	f.calls = append(f.calls, "ClaimLoop "+p)
+	if holder, ok := f.loops[p]; ok && holder != owner {
+		return fleet.Lease{}, events.Held("pool %s's pressure loop is held by %s", p, holder)
+	}
+	f.loops[p] = owner
+	return fleet.Lease{Pool: p, Owner: owner}, nil
+}
+
+func (f *fakeStore) RenewLoop(_ context.Context, p, owner string, _ time.Duration) (fleet.Lease, error) {
+	f.calls = append(f.calls, "RenewLoop "+p)
+	if f.loops[p] != owner {
+		return fleet.Lease{}, events.Conflict(nil, "pool %s: %s no longer holds the pressure loop", p, owner)
+	}
+	return fleet.Lease{Pool: p, Owner: owner}, nil
+}
+
+func (f *fakeStore) EndLoop(_ context.Context, p, owner string) (bool, error) {
+	f.calls = append(f.calls, "EndLoop "+p)
+	if f.loops[p] != owner {
+		return false, nil
+	}
+	delete(f.loops, p)
 	return true, nil
 }
 
