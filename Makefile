@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The Lambda build: static arm64 binaries named bootstrap for provided.al2023.
 LAMBDA_GOFLAGS := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 
-.PHONY: faults fuzz simulate all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status
+.PHONY: faults fuzz simulate all build deps synth synth-all lint-templates shellcheck check-imports test test-go fmt-check vet demo invoke replay deploy diff destroy up down bench clean fleet pause resume scale status show-add shows show-cancel
 
 all: build
 
@@ -164,6 +164,18 @@ scale:
 
 status:
 	@$(MSCTL) status $(EXECUTION)
+
+# Announced shows (README.md, "Announced shows"): make show-add POOL=x
+# START=2026-12-05T20:00:00Z PEAK=40000 [RAMP=2m] REASON=.. | make shows |
+# make show-cancel POOL=x ID=show-...
+show-add:
+	@$(MSCTL) show add $(POOL) --start "$(START)" --peak "$(PEAK)" $(if $(RAMP),--ramp $(RAMP)) $(if $(ID),--id $(ID)) --reason "$(REASON)"
+
+shows:
+	@$(MSCTL) show list $(if $(POOL),--pool $(POOL))
+
+show-cancel:
+	@$(MSCTL) show cancel $(POOL) $(ID)
 
 # Replays a traffic trace through the pool's policy and its peers'
 # (README.md, "Simulating a pool"); no AWS needed.

@@ -10,6 +10,8 @@
 //	msctl [--env dev] scale POOL out|in COUNT [--dry-run] --reason TEXT
 //	msctl [--env dev] status EXECUTION_ARN
 //	msctl [--env dev] dispatch POOL [--class CLASS] [--url URL]
+//	msctl [--env dev] show add POOL --start RFC3339 --peak SESSIONS [--ramp D] [--id NAME] --reason TEXT
+//	msctl [--env dev] show list [--pool NAME] | show cancel POOL ID
 //	msctl simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]
 package main
 
@@ -76,6 +78,8 @@ func main() {
 		err = c.status(ctx, args[1:])
 	case "dispatch":
 		err = c.dispatch(ctx, args[1:])
+	case "show":
+		err = c.show(ctx, args[1:])
 	default:
 		usage()
 	}
@@ -85,7 +89,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: msctl [--env dev] fleet [--pool NAME] | pause POOL --reason TEXT | resume POOL | scale POOL out|in COUNT [--dry-run] --reason TEXT | status EXECUTION_ARN | dispatch POOL [--class CLASS] [--url URL] | simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]")
+	fmt.Fprintln(os.Stderr, "usage: msctl [--env dev] fleet [--pool NAME] | pause POOL --reason TEXT | resume POOL | scale POOL out|in COUNT [--dry-run] --reason TEXT | status EXECUTION_ARN | dispatch POOL [--class CLASS] [--url URL] | show add|list|cancel ... | simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]")
 	os.Exit(2)
 }
 

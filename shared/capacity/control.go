@@ -61,8 +61,10 @@ type Inputs struct {
 	// AlarmStates maps each of the pool's scaling alarms that exists to its
 	// state (OK, ALARM, INSUFFICIENT_DATA).
 	AlarmStates map[pool.AlarmRef]string
-	// Floor is the forecast's lowest capacity; 0 for none.
-	Floor int
+	// Floor is the forecast's or the shows' lowest capacity; 0 for none.
+	// FloorSource names it when it is not the forecast's ("show final").
+	Floor       int
+	FloorSource string
 	// Refused is the sessions the entry dispatcher turned away that are
 	// waiting to ask again (Refusals): demand no node has seen.
 	Refused float64
@@ -384,6 +386,9 @@ func Recommend(in Inputs) Recommendation {
 		why := fmt.Sprintf("min %d", p.Capacity.Min)
 		if floor > p.Capacity.Min {
 			why = fmt.Sprintf("forecast floor %d", in.Floor)
+			if in.FloorSource != "" {
+				why = fmt.Sprintf("%s floor %d", in.FloorSource, in.Floor)
+			}
 		}
 		want := floor
 		switch {

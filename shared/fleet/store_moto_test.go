@@ -475,3 +475,42 @@ func TestAWriteRetriedAfterItsAnswerWasLostIsItsOwnResultOnMoto(t *testing.T) {
 		}
 	})
 }
+
+func TestAnnouncedShowsOnMoto(t *testing.T) {
+	s, _, clk := newMotoStore(t)
+	ctx := context.Background()
+	start := clk.Now().Add(2 * time.Hour).Truncate(time.Second).UTC()
+	sh, err := s.AnnounceShow(ctx, Show{Pool: "live", ID: "final", Start: start, Peak: 40000, RampSeconds: 120, By: "sre", Reason: "cup final"})
+	if err != nil || sh.AnnouncedAt.IsZero() {
+		t.Fatalf("announce: %+v, %v", sh, err)
+	}
+	if _, err := s.AnnounceShow(ctx, Show{Pool: "live", ID: "final", Start: start, Peak: 1, By: "sre"}); errorName(err) != events.ErrStateConflict {
+		t.Fatalf("a second show of the same id: %v, want StateConflict", err)
+	}
+	if _, err := s.AnnounceShow(ctx, Show{Pool: "live", ID: "news", Start: start.Add(time.Hour), Peak: 5000, By: "sre"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n-1"}); err != nil {
+		t.Fatal(err)
+	}
+	shows, err := s.Shows(ctx, "live")
+	if err != nil || len(shows) != 2 || shows[0].ID != "final" || !shows[0].Start.Equal(start) || shows[0].Peak != 40000 || shows[0].Ramp() != 2*time.Minute || shows[0].Cancelled() {
+		t.Fatalf("shows = %+v, %v", shows, err)
+	}
+	if nodes, _ := s.ListNodes(ctx, "live"); len(nodes) != 1 {
+		t.Fatalf("the shows are listed as nodes: %+v", nodes)
+	}
+	if cancelled, err := s.CancelShow(ctx, "live", "final", "sre"); err != nil || !cancelled {
+		t.Fatalf("cancel: %v, %v", cancelled, err)
+	}
+	if cancelled, err := s.CancelShow(ctx, "live", "final", "sre"); err != nil || cancelled {
+		t.Fatalf("cancelling twice: %v, %v; want an unchanged no-op", cancelled, err)
+	}
+	if _, err := s.CancelShow(ctx, "live", "nope", "sre"); errorName(err) != events.ErrInvalidInput {
+		t.Fatalf("cancelling a show that does not exist: %v", err)
+	}
+	shows, _ = s.Shows(ctx, "live")
+	if !shows[0].Cancelled() || shows[0].CancelledBy != "sre" || shows[1].Cancelled() {
+		t.Fatalf("after the cancel: %+v", shows)
+	}
+}

@@ -144,12 +144,9 @@ func (h *Handler) lead(ctx context.Context, p pool.Pool, now time.Time) (time.Du
 	return FallbackLead(p), "no scale-out measured yet: launch, deploy and every shift bake", nil
 }
 
-// FallbackLead is a pool's lead time before it has measured one: ten
-// minutes for a cold node to launch, register with SSM and deploy, plus
-// the bake of every shift step before the last (the last is full weight).
-func FallbackLead(p pool.Pool) time.Duration {
-	return 10*time.Minute + p.ShiftTime()
-}
+// FallbackLead is a pool's lead time before it has measured one
+// (pool.Pool.FallbackLead).
+func FallbackLead(p pool.Pool) time.Duration { return p.FallbackLead() }
 
 // series reads one metric's statistic per period between start and end.
 func (h *Handler) series(ctx context.Context, metric string, dims []types.Dimension, stat string, start, end time.Time, period time.Duration) (map[time.Time]float64, error) {

@@ -93,6 +93,47 @@ type Pool struct {
 	Agent          Agent          `yaml:"agent,omitempty" json:"agent,omitempty"`
 	Admission      Admission      `yaml:"admission,omitempty" json:"admission,omitempty"`
 	Healing        Healing        `yaml:"healing,omitempty" json:"healing,omitempty"`
+	// Shows are the pool's recurring shows: the controller raises the
+	// pool's floor ahead of each (README.md, "Announced shows").
+	Shows []Show `yaml:"shows,omitempty" json:"shows,omitempty"`
+}
+
+// Show is a recurring show of the pool file: on each of its days, at its
+// start time (UTC), an audience of about Peak sessions arrives over Ramp.
+type Show struct {
+	Name string `yaml:"name" json:"name" required:"true"`
+	// Days are the weekdays it runs (mon ... sun); none means every day.
+	Days []string `yaml:"days,omitempty" json:"days,omitempty"`
+	// Start is the time of day it starts, HH:MM in UTC.
+	Start string `yaml:"start" json:"start" required:"true"`
+	// Peak is the sessions expected at its peak.
+	Peak int `yaml:"peak" json:"peak" required:"true"`
+	// Ramp is how long the audience takes to arrive (default none: all
+	// at the start).
+	Ramp Duration `yaml:"ramp,omitempty" json:"ramp,omitempty"`
+}
+
+// Weekdays are the names a show's days take, Sunday first as Go counts.
+var Weekdays = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// At returns the show's start on the day of t (UTC), and whether it runs
+// that day. The start time must be valid (Validate checks it).
+func (s Show) At(t time.Time) (time.Time, bool) {
+	clock, err := time.Parse("15:04", s.Start)
+	if err != nil {
+		return time.Time{}, false
+	}
+	day := t.UTC().Truncate(24 * time.Hour)
+	at := day.Add(time.Duration(clock.Hour())*time.Hour + time.Duration(clock.Minute())*time.Minute)
+	if len(s.Days) == 0 {
+		return at, true
+	}
+	for _, d := range s.Days {
+		if d == Weekdays[day.Weekday()] {
+			return at, true
+		}
+	}
+	return at, false
 }
 
 // Healing says when a serving node is taken out as unhealthy and how
@@ -521,6 +562,14 @@ func (p Pool) ShiftTime() time.Duration {
 		d += s.Bake.D()
 	}
 	return d
+}
+
+// FallbackLead is how long the pool takes from a scaling decision to its
+// nodes at full weight before it has measured that itself: ten minutes for
+// a cold node to launch, register with SSM and deploy, plus the bake of
+// every shift step before the last.
+func (p Pool) FallbackLead() time.Duration {
+	return 10*time.Minute + p.ShiftTime()
 }
 
 // Find returns the pool with the given name.

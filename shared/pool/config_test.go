@@ -168,6 +168,21 @@ func TestInvalidConfigNamesFieldAndRule(t *testing.T) {
 		{"a scale-in cooldown shorter than scale-out is an error", func(d map[string]any) { sub(pool0(d), "cooldowns")["scaleIn"] = "60s" }, "pools[0].cooldowns.scaleIn", "must be at least cooldowns.scaleOut"},
 		{"a scale-in CPU threshold above scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["cpuPercent"] = 90 }, "pools[0].alarms.scaleIn.cpuPercent", "must be below alarms.scaleOut.cpuPercent"},
 		{"a scale-in window no longer than scale-out is an error", func(d map[string]any) { sub(sub(pool0(d), "alarms"), "scaleIn")["period"] = "10s" }, "pools[0].alarms.scaleIn", "longer window"},
+		{"a show at no time of day is an error", func(d map[string]any) {
+			pool0(d)["shows"] = []any{map[string]any{"name": "evening", "start": "25:00", "peak": 100}}
+		}, "pools[0].shows[0].start", "must be a time of day HH:MM in UTC"},
+		{"a show on an unknown day is an error", func(d map[string]any) {
+			pool0(d)["shows"] = []any{map[string]any{"name": "evening", "start": "20:00", "peak": 100, "days": []any{"mon", "funday"}}}
+		}, "pools[0].shows[0].days[1]", "must be one of sun, mon"},
+		{"a show with no audience is an error", func(d map[string]any) {
+			pool0(d)["shows"] = []any{map[string]any{"name": "evening", "start": "20:00", "peak": 0}}
+		}, "pools[0].shows[0].peak", "must be between 1 and"},
+		{"two shows of one name are an error", func(d map[string]any) {
+			pool0(d)["shows"] = []any{map[string]any{"name": "evening", "start": "20:00", "peak": 1}, map[string]any{"name": "evening", "start": "21:00", "peak": 1}}
+		}, "pools[0].shows[1].name", "listed twice"},
+		{"a show ramping for more than an hour is an error", func(d map[string]any) {
+			pool0(d)["shows"] = []any{map[string]any{"name": "evening", "start": "20:00", "peak": 1, "ramp": "2h"}}
+		}, "pools[0].shows[0].ramp", "between 0 and 1h"},
 		{"an rtmp pool probed without the rtmp handshake is an error", func(d map[string]any) { sub(pool0(d), "probe")["handshake"] = "tcp" }, "pools[0].probe.handshake", "must be rtmp for an rtmp pool"},
 		{"a max probe latency above the probe timeout is an error", func(d map[string]any) { sub(pool0(d), "probe")["maxLatency"] = "5s" }, "pools[0].probe.maxLatency", "must not exceed probe.timeout"},
 		{"an out-of-range port is an error", func(d map[string]any) { sub(pool0(d), "probe")["mediaPort"] = 70000 }, "pools[0].probe.mediaPort", "between 1 and 65535"},

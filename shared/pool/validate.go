@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -108,11 +109,49 @@ func (v *validator) pool(at string, p Pool) {
 		v.add(at+".agent.interval", "must be between 1s and 5m, got %s", p.Agent.Interval)
 	}
 	v.admission(at+".admission", p)
+	v.shows(at+".shows", p.Shows)
 	if f := p.Healing.Failures; f < 0 || f > 10 {
 		v.add(at+".healing.failures", "must be between 1 and 10, got %d", f)
 	}
 	if m := p.Healing.MaxReplacementsPerHour; m < 0 || m > 100 {
 		v.add(at+".healing.maxReplacementsPerHour", "must be between 1 and 100, got %d", m)
+	}
+}
+
+// MaxShowPeak bounds a show's expected sessions: a typo of three zeros
+// must not ask for every node the pool may have.
+const MaxShowPeak = 100_000_000
+
+// shows checks the pool's recurring shows: each named once, on known
+// days, at a valid time, with a peak and a ramp of at most an hour.
+func (v *validator) shows(at string, shows []Show) {
+	seen := map[string]bool{}
+	for i, s := range shows {
+		here := fmt.Sprintf("%s[%d]", at, i)
+		if !poolNamePattern.MatchString(s.Name) {
+			v.add(here+".name", "must be 4-40 lowercase letters, digits or dashes, got %q", s.Name)
+		} else if seen[s.Name] {
+			v.add(here+".name", "show %q is listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		if _, err := time.Parse("15:04", s.Start); err != nil || len(s.Start) != 5 {
+			v.add(here+".start", "must be a time of day HH:MM in UTC, got %q", s.Start)
+		}
+		days := map[string]bool{}
+		for j, d := range s.Days {
+			if !slices.Contains(Weekdays, d) {
+				v.add(fmt.Sprintf("%s.days[%d]", here, j), "must be one of %s, got %q", strings.Join(Weekdays, ", "), d)
+			} else if days[d] {
+				v.add(fmt.Sprintf("%s.days[%d]", here, j), "%s is listed twice", d)
+			}
+			days[d] = true
+		}
+		if s.Peak < 1 || s.Peak > MaxShowPeak {
+			v.add(here+".peak", "must be between 1 and %d sessions, got %d", MaxShowPeak, s.Peak)
+		}
+		if s.Ramp < 0 || s.Ramp.D() > time.Hour {
+			v.add(here+".ramp", "must be between 0 and 1h, got %s", s.Ramp)
+		}
 	}
 }
 

@@ -54,6 +54,7 @@ type Store interface {
 	ListNodes(ctx context.Context, pool string) ([]fleet.Node, error)
 	Window(ctx context.Context, pool string) ([]fleet.Sample, error)
 	Forecast(ctx context.Context, pool string) (fleet.Forecast, bool, error)
+	Shows(ctx context.Context, pool string) ([]fleet.Show, error)
 	MarkReplaced(ctx context.Context, pool, id, execution string) error
 	RecordSample(ctx context.Context, pool string, prior []fleet.Sample, s fleet.Sample, keep time.Duration, d fleet.Decision) error
 	LastDecision(ctx context.Context, pool string) (fleet.Decision, bool, error)
@@ -362,6 +363,23 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 		var why string
 		if in.Floor, why = capacity.ForecastFloor(p, fc, in.Window, in.Now); why != "" {
 			h.log.InfoContext(ctx, "forecast floor", "pool", p.Name, "floor", in.Floor, "reason", why)
+		}
+	}
+	// Shows raise the floor one lead time ahead: the pool's measured
+	// lead, from its forecast, or the fallback before it has one. Shows
+	// that cannot be read raise none, as a forecast.
+	lead := p.FallbackLead()
+	if ok && fc.Lead() > 0 {
+		lead = fc.Lead()
+	}
+	announced, serr := h.store.Shows(ctx, p.Name)
+	if serr != nil {
+		h.log.WarnContext(ctx, "announced shows not read; deciding with the pool file's alone", "pool", p.Name, "error", serr.Error())
+	}
+	if floor, by, why := capacity.ShowFloor(p, capacity.Shows(p, announced, in.Now), in.Window, in.Now, lead); why != "" {
+		h.log.InfoContext(ctx, "show floor", "pool", p.Name, "floor", floor, "reason", why)
+		if floor > in.Floor {
+			in.Floor, in.FloorSource = floor, by
 		}
 	}
 	// Refusals, like the forecast, only add to what the nodes report: a

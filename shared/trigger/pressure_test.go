@@ -140,3 +140,41 @@ func TestAMalformedPressureRoundIsRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestAnAnnouncedShowRaisesTheFloorAheadOfItsStartUntilCancelled(t *testing.T) {
+	quiet := []fleet.Node{reporting("live-rtmp-use1", "n-1", 100, 10), parked()}
+	show := fleet.Show{Pool: "live-rtmp-use1", ID: "final", Start: eventTime.Add(5 * time.Minute), Peak: 4000, By: "sre"}
+	for _, tc := range []struct {
+		name      string
+		cancelled bool
+		at        time.Time
+		grow      bool
+	}{
+		{"inside one lead time of the start the pool grows to what the peak needs", false, eventTime, true},
+		{"a cancelled show raises nothing", true, eventTime, false},
+		{"long before the start nothing is raised", false, eventTime.Add(-time.Hour), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, sf := newFakeStore(), &fakeSFN{}
+			store.nodes["live-rtmp-use1"] = quiet
+			s := show
+			if tc.cancelled {
+				s.CancelledAt, s.CancelledBy = &eventTime, "sre"
+			}
+			store.shows["live-rtmp-use1"] = []fleet.Show{s}
+			d, err := newTestHandlerWith(t, store, sf, tc.at).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := d.Pools[0]
+			if grew := live.Action == ActionScale && live.Direction == "out"; grew != tc.grow {
+				t.Fatalf("decision %s %s: %s", live.Action, live.Direction, live.Reason)
+			}
+			// The dev live pool's target is 1200 sessions a node: 4000
+			// need 4 nodes, within its max of 6.
+			if tc.grow && (live.Recommendation.Desired != 4 || !strings.Contains(live.Reason, "below show final floor 4")) {
+				t.Fatalf("grew to %d: %s", live.Recommendation.Desired, live.Reason)
+			}
+		})
+	}
+}

@@ -43,6 +43,7 @@ type fakeStore struct {
 	forecasts  map[string]fleet.Forecast
 	decisions  map[string]fleet.Decision
 	loops      map[string]string
+	shows      map[string][]fleet.Show
 	cancelled  []string
 	calls      []string
 	err        error
@@ -51,7 +52,7 @@ type fakeStore struct {
 func newFakeStore() *fakeStore {
 	return &fakeStore{seen: map[string]bool{}, lastScaled: map[string]time.Time{}, locks: map[string]string{}, paused: map[string]bool{},
 		nodes: map[string][]fleet.Node{}, windows: map[string][]fleet.Sample{}, forecasts: map[string]fleet.Forecast{},
-		decisions: map[string]fleet.Decision{}, loops: map[string]string{}}
+		decisions: map[string]fleet.Decision{}, loops: map[string]string{}, shows: map[string][]fleet.Show{}}
 }
 
 func (f *fakeStore) ListNodes(_ context.Context, p string) ([]fleet.Node, error) {
@@ -66,6 +67,10 @@ func (f *fakeStore) Window(_ context.Context, p string) ([]fleet.Sample, error) 
 func (f *fakeStore) Forecast(_ context.Context, p string) (fleet.Forecast, bool, error) {
 	fc, ok := f.forecasts[p]
 	return fc, ok, nil
+}
+
+func (f *fakeStore) Shows(_ context.Context, p string) ([]fleet.Show, error) {
+	return f.shows[p], nil
 }
 
 func (f *fakeStore) MarkReplaced(_ context.Context, p, id, execution string) error {
