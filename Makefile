@@ -100,7 +100,7 @@ bench: build deps
 FUZZ_EXECS ?= 1000000x
 FUZZ_TARGETS = ./events:FuzzParseAlarmEvent ./events:FuzzParseOperatorEvent ./events:FuzzFailureReason \
 	./shared/pool:FuzzParseYAML ./shared/health:FuzzParseStat ./shared/agent:FuzzParseCPU \
-	./shared/simulation:FuzzParseTrace ./shared/simulation:FuzzLoadModel
+	./shared/simulation:FuzzParseTrace ./shared/simulation:FuzzLoadModel ./shared/simulation:FuzzParseShows ./events:FuzzParsePressureRound
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg)"; \
@@ -180,7 +180,7 @@ show-cancel:
 # Replays a traffic trace through the pool's policy and its peers'
 # (README.md, "Simulating a pool"); no AWS needed.
 simulate:
-	@go run ./scripts/msctl simulate --pools $(or $(POOLS),infra/config/prod.yaml) --pool $(POOL) --trace $(TRACE) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
+	@go run ./scripts/msctl simulate --pools $(or $(POOLS),infra/config/prod.yaml) --pool $(POOL) --trace $(TRACE) $(if $(MODEL),--model $(MODEL)) $(if $(SHOWS),--shows $(SHOWS)) $(if $(SHOW_SCALE),--show-scale $(SHOW_SCALE)) $(if $(OUT),--out $(OUT))
 
 demo: build deps
 	scripts/demo

@@ -88,3 +88,25 @@ func FuzzFailureReason(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePressureRound(f *testing.F) {
+	f.Add([]byte(`{"source":"mediascale.pressure","pool":"live-rtmp-use1","loop":"live-rtmp-use1-pressure-20261204T200000000Z","round":3}`))
+	f.Add([]byte(`{"source":"mediascale.pressure","pool":"","loop":"x","round":-1}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := ParsePressureRound(raw)
+		if err != nil {
+			if _, ok := err.(*InvalidInput); !ok {
+				t.Fatalf("a refusal that is not InvalidInput: %T %v", err, err)
+			}
+			return
+		}
+		switch {
+		case len(raw) > MaxEventBytes:
+			t.Fatalf("accepted %d bytes", len(raw))
+		case r.Source != PressureSource || strings.TrimSpace(r.Pool) == "" || strings.TrimSpace(r.Loop) == "" || r.Round < 0:
+			t.Fatalf("accepted %+v", r)
+		case utf8.RuneCountInString(r.Pool) > MaxPoolNameLength || utf8.RuneCountInString(r.Loop) > MaxExecutionNameLength:
+			t.Fatalf("accepted names too long: %+v", r)
+		}
+	})
+}

@@ -24,9 +24,14 @@ func simulate(args []string) error {
 	tracePath := fs.String("trace", "", "trace CSV: seconds,sessions")
 	modelPath := fs.String("model", "", "model file overriding the default figures (optional)")
 	out := fs.String("out", "", "folder for report.json and the plots (optional)")
+	showsPath := fs.String("shows", "", "shows announced for the trace (optional)")
+	showScale := fs.Float64("show-scale", 1, "announce each show's peak times this: an estimate that was off (0.5 to 1.5)")
 	_ = fs.Parse(args)
 	if *pools == "" || *name == "" || *tracePath == "" {
-		return fmt.Errorf("usage: msctl simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--out DIR]")
+		return fmt.Errorf("usage: msctl simulate --pools FILE --pool NAME --trace FILE [--model FILE] [--shows FILE [--show-scale K]] [--out DIR]")
+	}
+	if *showScale < 0.1 || *showScale > 10 {
+		return fmt.Errorf("--show-scale %g: want 0.1 to 10", *showScale)
 	}
 	file, err := pool.LoadFile(*pools)
 	if err != nil {
@@ -57,8 +62,21 @@ func simulate(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *tracePath, err)
 	}
+	var shows []simulation.Show
+	if *showsPath != "" {
+		f, err := os.Open(*showsPath)
+		if err != nil {
+			return err
+		}
+		shows, err = simulation.ParseShows(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *showsPath, err)
+		}
+		shows = simulation.Scaled(shows, *showScale)
+	}
 	started := time.Now()
-	report, err := simulation.Compare(p, m, trace, filepath.Base(*tracePath))
+	report, err := simulation.Compare(p, m, trace, filepath.Base(*tracePath), shows...)
 	if err != nil {
 		return err
 	}

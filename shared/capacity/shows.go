@@ -23,9 +23,9 @@ type Show struct {
 }
 
 // ShowGrace is how long after its start (or its ramp, if that is longer)
-// a show's floor holds whatever the load says. From then on it holds only
-// while at least half the expected audience is there; once a decision
-// has seen less, it stands down, as a cancelled show does.
+// a show's floor holds. From then on the reactive controller alone sizes
+// the pool for the audience that came: a peak over-estimated does not
+// keep idle nodes, and one that did not come is stood down.
 const ShowGrace = 10 * time.Minute
 
 // Shows are the shows that may raise the pool's floor around now: its
@@ -52,34 +52,31 @@ func Shows(p pool.Pool, announced []fleet.Show, now time.Time) []Show {
 // ShowFloor is the floor the pool's shows call for at now: the nodes each
 // show's expected peak needs at the pool's connection target, never above
 // max, from one lead time before its start (so the nodes serve when the
-// audience comes) through its grace; after that while the window's
-// samples since the grace ended saw at least half the expected audience.
-// by names the show that sets the floor; the reason says so, or names the
-// show that stood down.
+// audience comes) until ShowGrace after it (or its ramp). by names the
+// show that sets the floor; the reason says so, or, for a show whose grace
+// ended within the hour, whether its audience came (at least half the
+// expected peak in the window's samples since the start).
 func ShowFloor(p pool.Pool, shows []Show, window []fleet.Sample, now time.Time, lead time.Duration) (floor int, by, reason string) {
 	target := Targets(p)[pool.MetricConnections]
 	if target <= 0 {
 		return 0, "", ""
 	}
 	for _, s := range shows {
-		if now.Before(s.Start.Add(-lead)) {
+		end := s.Start.Add(max(ShowGrace, s.Ramp))
+		switch {
+		case now.Before(s.Start.Add(-lead)):
+			continue
+		case !now.Before(end):
+			if reason == "" && now.Sub(end) < time.Hour {
+				if most := peak(window, s.Start); most < s.Peak/2 {
+					reason = fmt.Sprintf("show %s stood down: %.0f of its %.0f sessions came", s.Name, most, s.Peak)
+				} else {
+					reason = fmt.Sprintf("show %s is under way with %.0f sessions: the reactive controller sizes the pool", s.Name, most)
+				}
+			}
 			continue
 		}
-		graceEnd := s.Start.Add(max(ShowGrace, s.Ramp))
-		need := min(int(math.Ceil(s.Peak/target-1e-9)), p.Capacity.Max)
-		if !now.Before(graceEnd) {
-			came, seen := audience(window, graceEnd, s.Peak/2)
-			if seen && !came {
-				if reason == "" && now.Sub(graceEnd) < time.Hour {
-					reason = fmt.Sprintf("show %s stood down: under half of its %.0f sessions came by %s", s.Name, s.Peak, graceEnd.UTC().Format("15:04"))
-				}
-				continue
-			}
-			if !seen && now.Sub(graceEnd) > ShowGrace {
-				continue
-			}
-		}
-		if need > floor {
+		if need := min(int(math.Ceil(s.Peak/target-1e-9)), p.Capacity.Max); need > floor {
 			floor, by = need, "show "+s.Name
 			reason = fmt.Sprintf("show %s at %s expects %.0f sessions: floor %d nodes from %s (lead %s)",
 				s.Name, s.Start.UTC().Format("15:04"), s.Peak, need, s.Start.Add(-lead).UTC().Format("15:04:05"), lead)
@@ -88,17 +85,13 @@ func ShowFloor(p pool.Pool, shows []Show, window []fleet.Sample, now time.Time, 
 	return floor, by, reason
 }
 
-// audience reports whether every sample of the window from since on
-// carried at least half sessions, and whether there was one.
-func audience(window []fleet.Sample, since time.Time, half float64) (came, seen bool) {
+// peak is the most sessions a sample of the window carried since t.
+func peak(window []fleet.Sample, since time.Time) float64 {
+	most := 0.0
 	for _, s := range window {
-		if s.At.Before(since) {
-			continue
-		}
-		seen = true
-		if s.Load.Connections < half {
-			return false, true
+		if !s.At.Before(since) {
+			most = math.Max(most, s.Load.Connections)
 		}
 	}
-	return true, seen
+	return most
 }

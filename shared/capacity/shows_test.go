@@ -29,12 +29,13 @@ func TestShowFloor(t *testing.T) {
 		{"one lead time ahead the floor is what the peak needs", []Show{final}, nil, start.Add(-lead), 5, "show final at 21:00 expects 6000 sessions: floor 5 nodes from 20:50:00 (lead 10m0s)"},
 		{"never above max", []Show{{Name: "cup", Start: start, Peak: 60000}}, nil, start, 6, "floor 6 nodes"},
 		{"through the grace the floor holds whatever the load", []Show{final}, []fleet.Sample{load(start.Add(5*time.Minute), 100)}, start.Add(9 * time.Minute), 5, "show final"},
-		{"after the grace it stands down when under half the audience came", []Show{final},
-			[]fleet.Sample{load(start.Add(10*time.Minute), 2900)}, start.Add(11 * time.Minute), 0, "show final stood down: under half of its 6000 sessions came by 21:10"},
-		{"after the grace it holds while half the audience is there", []Show{final},
-			[]fleet.Sample{load(start.Add(10*time.Minute), 3100), load(start.Add(20*time.Minute), 5000)}, start.Add(21 * time.Minute), 5, "show final"},
+		{"after the grace a show whose audience did not come stands down", []Show{final},
+			[]fleet.Sample{load(start.Add(5*time.Minute), 2900)}, start.Add(11 * time.Minute), 0, "show final stood down: 2900 of its 6000 sessions came"},
+		{"after the grace the reactive controller sizes the pool for the audience that came", []Show{final},
+			[]fleet.Sample{load(start.Add(5*time.Minute), 9000)}, start.Add(11 * time.Minute), 0, "show final is under way with 9000 sessions: the reactive controller sizes the pool"},
 		{"a long ramp extends the grace", []Show{{Name: "slow", Start: start, Peak: 6000, Ramp: 30 * time.Minute}},
 			[]fleet.Sample{load(start.Add(20*time.Minute), 1000)}, start.Add(21 * time.Minute), 5, "show slow"},
+		{"an hour after its grace a show says nothing", []Show{final}, nil, start.Add(71 * time.Minute), 0, ""},
 		{"of two shows the larger sets the floor", []Show{final, {Name: "news", Start: start.Add(-5 * time.Minute), Peak: 2000}}, nil, start, 5, "show final"},
 	}
 	for _, tc := range cases {

@@ -21,6 +21,8 @@ type Report struct {
 	Seconds float64  `json:"traceSeconds"`
 	Model   Model    `json:"model"`
 	Results []Result `json:"results"`
+	// Shows are the shows announced for the run.
+	Shows []Show `json:"shows,omitempty"`
 	// Goals judges each mediascale policy against the bar README.md sets
 	// ("Where mediascale stands").
 	Goals []Goal `json:"goals"`
@@ -57,11 +59,16 @@ const (
 	GoalFortnight = "diurnal fortnight"
 	// GoalCalm is load that wanders without a crowd (sawtooth, noise).
 	GoalCalm = "sawtooth and noise"
+	// GoalShow is a crowd announced as a show.
+	GoalShow = "announced show"
 )
 
-// GoalKind is the bar a shipped trace is held to, by its file name.
-func GoalKind(trace string) string {
+// GoalKind is the bar a shipped trace is held to, by its file name, or a
+// show's when shows were announced.
+func GoalKind(trace string, announced bool) string {
 	switch {
+	case announced:
+		return GoalShow
 	case strings.Contains(trace, "diurnal"):
 		return GoalFortnight
 	case strings.Contains(trace, "sawtooth"), strings.Contains(trace, "noise"):
@@ -133,6 +140,14 @@ func Judge(results []Result, kind string) []Goal {
 			if oracle != nil {
 				add("node-hours", x.NodeHours, round2(1.15*oracle.NodeHours), fmt.Sprintf("1.15 x the oracle's %.1f", oracle.NodeHours))
 			}
+		case GoalShow:
+			add("under-provisioning", x.UnderAccuracy, 0.02, "0.02")
+			if b, ok := bestPeer(results, harm, nil); ok {
+				add("harm", x.Harm, 0.5*b.Harm, fmt.Sprintf("half of %s's %.0f, given the same schedule", b.Policy, b.Harm))
+			}
+			if oracle != nil {
+				add("node-hours", x.NodeHours, round2(1.2*oracle.NodeHours), fmt.Sprintf("1.2 x the oracle's %.1f", oracle.NodeHours))
+			}
 		case GoalFortnight:
 			add("under-provisioning", x.UnderAccuracy, 0, "none")
 			served := func(f Figures) bool { return f.UnderAccuracy == 0 }
@@ -190,26 +205,26 @@ func num(v float64) string {
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // Policies returns every policy the simulator compares, mediascale first,
-// then the peers, the first-sign bound and the oracle.
-func Policies(p pool.Pool, m Model, t Trace) []Policy {
+// then the peers, the first-sign bound and the oracle. Announced shows
+// reach mediascale's controller and the peers' schedules.
+func Policies(p pool.Pool, m Model, t Trace, shows ...Show) []Policy {
 	target := capacity.Targets(p)[pool.MetricConnections]
-	return []Policy{
-		NewMediascale(p),
-		NewForecasting(p, m, target),
-		NewHPA(p),
-		NewTargetTracking(p, target),
-		NewPredictive(p, target),
-		NewStepScaling(p),
-		NewEdge(p),
-		NewOracle(p, m, t, true),
-		NewOracle(p, m, t, false),
+	ms, fc := NewMediascale(p), NewForecasting(p, m, target)
+	hpa, tt, pr, step := NewHPA(p), NewTargetTracking(p, target), NewPredictive(p, target), NewStepScaling(p)
+	if len(shows) > 0 {
+		for _, x := range []*Mediascale{ms, fc.Mediascale} {
+			x.shows, x.lead = forController(shows), m.coldLead(p)+p.ShiftTime()
+		}
+		hpa.sched, tt.sched, pr.tt.sched, step.sched = shows, shows, shows, shows
 	}
+	return []Policy{ms, fc, hpa, tt, pr, step, NewEdge(p), NewOracle(p, m, t, true), NewOracle(p, m, t, false)}
 }
 
 // Compare runs every policy over the trace, each on its own copy of the
-// pool, at once.
-func Compare(p pool.Pool, m Model, t Trace, name string) (Report, error) {
-	pols := Policies(p, m, t)
+// pool, at once, with the shows announced (none for a crowd nobody
+// announced).
+func Compare(p pool.Pool, m Model, t Trace, name string, shows ...Show) (Report, error) {
+	pols := Policies(p, m, t, shows...)
 	results := make([]Result, len(pols))
 	errs := make([]error, len(pols))
 	var wg sync.WaitGroup
@@ -226,7 +241,7 @@ func Compare(p pool.Pool, m Model, t Trace, name string) (Report, error) {
 			return Report{}, err
 		}
 	}
-	return Report{Pool: p.Name, Trace: name, Seconds: t.Duration().Seconds(), Model: m, Results: results, Goals: Judge(results, GoalKind(name))}, nil
+	return Report{Pool: p.Name, Trace: name, Seconds: t.Duration().Seconds(), Model: m, Results: results, Shows: shows, Goals: Judge(results, GoalKind(name, len(shows) > 0))}, nil
 }
 
 // WriteTable prints the figures, one policy per row.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseTrace: a trace file, however broken, is refused with an error
@@ -41,6 +42,24 @@ func FuzzLoadModel(f *testing.F) {
 		}
 		if err := m.check(); err != nil {
 			t.Fatalf("accepted a model its check refuses: %v", err)
+		}
+	})
+}
+
+// FuzzParseShows: a show file is refused or gives shows the simulator can
+// use: named, within a trace, with an audience and a bounded ramp.
+func FuzzParseShows(f *testing.F) {
+	f.Add([]byte("shows:\n  - name: final\n    at: 10m\n    peak: 15000\n    ramp: 2m\n"))
+	f.Add([]byte(`{"shows": [{"name": "x", "at": "1h", "peak": 3, "duration": "2h"}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		shows, err := ParseShows(bytes.NewReader(raw))
+		if err != nil {
+			return
+		}
+		for i, s := range shows {
+			if s.Name == "" || s.At < 0 || s.At.D() > MaxTraceLength || s.Peak < 1 || s.Ramp < 0 || s.Ramp.D() > time.Hour || s.Duration <= 0 {
+				t.Fatalf("accepted show %d %+v", i, s)
+			}
 		}
 	})
 }

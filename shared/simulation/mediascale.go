@@ -38,6 +38,11 @@ type Mediascale struct {
 	round time.Time
 	// Floor, when set, is a forecast's floor for each moment.
 	Floor func(time.Time) int
+	// shows are the announced shows, raising the floor one lead time
+	// ahead as capacity.ShowFloor does; lead is the pool's measured lead,
+	// the model's cold launch plus the shift bakes.
+	shows []capacity.Show
+	lead  time.Duration
 	label string
 }
 
@@ -124,6 +129,11 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) capa
 	}
 	if m.Floor != nil {
 		in.Floor = m.Floor(now)
+	}
+	if len(m.shows) > 0 {
+		if floor, by, _ := capacity.ShowFloor(m.p, m.shows, m.window, now, m.lead); floor > in.Floor {
+			in.Floor, in.FloorSource = floor, by
+		}
 	}
 	rec := capacity.Recommend(in)
 	m.window = fleet.AppendSample(m.window, rec.Sample, capacity.WindowKeep(m.p))

@@ -30,6 +30,9 @@ type HPA struct {
 	p    pool.Pool
 	recs []timedRec
 	next time.Time
+	// sched is a KEDA cron trigger's floor for announced shows: one more
+	// metric of the HPA, so the highest recommendation wins.
+	sched schedule
 }
 
 type timedRec struct {
@@ -70,6 +73,7 @@ func (h *HPA) Step(f *cluster, now time.Time) {
 		// leaves the scale alone.
 		return
 	}
+	raw = max(raw, h.sched.floor(h.p, f.target, now))
 	desired := HPAStabilize(h.recs, current, raw, now)
 	h.recs = append(h.recs, timedRec{now, raw})
 	for len(h.recs) > 0 && now.Sub(h.recs[0].at) > HPADownWindow {
@@ -182,8 +186,10 @@ type TargetTracking struct {
 	low  *watch
 	next time.Time
 	// floor is a forecast's capacity for now (predictive scaling); the
-	// policy never goes below it.
+	// policy never goes below it. sched is the scheduled actions of
+	// announced shows, which raise the group's minimum size.
 	floor int
+	sched schedule
 }
 
 // Warmup is the instance warmup of EC2 Auto Scaling's target tracking and
@@ -222,7 +228,7 @@ func (tt *TargetTracking) Step(f *cluster, now time.Time) {
 	case tt.low.def.State == alarm.Alarm && settled == current:
 		desired = TargetTrackingDesired(current, metric, f.target)
 	}
-	f.resize(current, min(max(desired, tt.p.Capacity.Min, tt.floor), tt.p.Capacity.Max), Terminate)
+	f.resize(current, min(max(desired, tt.p.Capacity.Min, tt.floor, tt.sched.floor(tt.p, f.target, now)), tt.p.Capacity.Max), Terminate)
 }
 
 // settled counts the ACTIVE nodes past EC2 Auto Scaling's instance warmup
@@ -266,6 +272,9 @@ type StepScaling struct {
 	in     *watch
 	next   time.Time
 	lastIn time.Time
+	// sched is the scheduled actions of announced shows: the group's
+	// minimum size while each runs.
+	sched schedule
 }
 
 func NewStepScaling(p pool.Pool) *StepScaling {
@@ -285,13 +294,14 @@ func (s *StepScaling) Step(f *cluster, now time.Time) {
 	s.next = now.Add(time.Minute)
 	current, _ := f.capacity()
 	settled, _ := f.settled()
+	least := max(s.p.Capacity.Min, s.sched.floor(s.p, f.target, now))
 	switch {
-	case current < s.p.Capacity.Min:
-		f.resize(current, s.p.Capacity.Min, Terminate)
+	case current < least:
+		f.resize(current, least, Terminate)
 	case s.out.def.State == alarm.Alarm:
 		f.resize(current, min(max(current, settled+s.p.Capacity.ScaleOutStep), s.p.Capacity.Max), Terminate)
-	case s.in.def.State == alarm.Alarm && settled == current && current > s.p.Capacity.Min && now.Sub(s.lastIn) >= s.p.Cooldowns.ScaleIn.D():
-		f.resize(current, max(current-s.p.Capacity.ScaleInStep, s.p.Capacity.Min), Terminate)
+	case s.in.def.State == alarm.Alarm && settled == current && current > least && now.Sub(s.lastIn) >= s.p.Cooldowns.ScaleIn.D():
+		f.resize(current, max(current-s.p.Capacity.ScaleInStep, least), Terminate)
 		s.lastIn = now
 	}
 }

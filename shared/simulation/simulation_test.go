@@ -366,9 +366,12 @@ func TestJudge(t *testing.T) {
 func TestGoalKindByTraceName(t *testing.T) {
 	for trace, want := range map[string]string{"flash-crowd.csv": GoalCrowd, "collapse.csv": GoalCrowd, "diurnal-14d.csv": GoalFortnight,
 		"sawtooth.csv": GoalCalm, "noise.csv": GoalCalm, "my-show.csv": GoalCrowd} {
-		if got := GoalKind(trace); got != want {
+		if got := GoalKind(trace, false); got != want {
 			t.Errorf("GoalKind(%s) = %s, want %s", trace, got, want)
 		}
+	}
+	if got := GoalKind("diurnal-14d.csv", true); got != GoalShow {
+		t.Errorf("with shows announced the goal is %s, want %s", got, GoalShow)
 	}
 }
 
@@ -511,5 +514,71 @@ func TestASaturatedPoolsNewNodeTakesItsFullShareAtOnce(t *testing.T) {
 				t.Fatalf("after its one bake the node is %v, want ACTIVE", n.phase)
 			}
 		})
+	}
+}
+
+func TestParseShows(t *testing.T) {
+	cases := []struct {
+		name, in, err string
+	}{
+		{"a show with its time, peak and ramp is read", "shows:\n  - name: final\n    at: 10m\n    peak: 15000\n    ramp: 2m\n", ""},
+		{"an unknown field is refused", "shows:\n  - name: final\n    at: 10m\n    peak: 15000\n    size: 3\n", "field size not found"},
+		{"a show without an audience is refused", "shows:\n  - name: final\n    at: 10m\n    peak: 0\n", "shows[0].peak 0"},
+		{"a show ramping for two hours is refused", "shows:\n  - name: final\n    at: 10m\n    peak: 1\n    ramp: 2h\n", "shows[0].ramp 2h0m0s"},
+		{"a file without shows is refused", "shows: []\n", "no shows"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			shows, err := ParseShows(strings.NewReader(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || len(shows) != 1 || shows[0].Duration.D() != DefaultShowDuration {
+				t.Fatalf("shows %+v, %v", shows, err)
+			}
+		})
+	}
+}
+
+// An announced show: mediascale's floor rises one lead time ahead, so
+// its nodes serve when the crowd comes; each peer's scheduled floor
+// starts with the show, and its nodes come one launch later.
+func TestAnAnnouncedShowIsServedWhenItStarts(t *testing.T) {
+	p := devPool(t, "live-rtmp-use1")
+	p.Capacity.Max = 10
+	tr, err := ParseTrace(strings.NewReader(csv(0, 200, 1800, 200, 1920, 6000, 5400, 6000, 5500, 200, 7200, 200)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shows := []Show{{Name: "final", At: pool.Duration(30 * time.Minute), Peak: 6000, Ramp: pool.Duration(2 * time.Minute), Duration: pool.Duration(time.Hour)}}
+	unannounced, _ := Compare(p, DefaultModel(), tr, "show")
+	announced, err := Compare(p, DefaultModel(), tr, "show", shows...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := func(r Report) map[string]Figures {
+		m := map[string]Figures{}
+		for _, x := range r.Results {
+			m[x.Policy] = x.Figures
+		}
+		return m
+	}
+	before, after := by(unannounced), by(announced)
+	if ms := after["mediascale"]; ms.UnderAccuracy != 0 || ms.Refused > 10 {
+		t.Errorf("mediascale with the show announced: under %.2f, refused %.0f; want the nodes serving at the start", ms.UnderAccuracy, ms.Refused)
+	}
+	for _, peer := range []string{"hpa", "target-tracking", "step-scaling"} {
+		if a, b := after[peer], before[peer]; a.UnderAccuracy >= b.UnderAccuracy || a.UnderAccuracy == 0 {
+			t.Errorf("%s: under %.2f with its schedule, %.2f without; want less, but not none: its floor starts with the show", peer, a.UnderAccuracy, b.UnderAccuracy)
+		}
+	}
+	if after["edge-fixed-step"] != before["edge-fixed-step"] {
+		t.Errorf("the old fixed step has no schedule, yet its figures moved")
+	}
+	if len(announced.Goals) == 0 || announced.Goals[0].Kind != GoalShow {
+		t.Fatalf("goals %+v, want the announced show's", announced.Goals)
 	}
 }
