@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,6 +168,52 @@ func TestTheLoopScalesAPoolWithRealLoad(t *testing.T) {
 		if outs < 3 {
 			t.Fatalf("%d scale-out executions: the overload should have outlasted the first", outs)
 		}
+	})
+
+	t.Run("while it is overloaded its pressure loop decides the pool again within 20 s of each round", func(t *testing.T) {
+		var rounds []decision
+		for _, d := range c.decisions("live-rtmp-use1") {
+			if d.Msg == "trigger" && d.Alarm == "pressure" {
+				rounds = append(rounds, d)
+			}
+		}
+		if len(rounds) < 2 {
+			t.Fatalf("%d pressure rounds: an overload that outlasts its first decision should be decided again by its loop", len(rounds))
+		}
+		most, took := time.Duration(0), int64(0)
+		for _, r := range rounds {
+			took += r.DurationMs
+		}
+		for i := 1; i < len(rounds); i++ {
+			if rounds[i].Round != rounds[i-1].Round+1 {
+				continue // a new loop
+			}
+			gap := rounds[i].At.Sub(rounds[i-1].At)
+			most = max(most, gap)
+			if gap > 20*time.Second {
+				t.Errorf("round %d came %s after round %d", rounds[i].Round, gap, rounds[i-1].Round)
+			}
+		}
+		t.Logf("%d pressure rounds, at most %s apart (the local cloud caps the 15 s wait at MEDIASCALE_MAX_WAIT_SECONDS), %d ms a round on average; the last: %s",
+			len(rounds), most, took/int64(len(rounds)), rounds[len(rounds)-1].Reason)
+	})
+
+	t.Run("a new node of the saturated pool took its full share at once, after one short bake", func(t *testing.T) {
+		// 24 sessions on one node of 8 at the threshold: every ACTIVE node
+		// is past it when the first new node's shift begins.
+		type shiftLine struct {
+			Step      int    `json:"shiftStep"`
+			Percent   int    `json:"percent"`
+			Saturated string `json:"saturated"`
+		}
+		for _, line := range c.logLines("shift") {
+			var shift shiftLine
+			if json.Unmarshal([]byte(line), &shift) == nil && shift.Step == 0 && shift.Percent == 100 && strings.HasPrefix(shift.Saturated, "all ") {
+				t.Logf("saturated shift: %s", shift.Saturated)
+				return
+			}
+		}
+		t.Fatal("no shift took a node to full weight at its first step with the saturation named in its log line")
 	})
 
 	t.Run("the warm node was started and served before any cold node launched for the overload", func(t *testing.T) {

@@ -78,6 +78,56 @@ func (c *cloud) logged(function, text string) bool {
 	return false
 }
 
+// decision is one line of the trigger's log: a controller decision, or an
+// invocation's summary (a pressure round's has its alarm "pressure", its
+// round and whether the loop goes on).
+type decision struct {
+	Msg      string    `json:"msg"`
+	At       time.Time `json:"time"`
+	Pool     string    `json:"pool"`
+	Alarm    string    `json:"alarm"`
+	Pressure string    `json:"pressure"`
+	Reason   string    `json:"reason"`
+	Round    int       `json:"round"`
+	Continue bool      `json:"continue"`
+	// DurationMs is an invocation's own time.
+	DurationMs int64 `json:"durationMs"`
+}
+
+// decisions reads every line the trigger logged for the pool, oldest
+// first: its controller decisions and its invocations' summaries.
+func (c *cloud) decisions(poolName string) []decision {
+	c.t.Helper()
+	var out []decision
+	for _, msg := range c.logLines("trigger") {
+		var d decision
+		if json.Unmarshal([]byte(msg), &d) == nil && d.Pool == poolName {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b decision) int { return a.At.Compare(b.At) })
+	return out
+}
+
+// logLines reads every line of a function's log group.
+func (c *cloud) logLines(function string) []string {
+	c.t.Helper()
+	var out []string
+	pages := cloudwatchlogs.NewFilterLogEventsPaginator(cloudwatchlogs.NewFromConfig(c.cfg), &cloudwatchlogs.FilterLogEventsInput{
+		LogGroupName: aws.String(cloudlogs.LogGroup("mediascale-dev-" + function)),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			c.t.Fatalf("reading the logs of %s: %v", function, err)
+		}
+		for _, e := range page.Events {
+			out = append(out, aws.ToString(e.Message))
+		}
+	}
+	return out
+}
+
 // cloud is a running local cloud with the clients the assertions need.
 type cloud struct {
 	t         testing.TB

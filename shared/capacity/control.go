@@ -129,7 +129,7 @@ type Recommendation struct {
 // LogAttrs puts the decision in a log line.
 func (r Recommendation) LogAttrs() []any {
 	return []any{"pool", r.Pool, "direction", r.Direction, "current", r.Current, "inFlight", r.InFlight,
-		"reporting", r.Reporting, "desired", r.Desired, "change", r.Change, "reason", r.Reason, "metrics", r.Metrics}
+		"reporting", r.Reporting, "desired", r.Desired, "change", r.Change, "reason", r.Reason, "metrics", r.Metrics, "pressure", r.Pressure}
 }
 
 // metricNames are the metrics in report order, with their load field.
