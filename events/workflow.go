@@ -50,6 +50,10 @@ type ScaleRequest struct {
 	// WarmOnly asks for warm-pool upkeep alone: fill it, retire stale
 	// warm nodes, add no serving capacity.
 	WarmOnly bool `json:"warmOnly,omitempty"`
+	// WarmWant is the warm pool the controller wants kept (none: the
+	// pool's configured warmPool): more than configured ahead of a
+	// forecast or announced rise.
+	WarmWant int `json:"warmWant,omitempty"`
 	// DryRun plans and reports without changing anything. Always present,
 	// so the state machine can branch on it.
 	DryRun bool `json:"dryRun"`

@@ -65,6 +65,9 @@ type Inputs struct {
 	// FloorSource names it when it is not the forecast's ("show final").
 	Floor       int
 	FloorSource string
+	// Ahead is the floor the forecast or the shows will ask for one lead
+	// time from now: the warm pool grows to cover it (WarmWant).
+	Ahead int
 	// Refused is the sessions the entry dispatcher turned away that are
 	// waiting to ask again (Refusals): demand no node has seen.
 	Refused float64
@@ -306,7 +309,7 @@ func Recommend(in Inputs) Recommendation {
 	}
 	r := Recommendation{Pool: p.Name, Current: sample.Capacity, InFlight: inFlight, Reporting: sample.Reporting,
 		Unhealthy: ms.Unhealthy, Desired: sample.Capacity, Metrics: map[string]MetricView{}, Sample: sample,
-		Warm: WarmUpkeep(p, in.Nodes)}
+		Warm: WarmUpkeep(p, in.Nodes, WarmWant(p, in.Ahead, sample.Capacity))}
 	floor := min(max(p.Capacity.Min, in.Floor), p.Capacity.Max)
 	targets := Targets(p)
 	tol := c.TolerancePercent / 100

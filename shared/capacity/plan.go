@@ -35,6 +35,9 @@ func ScaleOut(req events.ScaleRequest, p pool.Pool, nodes []fleet.Node, newID fu
 		}
 	}
 	warm := sortWarm(p, nodes)
+	if req.WarmWant > warm.want {
+		warm.want = req.WarmWant
+	}
 	add := servingToAdd(req, p, &plan)
 	plan.Desired = plan.Current + add
 

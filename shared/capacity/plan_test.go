@@ -161,6 +161,10 @@ func TestWarmPoolUpkeep(t *testing.T) {
 			[]fleet.Node{active, warmNode(p, "w1", t0), warmNode(p, "w2", t0.Add(time.Hour))}, nil, []string{"w2"}, 1, "the warm pool has more than it wants"},
 		{"a pool without a warm pool retires what is left of one", events.ScaleRequest{WarmOnly: true}, 0,
 			[]fleet.Node{active, warmNode(p, "w1", t0)}, nil, []string{"w1"}, 1, "warm pool 1 of 0 ready: retiring 1"},
+		{"ahead of a rise the controller's larger warm pool is filled", events.ScaleRequest{WarmOnly: true, WarmWant: 3}, 1,
+			[]fleet.Node{active, warmNode(p, "w1", t0)}, []string{"new-1:warm", "new-2:warm"}, nil, 1, "warm pool 1 of 3 ready: filling 2"},
+		{"after the rise the surplus the rise wanted is retired, newest first", events.ScaleRequest{WarmOnly: true}, 1,
+			[]fleet.Node{active, warmNode(p, "w1", t0), warmNode(p, "w2", t0.Add(time.Hour)), warmNode(p, "w3", t0.Add(2*time.Hour))}, nil, []string{"w3", "w2"}, 1, "retiring 2"},
 		{"a pool at max keeps its warm pool filled", events.ScaleRequest{}, 1,
 			[]fleet.Node{node("a", fleet.Active, "us-east-1a"), node("b", fleet.Active, "us-east-1b"), node("c", fleet.Active, "us-east-1a"),
 				node("d", fleet.Active, "us-east-1b"), node("e", fleet.Active, "us-east-1a"), node("g", fleet.Active, "us-east-1b")},
@@ -189,6 +193,27 @@ func TestWarmPoolUpkeep(t *testing.T) {
 
 			if !strings.Contains(strings.Join(plan.Reasons, "\n"), tc.reason) {
 				t.Fatalf("reasons %q lack %q", plan.Reasons, tc.reason)
+			}
+		})
+	}
+}
+
+func TestWarmWant(t *testing.T) {
+	p := livePool(t) // warmPool 1, max 6
+	cases := []struct {
+		name                 string
+		ahead, current, want int
+	}{
+		{"with nothing coming the configured warm pool", 0, 2, 1},
+		{"a rise to five from two keeps three warm", 5, 2, 3},
+		{"a rise the running nodes already cover keeps the configured one", 2, 3, 1},
+		{"never past max with the serving nodes", 9, 2, 4},
+		{"at max the configured warm pool still stands by", 9, 6, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := WarmWant(p, tc.ahead, tc.current); got != tc.want {
+				t.Fatalf("WarmWant(ahead %d, current %d) = %d, want %d", tc.ahead, tc.current, got, tc.want)
 			}
 		})
 	}

@@ -104,8 +104,21 @@ func (w warmNodes) upkeep(used int) (Warm, []fleet.Node) {
 	return out, retire
 }
 
-// WarmUpkeep is the warm pool's state and work as nodes stand now.
-func WarmUpkeep(p pool.Pool, nodes []fleet.Node) Warm {
-	w, _ := sortWarm(p, nodes).upkeep(0)
-	return w
+// WarmUpkeep is the warm pool's state and work as nodes stand now, for a
+// warm pool of want nodes (WarmWant).
+func WarmUpkeep(p pool.Pool, nodes []fleet.Node, want int) Warm {
+	w := sortWarm(p, nodes)
+	w.want = want
+	u, _ := w.upkeep(0)
+	return u
+}
+
+// WarmWant is the warm pool a pool keeps: its configured warmPool, and
+// ahead of a rise that the forecast or a show will call for (ahead nodes
+// one lead time after now, while current serve or are on their way) as
+// much more as the rise needs beyond the running nodes, so the floor's
+// nodes start in seconds when it rises; never past max with the serving
+// ones. Once the rise is past, ahead falls and the surplus is retired.
+func WarmWant(p pool.Pool, ahead, current int) int {
+	return max(p.Capacity.WarmPool, min(ahead, p.Capacity.Max)-current)
 }

@@ -79,7 +79,9 @@ func (m *Mediascale) Step(f *cluster, now time.Time) {
 		}
 	}
 	if now.Truncate(time.Minute).Equal(now) {
-		m.loop(f, now, m.decide(f, now, capacity.Signal{Source: capacity.SourceSchedule}))
+		rec := m.decide(f, now, capacity.Signal{Source: capacity.SourceSchedule})
+		m.loop(f, now, rec)
+		m.keepWarm(f, rec)
 		m.balance(f, now)
 	}
 	if !m.round.IsZero() && !now.Before(m.round) {
@@ -87,6 +89,32 @@ func (m *Mediascale) Step(f *cluster, now time.Time) {
 		m.loop(f, now, m.decide(f, now, capacity.Signal{Source: capacity.SourcePressure}))
 	}
 }
+
+// keepWarm is the schedule's warm-pool upkeep: the warm pool the decision
+// wants (capacity.WarmWant: more than configured ahead of a rise) is
+// filled with nodes launched, deployed and probed, then parked, and its
+// surplus retired. Each node filling it costs its cold lead in
+// node-seconds and the transitions of a warm fill.
+func (m *Mediascale) keepWarm(f *cluster, rec capacity.Recommendation) {
+	want := rec.Warm.Want
+	have := f.warm + len(f.filling)
+	switch {
+	case want > have:
+		for range want - have {
+			f.filling = append(f.filling, f.now+f.m.coldLead(m.p))
+			f.fig.nodeSeconds += f.m.coldLead(m.p).Seconds()
+			f.fig.transitions += warmFillTransitions
+		}
+		f.fig.executions++
+		f.fig.transitions += f.m.TransitionsPerExecution
+	case want < f.warm && rec.Direction == capacity.Hold:
+		f.warm = want
+	}
+}
+
+// warmFillTransitions is what a node filling the warm pool costs in Step
+// Functions transitions (README.md, "The warm pool").
+const warmFillTransitions = 13
 
 // loop keeps the pressure loop going after a decision under pressure.
 func (m *Mediascale) loop(f *cluster, now time.Time, rec capacity.Recommendation) {
@@ -134,6 +162,10 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) capa
 		if floor, by, _ := capacity.ShowFloor(m.p, m.shows, m.window, now, m.lead); floor > in.Floor {
 			in.Floor, in.FloorSource = floor, by
 		}
+		in.Ahead, _, _ = capacity.ShowFloor(m.p, m.shows, m.window, now.Add(m.lead), m.lead)
+	}
+	if m.Floor != nil {
+		in.Ahead = max(in.Ahead, m.Floor(now.Add(m.lead)))
 	}
 	rec := capacity.Recommend(in)
 	m.window = fleet.AppendSample(m.window, rec.Sample, capacity.WindowKeep(m.p))

@@ -70,6 +70,7 @@ type Forecasting struct {
 func NewForecasting(p pool.Pool, m Model, target float64) *Forecasting {
 	fc := &Forecasting{Mediascale: NewMediascale(p), hist: forecast.NewHistory(Epoch), target: target, lead: m.coldLead(p) + p.ShiftTime()}
 	fc.label = "mediascale+forecast"
+	fc.Mediascale.lead = fc.lead
 	fc.Floor = fc.floor
 	return fc
 }

@@ -311,6 +311,9 @@ func (h *Handler) start(ctx context.Context, d Decision, p pool.Pool, rec capaci
 		Pool: p.Name, Direction: string(d.Direction), Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason, RequestedAt: at.UTC(),
 		WarmOnly: warmOnly,
 	}
+	if rec.Warm.Want > p.Capacity.WarmPool {
+		req.WarmWant = rec.Warm.Want
+	}
 	switch {
 	case warmOnly:
 	case d.Direction == pool.ScaleOut:
@@ -376,11 +379,20 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 	if serr != nil {
 		h.log.WarnContext(ctx, "announced shows not read; deciding with the pool file's alone", "pool", p.Name, "error", serr.Error())
 	}
-	if floor, by, why := capacity.ShowFloor(p, capacity.Shows(p, announced, in.Now), in.Window, in.Now, lead); why != "" {
+	shows := capacity.Shows(p, announced, in.Now)
+	if floor, by, why := capacity.ShowFloor(p, shows, in.Window, in.Now, lead); why != "" {
 		h.log.InfoContext(ctx, "show floor", "pool", p.Name, "floor", floor, "reason", why)
 		if floor > in.Floor {
 			in.Floor, in.FloorSource = floor, by
 		}
+	}
+	// What the forecast and the shows will ask for one lead time on: the
+	// warm pool fills for it now, so their floor's nodes start in seconds.
+	later := in.Now.Add(lead)
+	in.Ahead, _, _ = capacity.ShowFloor(p, shows, in.Window, later, lead)
+	if ok {
+		fl, _ := capacity.ForecastFloor(p, fc, in.Window, later)
+		in.Ahead = max(in.Ahead, fl)
 	}
 	// Refusals, like the forecast, only add to what the nodes report: a
 	// decision must not wait on them.

@@ -648,11 +648,21 @@ func TestAForecastRaisesAQuietPoolAheadOfItsPeak(t *testing.T) {
 	// This hour is quiet; the next one peaks at 5 nodes, and the pool
 	// takes 20 minutes to bring a node to full weight.
 	store.forecasts["live-rtmp-use1"] = fleet.Forecast{LeadSeconds: 1200, Hours: []fleet.ForecastHour{{Hour: hour, Nodes: 1}, {Hour: hour.Add(time.Hour), Nodes: 5}}}
+	// More than a lead time before the peak the pool keeps its one node
+	// serving, and its warm pool (one configured) grows to the four more
+	// the peak will ask for, in a warm-pool-only scale-out.
 	before := hour.Add(30 * time.Minute)
 	tick, err := newTestHandlerWith(t, store, sf, before).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
-	if live := tick.Pools[0]; err != nil || live.Action == ActionScale || live.Recommendation.Floor != 1 {
+	if live := tick.Pools[0]; err != nil || live.Recommendation.Floor != 1 || live.Recommendation.Desired != 1 || live.Recommendation.Warm.Want != 4 ||
+		!strings.Contains(live.Reason, "warm pool 1 of 4 ready: filling 3") {
 		t.Fatalf("more than a lead time before the peak = %+v, %v", live, err)
 	}
+	var req events.ScaleRequest
+	if err := json.Unmarshal([]byte(aws.ToString(sf.started[len(sf.started)-1].Input)), &req); err != nil || !req.WarmOnly || req.WarmWant != 4 {
+		t.Fatalf("the warm pool's upkeep asked for %+v, %v; want warm-only upkeep of 4", req, err)
+	}
+	// The warm pool's plan handed the lock back.
+	delete(store.locks, "live-rtmp-use1")
 	ahead := hour.Add(45 * time.Minute)
 	tick, err = newTestHandlerWith(t, store, sf, ahead).Handle(context.Background(), readEvent(t, "schedule-tick.json"))
 	live := tick.Pools[0]
