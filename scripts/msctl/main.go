@@ -175,15 +175,22 @@ func (c *ctl) pools(ctx context.Context) (pool.File, error) {
 	return coldstart.ReadPools(ctx, ssm.NewFromConfig(c.cfg), "/mediascale/"+c.env+"/pools")
 }
 
+// poolsAndStore reads the environment's published pool file and finds its
+// node table.
+func (c *ctl) poolsAndStore(ctx context.Context) (pool.File, *fleet.Store, error) {
+	pools, err := c.pools(ctx)
+	if err != nil {
+		return pool.File{}, nil, err
+	}
+	store, err := c.store(ctx)
+	return pools, store, err
+}
+
 func (c *ctl) fleet(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fleet", flag.ExitOnError)
 	only := fs.String("pool", "", "one pool")
 	_ = fs.Parse(args)
-	pools, err := c.pools(ctx)
-	if err != nil {
-		return err
-	}
-	store, err := c.store(ctx)
+	pools, store, err := c.poolsAndStore(ctx)
 	if err != nil {
 		return err
 	}

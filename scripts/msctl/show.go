@@ -71,17 +71,13 @@ func (c *ctl) showAdd(ctx context.Context, args []string) error {
 	if !showID.MatchString(*id) {
 		return fmt.Errorf("--id %q: want 3-40 lowercase letters, digits or dashes", *id)
 	}
-	pools, err := c.pools(ctx)
+	pools, store, err := c.poolsAndStore(ctx)
 	if err != nil {
 		return err
 	}
 	p, ok := pools.Find(args[0])
 	if !ok {
 		return fmt.Errorf("pool %q is not configured in %s", args[0], c.env)
-	}
-	store, err := c.store(ctx)
-	if err != nil {
-		return err
 	}
 	sh, err := store.AnnounceShow(ctx, fleet.Show{Pool: p.Name, ID: *id, Start: at.UTC(), Peak: *peak, RampSeconds: int(ramp.Seconds()), By: operator(), Reason: *reason})
 	if err != nil {
@@ -97,11 +93,7 @@ func (c *ctl) showList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("show list", flag.ExitOnError)
 	only := fs.String("pool", "", "one pool")
 	_ = fs.Parse(args)
-	pools, err := c.pools(ctx)
-	if err != nil {
-		return err
-	}
-	store, err := c.store(ctx)
+	pools, store, err := c.poolsAndStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -125,6 +125,16 @@ func Judge(results []Result, kind string) []Goal {
 		add := func(figure string, value, limit float64, basis string) {
 			g.Checks = append(g.Checks, Check{Figure: figure, Value: value, Limit: limit, Basis: basis, Met: value <= limit+1e-9})
 		}
+		halfHarm := func(note string) {
+			if b, ok := bestPeer(results, harm, nil); ok {
+				add("harm", x.Harm, 0.5*b.Harm, fmt.Sprintf("half of %s's %.0f%s", b.Policy, b.Harm, note))
+			}
+		}
+		oracleBill := func(k float64) {
+			if oracle != nil {
+				add("node-hours", x.NodeHours, round2(k*oracle.NodeHours), fmt.Sprintf("%g x the oracle's %.1f", k, oracle.NodeHours))
+			}
+		}
 		switch kind {
 		case GoalCrowd:
 			if b, ok := bestPeer(results, under, nil); ok {
@@ -134,20 +144,12 @@ func Judge(results []Result, kind string) []Goal {
 				limit := math.Max(1.5*firstSign.UnderAccuracy, firstSign.UnderAccuracy+0.02)
 				add("under-provisioning", x.UnderAccuracy, round3(limit), fmt.Sprintf("the first-sign bound's %.2f x 1.5 or + 0.02", firstSign.UnderAccuracy))
 			}
-			if b, ok := bestPeer(results, harm, nil); ok {
-				add("harm", x.Harm, 0.5*b.Harm, fmt.Sprintf("half of %s's %.0f", b.Policy, b.Harm))
-			}
-			if oracle != nil {
-				add("node-hours", x.NodeHours, round2(1.15*oracle.NodeHours), fmt.Sprintf("1.15 x the oracle's %.1f", oracle.NodeHours))
-			}
+			halfHarm("")
+			oracleBill(1.15)
 		case GoalShow:
 			add("under-provisioning", x.UnderAccuracy, 0.02, "0.02")
-			if b, ok := bestPeer(results, harm, nil); ok {
-				add("harm", x.Harm, 0.5*b.Harm, fmt.Sprintf("half of %s's %.0f, given the same schedule", b.Policy, b.Harm))
-			}
-			if oracle != nil {
-				add("node-hours", x.NodeHours, round2(1.2*oracle.NodeHours), fmt.Sprintf("1.2 x the oracle's %.1f", oracle.NodeHours))
-			}
+			halfHarm(", given the same schedule")
+			oracleBill(1.2)
 		case GoalFortnight:
 			add("under-provisioning", x.UnderAccuracy, 0, "none")
 			served := func(f Figures) bool { return f.UnderAccuracy == 0 }
