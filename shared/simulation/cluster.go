@@ -96,9 +96,11 @@ type cluster struct {
 	now   time.Duration
 	nodes []*node
 	// warm counts parked warm nodes; filling holds when each warm node
-	// on its way will be parked.
-	warm    int
-	filling []time.Duration
+	// on its way will be parked; warmWant is the warm pool a launch
+	// refills behind it (the configured one, or a policy's own).
+	warm     int
+	filling  []time.Duration
+	warmWant int
 	nextID  int
 	// shift is true for mediascale, which moves traffic in the pool's
 	// steps; the peers' load balancers send a node its full share once
@@ -130,7 +132,7 @@ func newCluster(p pool.Pool, m Model, pol Policy, full, target float64) *cluster
 	if s, ok := pol.(interface{ FullShareWhenSaturated() bool }); ok {
 		f.fullShare = s.FullShareWhenSaturated()
 	}
-	f.warm = p.Capacity.WarmPool
+	f.warm, f.warmWant = p.Capacity.WarmPool, p.Capacity.WarmPool
 	f.answers = make([][]answer, resolutions(p, m))
 	return f
 }
@@ -168,9 +170,12 @@ func (f *cluster) launch(n, execution int) {
 		if f.warm > 0 {
 			f.warm--
 			lead = f.m.warmLead(f.p)
-			f.filling = append(f.filling, f.now+f.m.coldLead(f.p))
-			// The refill runs while it is launched, deployed and probed.
-			f.fig.nodeSeconds += f.m.coldLead(f.p).Seconds()
+			if f.warm+len(f.filling) < f.warmWant {
+				f.filling = append(f.filling, f.now+f.m.coldLead(f.p))
+				// The refill runs while it is launched, deployed and
+				// probed.
+				f.fig.nodeSeconds += f.m.coldLead(f.p).Seconds()
+			}
 		}
 		for f.m.CapacityFailureRate > 0 && f.rng.Float64() < f.m.CapacityFailureRate {
 			lead += f.m.CapacityRetry.D()

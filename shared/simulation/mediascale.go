@@ -97,6 +97,7 @@ func (m *Mediascale) Step(f *cluster, now time.Time) {
 // node-seconds and the transitions of a warm fill.
 func (m *Mediascale) keepWarm(f *cluster, rec capacity.Recommendation) {
 	want := rec.Warm.Want
+	f.warmWant = want
 	have := f.warm + len(f.filling)
 	switch {
 	case want > have:
