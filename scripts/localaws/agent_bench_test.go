@@ -33,7 +33,7 @@ func BenchmarkAgentWith100Sessions(b *testing.B) {
 	srv := motoserver.Start(b)
 	ctx := context.Background()
 	db := dynamodb.NewFromConfig(srv.Config(ctx))
-	if _, err := db.CreateTable(ctx, fleet.TableDefinition("nodes")); err != nil {
+	if err := motoserver.Table(ctx, db, fleet.TableDefinition("nodes")); err != nil {
 		b.Fatal(err)
 	}
 	bin := filepath.Join(b.TempDir(), "mediascale-agent")

@@ -52,7 +52,7 @@ func TestAFallbackIsReadInItsOwnRegionOnMoto(t *testing.T) {
 	stores := map[string]*fleet.Store{}
 	for _, region := range []string{"us-west-2", motoserver.Region} {
 		db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Region = region })
-		if _, err := db.CreateTable(ctx, fleet.TableDefinition(table)); err != nil {
+		if err := motoserver.Table(ctx, db, fleet.TableDefinition(table)); err != nil {
 			t.Fatalf("creating %s in %s: %v", table, region, err)
 		}
 		stores[region] = fleet.NewStore(db, table, clock)

@@ -36,7 +36,7 @@ func newMotoStore(t *testing.T) (*Store, *dynamodb.Client, *clock) {
 	srv := motoserver.Start(t)
 	ctx := context.Background()
 	db := dynamodb.NewFromConfig(srv.Config(ctx))
-	if _, err := db.CreateTable(ctx, TableDefinition("nodes")); err != nil {
+	if err := motoserver.Table(ctx, db, TableDefinition("nodes")); err != nil {
 		t.Fatalf("creating table: %v", err)
 	}
 	c := &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}

@@ -29,7 +29,7 @@ func BenchmarkTriggerColdStart(b *testing.B) {
 	srv := motoserver.Start(b)
 	ctx := context.Background()
 	cfg := srv.Config(ctx)
-	if _, err := dynamodb.NewFromConfig(cfg).CreateTable(ctx, fleet.TableDefinition("nodes")); err != nil {
+	if err := motoserver.Table(ctx, dynamodb.NewFromConfig(cfg), fleet.TableDefinition("nodes")); err != nil {
 		b.Fatal(err)
 	}
 	f, err := pool.LoadFile("../../../infra/config/dev.yaml")

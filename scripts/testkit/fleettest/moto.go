@@ -19,7 +19,7 @@ func OnMoto(tb testing.TB, table string) (aws.Config, *fleet.Store) {
 	ctx := context.Background()
 	cfg := motoserver.Start(tb).Config(ctx)
 	db := dynamodb.NewFromConfig(cfg)
-	if _, err := db.CreateTable(ctx, fleet.TableDefinition(table)); err != nil {
+	if err := motoserver.Table(ctx, db, fleet.TableDefinition(table)); err != nil {
 		tb.Fatal(err)
 	}
 	return cfg, fleet.NewStore(db, table, time.Now)
