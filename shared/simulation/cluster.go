@@ -101,7 +101,7 @@ type cluster struct {
 	warm     int
 	filling  []time.Duration
 	warmWant int
-	nextID  int
+	nextID   int
 	// shift is true for mediascale, which moves traffic in the pool's
 	// steps; the peers' load balancers send a node its full share once
 	// healthy. fullShare is true when a policy's new node takes its full
