@@ -52,19 +52,27 @@ func Shows(p pool.Pool, announced []fleet.Show, now time.Time) []Show {
 // ShowFloor is the floor the pool's shows call for at now: the nodes each
 // show's expected peak needs at the pool's connection target, never above
 // max, from one lead time before its start (so the nodes serve when the
-// audience comes) until ShowGrace after it (or its ramp). by names the
+// audience comes; a warm lead when the warm pool covers the show) until
+// ShowGrace after it (or its ramp). by names the
 // show that sets the floor; the reason says so, or, for a show whose grace
 // ended within the hour, whether its audience came (at least half the
 // expected peak in the window's samples since the start).
-func ShowFloor(p pool.Pool, shows []Show, window []fleet.Sample, now time.Time, lead time.Duration) (floor int, by, reason string) {
+func ShowFloor(p pool.Pool, shows []Show, window []fleet.Sample, now time.Time, lead time.Duration, warm WarmStart) (floor int, by, reason string) {
 	target := Targets(p)[pool.MetricConnections]
 	if target <= 0 {
 		return 0, "", ""
 	}
 	for _, s := range shows {
 		end := s.Start.Add(max(ShowGrace, s.Ramp))
+		need := min(int(math.Ceil(s.Peak/target-1e-9)), p.Capacity.Max)
+		from := s.Start.Add(-lead)
+		// Once the pool holds what the show needs, the cold lead keeps the
+		// floor: its nodes must not be shrunk away before the start.
+		if warm.Lead > 0 && warm.Lead < lead && need > warm.Current && warm.Ready >= need-warm.Current {
+			from = s.Start.Add(-warm.Lead)
+		}
 		switch {
-		case now.Before(s.Start.Add(-lead)):
+		case now.Before(from):
 			continue
 		case !now.Before(end):
 			if reason == "" && now.Sub(end) < time.Hour {
@@ -76,13 +84,23 @@ func ShowFloor(p pool.Pool, shows []Show, window []fleet.Sample, now time.Time, 
 			}
 			continue
 		}
-		if need := min(int(math.Ceil(s.Peak/target-1e-9)), p.Capacity.Max); need > floor {
+		if need > floor {
 			floor, by = need, "show "+s.Name
 			reason = fmt.Sprintf("show %s at %s expects %.0f sessions: floor %d nodes from %s (lead %s)",
-				s.Name, s.Start.UTC().Format("15:04"), s.Peak, need, s.Start.Add(-lead).UTC().Format("15:04:05"), lead)
+				s.Name, s.Start.UTC().Format("15:04"), s.Peak, need, from.UTC().Format("15:04:05"), s.Start.Sub(from))
 		}
 	}
 	return floor, by, reason
+}
+
+// WarmStart is what the warm pool offers a show's floor: Ready parked
+// nodes of the pool's current revision, beside Current serving or on
+// their way, serve Lead after a decision. When they cover what a show
+// needs the floor rises one warm lead ahead instead of a cold one: the
+// parked nodes paid their boot and deployment when they were filled.
+type WarmStart struct {
+	Ready, Current int
+	Lead           time.Duration
 }
 
 // peak is the most sessions a sample of the window carried since t.

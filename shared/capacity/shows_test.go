@@ -40,9 +40,35 @@ func TestShowFloor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			floor, _, reason := ShowFloor(p, tc.shows, tc.window, tc.at, lead)
+			floor, _, reason := ShowFloor(p, tc.shows, tc.window, tc.at, lead, WarmStart{})
 			if floor != tc.floor || !strings.Contains(reason, tc.reason) || tc.reason == "" && reason != "" {
 				t.Fatalf("floor %d (%q), want %d (%q)", floor, reason, tc.floor, tc.reason)
+			}
+		})
+	}
+}
+
+func TestAWarmPoolThatCoversAShowLetsItsFloorRiseOneWarmLeadAhead(t *testing.T) {
+	p := livePool(t)
+	start := now.Add(time.Hour)
+	final := []Show{{Name: "final", Start: start, Peak: 6000}} // 5 nodes
+	cold, warmLead := 10*time.Minute, 3*time.Minute
+	cases := []struct {
+		name  string
+		warm  WarmStart
+		at    time.Time
+		floor int
+	}{
+		{"four parked beside one serving cover the show: nothing yet a cold lead ahead", WarmStart{Ready: 4, Current: 1, Lead: warmLead}, start.Add(-cold), 0},
+		{"four parked beside one serving cover the show: the floor one warm lead ahead", WarmStart{Ready: 4, Current: 1, Lead: warmLead}, start.Add(-warmLead), 5},
+		{"three parked do not: the floor one cold lead ahead", WarmStart{Ready: 3, Current: 1, Lead: warmLead}, start.Add(-cold), 5},
+		{"without a warm lead the cold one", WarmStart{Ready: 9, Current: 1}, start.Add(-cold), 5},
+		{"a pool that already holds the show's nodes keeps the floor from a cold lead ahead", WarmStart{Ready: 0, Current: 5, Lead: warmLead}, start.Add(-cold), 5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if floor, _, reason := ShowFloor(p, final, nil, tc.at, cold, tc.warm); floor != tc.floor {
+				t.Fatalf("floor %d (%s), want %d", floor, reason, tc.floor)
 			}
 		})
 	}

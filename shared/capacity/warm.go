@@ -113,6 +113,9 @@ func WarmUpkeep(p pool.Pool, nodes []fleet.Node, want int) Warm {
 	return u
 }
 
+// WarmReady counts the pool's parked nodes of its current revision.
+func WarmReady(p pool.Pool, nodes []fleet.Node) int { return len(sortWarm(p, nodes).ready) }
+
 // WarmWant is the warm pool a pool keeps: its configured warmPool, and
 // ahead of a rise that the forecast or a show will call for (ahead nodes
 // one lead time after now, while current serve or are on their way) as

@@ -572,6 +572,13 @@ func (p Pool) FallbackLead() time.Duration {
 	return 10*time.Minute + p.ShiftTime()
 }
 
+// WarmLead is how long a node started from the warm pool takes from the
+// decision to full weight before the pool has measured it: a minute to
+// start the stopped instance and probe it, plus the shift bakes.
+func (p Pool) WarmLead() time.Duration {
+	return time.Minute + p.ShiftTime()
+}
+
 // Find returns the pool with the given name.
 func (f File) Find(name string) (Pool, bool) {
 	for _, p := range f.Pools {

@@ -160,10 +160,12 @@ func (m *Mediascale) decide(f *cluster, now time.Time, sig capacity.Signal) capa
 		in.Floor = m.Floor(now)
 	}
 	if len(m.shows) > 0 {
-		if floor, by, _ := capacity.ShowFloor(m.p, m.shows, m.window, now, m.lead); floor > in.Floor {
+		current, _ := f.capacity()
+		warm := capacity.WarmStart{Ready: f.warm, Current: current, Lead: f.m.warmLead(m.p) + m.p.ShiftTime()}
+		if floor, by, _ := capacity.ShowFloor(m.p, m.shows, m.window, now, m.lead, warm); floor > in.Floor {
 			in.Floor, in.FloorSource = floor, by
 		}
-		in.Ahead, _, _ = capacity.ShowFloor(m.p, m.shows, m.window, now.Add(m.lead), m.lead)
+		in.Ahead, _, _ = capacity.ShowFloor(m.p, m.shows, m.window, now.Add(m.lead), m.lead, capacity.WarmStart{})
 	}
 	if m.Floor != nil {
 		in.Ahead = max(in.Ahead, m.Floor(now.Add(m.lead)))

@@ -380,7 +380,8 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 		h.log.WarnContext(ctx, "announced shows not read; deciding with the pool file's alone", "pool", p.Name, "error", serr.Error())
 	}
 	shows := capacity.Shows(p, announced, in.Now)
-	if floor, by, why := capacity.ShowFloor(p, shows, in.Window, in.Now, lead); why != "" {
+	warm := capacity.WarmStart{Ready: capacity.WarmReady(p, in.Nodes), Current: capacity.Measure(p, in.Nodes, in.Now).Sample.Capacity, Lead: p.WarmLead()}
+	if floor, by, why := capacity.ShowFloor(p, shows, in.Window, in.Now, lead, warm); why != "" {
 		h.log.InfoContext(ctx, "show floor", "pool", p.Name, "floor", floor, "reason", why)
 		if floor > in.Floor {
 			in.Floor, in.FloorSource = floor, by
@@ -389,7 +390,7 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 	// What the forecast and the shows will ask for one lead time on: the
 	// warm pool fills for it now, so their floor's nodes start in seconds.
 	later := in.Now.Add(lead)
-	in.Ahead, _, _ = capacity.ShowFloor(p, shows, in.Window, later, lead)
+	in.Ahead, _, _ = capacity.ShowFloor(p, shows, in.Window, later, lead, capacity.WarmStart{})
 	if ok {
 		fl, _ := capacity.ForecastFloor(p, fc, in.Window, later)
 		in.Ahead = max(in.Ahead, fl)
