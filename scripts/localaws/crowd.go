@@ -166,7 +166,7 @@ func crowd(args []string) error {
 	}
 	// Enough nodes for the peak at the controller's target, or the
 	// pool's max when the peak is more than the pool may serve.
-	needed := min(p.Capacity.Max, int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections]-1e-9)))
+	needed := capacity.NodesFor(p, float64(*peak))
 	router := os.Getenv("MEDIASCALE_ROUTER_URL")
 	statsBefore := routerStats(ctx, router)
 	runStart := time.Now()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"regexp"
 	"text/tabwriter"
@@ -83,7 +82,7 @@ func (c *ctl) showAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	need := min(int(math.Ceil(float64(*peak)/capacity.Targets(p)[pool.MetricConnections])), p.Capacity.Max)
+	need := capacity.NodesFor(p, float64(*peak))
 	fmt.Printf("announced show %s on %s at %s: %d sessions need %d nodes (max %d); the floor rises one lead time before the start\n",
 		sh.ID, p.Name, sh.Start.Format(time.RFC3339), sh.Peak, need, p.Capacity.Max)
 	return nil
@@ -120,19 +119,11 @@ func (c *ctl) showList(ctx context.Context, args []string) error {
 			if len(r.Days) > 0 {
 				days = fmt.Sprint(r.Days)
 			}
-			next, _ := r.At(now)
-			for i := 0; i < 8 && (next.Before(now) || !runsOn(r, next)); i++ {
-				next, _ = r.At(now.Add(time.Duration(i+1) * 24 * time.Hour))
-			}
+			next, _ := r.Next(now)
 			fmt.Fprintf(w, "%s\t%s\t%s (next %s)\t%d\t%s\tpool file\t%s\t-\n", p.Name, r.Name, r.Start+" UTC "+days, next.Format(time.RFC3339), r.Peak, r.Ramp.D(), "recurring")
 		}
 	}
 	return w.Flush()
-}
-
-func runsOn(s pool.Show, t time.Time) bool {
-	_, ok := s.At(t)
-	return ok
 }
 
 func (c *ctl) showCancel(ctx context.Context, args []string) error {

@@ -164,6 +164,17 @@ func Utilization(p pool.Pool, l fleet.Load, share float64) float64 {
 	return u
 }
 
+// NodesFor is the nodes sessions need at the pool's connection target,
+// rounded up and never above max; 0 for a pool without a connection
+// threshold.
+func NodesFor(p pool.Pool, sessions float64) int {
+	target := Targets(p)[pool.MetricConnections]
+	if target <= 0 {
+		return 0
+	}
+	return min(int(math.Ceil(sessions/target-1e-9)), p.Capacity.Max)
+}
+
 // Targets returns the per-node load the controller aims for, per metric.
 func Targets(p pool.Pool) map[pool.Metric]float64 {
 	pct := p.Controller().TargetPercent / 100

@@ -58,13 +58,12 @@ func Shows(p pool.Pool, announced []fleet.Show, now time.Time) []Show {
 // ended within the hour, whether its audience came (at least half the
 // expected peak in the window's samples since the start).
 func ShowFloor(p pool.Pool, shows []Show, window []fleet.Sample, now time.Time, lead time.Duration, warm WarmStart) (floor int, by, reason string) {
-	target := Targets(p)[pool.MetricConnections]
-	if target <= 0 {
+	if Targets(p)[pool.MetricConnections] <= 0 {
 		return 0, "", ""
 	}
 	for _, s := range shows {
 		end := s.Start.Add(max(ShowGrace, s.Ramp))
-		need := min(int(math.Ceil(s.Peak/target-1e-9)), p.Capacity.Max)
+		need := NodesFor(p, s.Peak)
 		from := s.Start.Add(-lead)
 		// Once the pool holds what the show needs, the cold lead keeps the
 		// floor: its nodes must not be shrunk away before the start.

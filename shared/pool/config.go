@@ -564,6 +564,17 @@ func (p Pool) ShiftTime() time.Duration {
 	return d
 }
 
+// Next is the show's first start at or after t, within the coming week; ok
+// is false for a show that runs on none of its days (Validate refuses it).
+func (s Show) Next(t time.Time) (time.Time, bool) {
+	for day := 0; day <= 7; day++ {
+		if at, ok := s.At(t.Add(time.Duration(day) * 24 * time.Hour)); ok && !at.Before(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // FallbackLead is how long the pool takes from a scaling decision to its
 // nodes at full weight before it has measured that itself: ten minutes for
 // a cold node to launch, register with SSM and deploy, plus the bake of

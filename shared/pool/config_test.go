@@ -405,3 +405,24 @@ func TestAPoolFileWhoseAliasesNeverEndIsRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestAShowsNextStart(t *testing.T) {
+	sat := time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC) // a Saturday
+	cases := []struct {
+		name string
+		show Show
+		want string
+	}{
+		{"a daily show later today starts today", Show{Start: "21:30"}, "2026-11-21T21:30:00Z"},
+		{"a daily show earlier today starts tomorrow", Show{Start: "06:00"}, "2026-11-22T06:00:00Z"},
+		{"a weekday show on a Saturday starts on Monday", Show{Start: "20:00", Days: []string{"mon", "fri"}}, "2026-11-23T20:00:00Z"},
+		{"a show starting now starts now", Show{Start: "20:00", Days: []string{"sat"}}, "2026-11-21T20:00:00Z"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if at, ok := tc.show.Next(sat); !ok || at.Format(time.RFC3339) != tc.want {
+				t.Fatalf("Next = %s, %v; want %s", at.Format(time.RFC3339), ok, tc.want)
+			}
+		})
+	}
+}

@@ -73,7 +73,7 @@ func (h *HPA) Step(f *cluster, now time.Time) {
 		// leaves the scale alone.
 		return
 	}
-	raw = max(raw, h.sched.floor(h.p, f.target, now))
+	raw = max(raw, h.sched.floor(h.p, now))
 	desired := HPAStabilize(h.recs, current, raw, now)
 	h.recs = append(h.recs, timedRec{now, raw})
 	for len(h.recs) > 0 && now.Sub(h.recs[0].at) > HPADownWindow {
@@ -228,7 +228,7 @@ func (tt *TargetTracking) Step(f *cluster, now time.Time) {
 	case tt.low.def.State == alarm.Alarm && settled == current:
 		desired = TargetTrackingDesired(current, metric, f.target)
 	}
-	f.resize(current, min(max(desired, tt.p.Capacity.Min, tt.floor, tt.sched.floor(tt.p, f.target, now)), tt.p.Capacity.Max), Terminate)
+	f.resize(current, min(max(desired, tt.p.Capacity.Min, tt.floor, tt.sched.floor(tt.p, now)), tt.p.Capacity.Max), Terminate)
 }
 
 // settled counts the ACTIVE nodes past EC2 Auto Scaling's instance warmup
@@ -294,7 +294,7 @@ func (s *StepScaling) Step(f *cluster, now time.Time) {
 	s.next = now.Add(time.Minute)
 	current, _ := f.capacity()
 	settled, _ := f.settled()
-	least := max(s.p.Capacity.Min, s.sched.floor(s.p, f.target, now))
+	least := max(s.p.Capacity.Min, s.sched.floor(s.p, now))
 	switch {
 	case current < least:
 		f.resize(current, least, Terminate)
@@ -392,7 +392,6 @@ const (
 
 // NewOracle returns the oracle, or with firstSign the first-sign bound.
 func NewOracle(p pool.Pool, m Model, t Trace, firstSign bool) *Oracle {
-	target := capacity.Targets(p)[pool.MetricConnections]
 	step := m.Step.D()
 	n := int(t.Duration()/step) + 1
 	o := &Oracle{p: p, need: make([]int, n), step: step, name: OracleName}
@@ -406,11 +405,7 @@ func NewOracle(p pool.Pool, m Model, t Trace, firstSign bool) *Oracle {
 		if firstSign && o.blind == n && demand > FirstSign*start {
 			o.blind = i
 		}
-		d := 0
-		if target > 0 {
-			d = ceilInt(demand / target)
-		}
-		o.need[i] = min(max(d, p.Capacity.Min), p.Capacity.Max)
+		o.need[i] = max(capacity.NodesFor(p, demand), min(p.Capacity.Min, p.Capacity.Max))
 	}
 	return o
 }

@@ -93,12 +93,12 @@ func forController(shows []Show) []capacity.Show {
 // at the target, never above max, from its start for its duration.
 type schedule []Show
 
-func (s schedule) floor(p pool.Pool, target float64, now time.Time) int {
+func (s schedule) floor(p pool.Pool, now time.Time) int {
 	floor := 0
 	for _, sh := range s {
 		from := Epoch.Add(sh.At.D())
 		if !now.Before(from) && now.Before(from.Add(sh.Duration.D())) {
-			floor = max(floor, min(ceilInt(float64(sh.Peak)/target), p.Capacity.Max))
+			floor = max(floor, capacity.NodesFor(p, float64(sh.Peak)))
 		}
 	}
 	return floor
