@@ -582,3 +582,11 @@ func TestAnAnnouncedShowIsServedWhenItStarts(t *testing.T) {
 		t.Fatalf("goals %+v, want the announced show's", announced.Goals)
 	}
 }
+
+func TestScaledShowsAnnounceEveryPeakThatFarOff(t *testing.T) {
+	shows := []Show{{Name: "a", Peak: 15000}, {Name: "b", Peak: 1}}
+	got := Scaled(shows, 0.5)
+	if got[0].Peak != 7500 || got[1].Peak != 1 || shows[0].Peak != 15000 {
+		t.Fatalf("scaled %+v from %+v: want 7500 and at least 1, the original untouched", got, shows)
+	}
+}
