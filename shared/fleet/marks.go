@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 )
 
 // MarkScaled records that a pool scaled in a direction ("out" or "in") at
@@ -64,15 +65,20 @@ func (s *Store) MarkOnce(ctx context.Context, dedupeKey string, ttl time.Duratio
 	item := key(dedupePrefix+dedupeKey, dedupePrefix)
 	item["markedAt"] = str(now.Format(time.RFC3339Nano))
 	item[TTLAttribute] = num(now.Add(ttl).Unix())
+	token := uuid.NewString()
+	item[writeAttr] = str(token)
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &s.table,
-		Item:                      item,
-		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #purge < :now"),
-		ExpressionAttributeNames:  map[string]string{"#purge": TTLAttribute},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix())},
+		TableName:                           &s.table,
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(pk) OR #purge < :now"),
+		ExpressionAttributeNames:            map[string]string{"#purge": TTLAttribute},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(now.Unix())},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if _, lost := isConditionFailed(err); lost {
-		return false, nil
+	if old, lost := isConditionFailed(err); lost {
+		// A retry of this call's own put, whose answer was lost, finds the
+		// mark it wrote: the event is still seen for the first time.
+		return ownWrite(old, token), nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("marking %s: %w", dedupeKey, err)

@@ -465,6 +465,15 @@ func TestAWriteRetriedAfterItsAnswerWasLostIsItsOwnResultOnMoto(t *testing.T) {
 		t.Fatalf("retried transition = %+v, %v; want PROVISIONING at version 2", n, err)
 	}
 
+	t.Run("a dedupe mark whose answer was lost is still the first", func(t *testing.T) {
+		if first, err := s.MarkOnce(ctx, "alarm-x@t1", time.Hour); err != nil || !first {
+			t.Fatalf("retried mark: first=%v err=%v; want true", first, err)
+		}
+		if again, err := s.MarkOnce(ctx, "alarm-x@t1", time.Hour); err != nil || again {
+			t.Fatalf("a second delivery of the same change: first=%v err=%v; want false", again, err)
+		}
+	})
+
 	t.Run("another writer's record is still a conflict", func(t *testing.T) {
 		if _, err := s.CreateNode(ctx, Node{Pool: "live", ID: "n1"}); errorName(err) != events.ErrStateConflict {
 			t.Fatalf("creating an existing node: err = %v, want StateConflict", err)
