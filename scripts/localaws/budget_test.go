@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -81,7 +82,11 @@ func TestTwoPoolsUnderOneBudgetGrowByPriority(t *testing.T) {
 		for _, name := range []string{"live-rtmp-use1", "news-rtmp-use1"} {
 			all, _ := c.store.ListNodes(ctx, name)
 			for _, n := range all {
-				t.Logf("%s node %s %s weight %d: %s", name, n.ID, n.State, n.Weight, n.Reason)
+				hb := "no heartbeat"
+				if n.Heartbeat != nil {
+					hb = fmt.Sprintf("heartbeat %s ago, healthy %t, %g sessions", time.Since(n.Heartbeat.At).Round(time.Second), n.Heartbeat.Healthy, n.Heartbeat.Load.Connections)
+				}
+				t.Logf("%s node %s %s weight %d (%s): %s", name, n.ID, n.State, n.Weight, hb, n.Reason)
 			}
 			if d, ok, _ := c.store.LastDecision(ctx, name); ok {
 				t.Logf("%s last decision %s %d->%d: %s", name, d.Direction, d.Current, d.Desired, d.Reason)

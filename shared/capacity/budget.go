@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -27,6 +29,23 @@ type Claim struct {
 func ClaimOf(p pool.Pool, r Recommendation) Claim {
 	return Claim{Pool: p.Name, Priority: p.Priority, VCPUs: p.VCPUsPerNode(), Min: p.Capacity.Min,
 		Holding: r.Current, Wants: r.Desired, Preemptible: p.Capacity.Preemptible}
+}
+
+// LastReported is the nodes the load its serving nodes last reported calls
+// for, counting every heartbeat of the last `within`, fresh or not, healthy
+// or not. The budget reads it for a pool served first: a node whose agent
+// missed a few reports (its host or the table slow under a crowd) has not
+// gone idle, and the room its load needs must not go to a pool of lower
+// priority meanwhile. Recommend, which acts on the pool itself, reads
+// fresh and healthy heartbeats only.
+func LastReported(p pool.Pool, nodes []fleet.Node, now time.Time, within time.Duration) int {
+	var load fleet.Load
+	for _, n := range nodes {
+		if n.Serving() && n.Heartbeat.Fresh(now, within) {
+			load = load.Add(n.Heartbeat.Load)
+		}
+	}
+	return min(desiredFor(load, Targets(p)), p.Capacity.Max)
 }
 
 // Share is the most nodes a pool may have under the budget, and why, when

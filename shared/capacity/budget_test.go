@@ -3,7 +3,9 @@ package capacity
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 )
 
@@ -87,6 +89,36 @@ func TestWithin(t *testing.T) {
 			}
 			if tc.share.Reason != "" && got.Desired != tc.rec.Desired && !strings.HasSuffix(got.Reason, tc.share.Reason) {
 				t.Fatalf("reason %q does not say the share's", got.Reason)
+			}
+		})
+	}
+}
+
+func TestLastReportedReadsEveryHeartbeatOfTheSpan(t *testing.T) {
+	p := livePool(t)
+	at := func(n fleet.Node, ago time.Duration) fleet.Node {
+		n.Heartbeat.At = now.Add(-ago)
+		return n
+	}
+	sick := reporting("u", fleet.Active, 2400, 10)
+	sick.Heartbeat.Healthy = false
+	gone := reporting("g", fleet.Terminated, 2400, 10)
+	cases := []struct {
+		name  string
+		nodes []fleet.Node
+		want  int
+	}{
+		{"fresh nodes count their load", []fleet.Node{reporting("a", fleet.Active, 1200, 10), reporting("b", fleet.Active, 1200, 10)}, 2},
+		{"a node whose heartbeat is late still counts what it last said", []fleet.Node{at(reporting("a", fleet.Active, 3600, 10), time.Minute)}, 3},
+		{"an unhealthy node's load counts", []fleet.Node{sick}, 2},
+		{"a heartbeat older than the span does not count", []fleet.Node{at(reporting("a", fleet.Active, 3600, 10), 3*time.Minute)}, 0},
+		{"a node that no longer serves does not count", []fleet.Node{gone}, 0},
+		{"never more than the pool's max", []fleet.Node{reporting("a", fleet.Active, 100000, 10)}, p.Capacity.Max},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := LastReported(p, tc.nodes, now, 2*time.Minute); got != tc.want {
+				t.Fatalf("LastReported = %d, want %d", got, tc.want)
 			}
 		})
 	}

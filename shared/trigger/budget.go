@@ -66,14 +66,17 @@ func (h *Handler) lockBudget(ctx context.Context) (release func(), held string) 
 // the ones a recent decision to grow asked for, whose plan may not have
 // written them yet; it wants what its load calls for, whatever its
 // cooldown or growth bound says this minute, so a pool of higher priority
-// keeps its room through its cooldown. A paused pool wants what it has.
+// keeps its room through its cooldown, and what its nodes last reported,
+// so it keeps that room while their heartbeats run late. A paused pool
+// wants what it has.
 func (h *Handler) claim(ctx context.Context, a assessment) capacity.Claim {
 	c := capacity.ClaimOf(a.pool, a.rec)
 	if last, ok, err := h.store.LastDecision(ctx, a.pool.Name); err == nil && ok &&
 		last.Direction == capacity.Grow && h.now().Sub(last.At) < pendingFor {
 		c.Holding = max(c.Holding, last.Desired)
 	}
-	c.Wants = max(c.Wants, min(a.rec.LoadNodes, a.pool.Capacity.Max), c.Holding)
+	c.Wants = max(c.Wants, min(a.rec.LoadNodes, a.pool.Capacity.Max), c.Holding,
+		capacity.LastReported(a.pool, a.in.Nodes, h.now(), pendingFor))
 	if a.paused {
 		c.Wants = c.Holding
 	}

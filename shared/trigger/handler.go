@@ -216,8 +216,9 @@ type assessment struct {
 	decision Decision
 	paused   bool
 	rec      capacity.Recommendation
-	window   []fleet.Sample
-	err      error
+	// in is what the controller read: the pool's nodes and window.
+	in  capacity.Inputs
+	err error
 }
 
 // assess reads the pool's status and asks the controller; it writes
@@ -236,7 +237,7 @@ func (h *Handler) assess(ctx context.Context, p pool.Pool, sig capacity.Signal) 
 		a.paused = true
 		a.decision.Reason = fmt.Sprintf("pool paused by %s since %s: %s", status.Operator, status.Since.Format(time.RFC3339), status.Reason)
 	}
-	a.rec, a.window, a.err = h.recommend(ctx, p, sig)
+	a.rec, a.in, a.err = h.recommend(ctx, p, sig)
 	return a
 }
 
@@ -277,7 +278,7 @@ func (h *Handler) act(ctx context.Context, a assessment, shares map[string]capac
 		rec = capacity.Within(rec, s)
 	}
 	d.Recommendation, d.Reason = &rec, rec.Reason
-	h.record(ctx, p, a.window, rec)
+	h.record(ctx, p, a.in.Window, rec)
 	h.publish(ctx, rec)
 	d, err := h.start(ctx, d, p, rec, sig, at)
 	if err == nil {
@@ -338,23 +339,23 @@ func (h *Handler) start(ctx context.Context, d Decision, p pool.Pool, rec capaci
 // recommend reads everything the controller needs and decides; it also
 // returns the load window it read. It writes nothing, so an operator's dry
 // run changes nothing.
-func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, []fleet.Sample, error) {
+func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, capacity.Inputs, error) {
 	in := capacity.Inputs{Pool: p, Signal: sig, Now: h.now()}
 	var err error
 	if in.Nodes, err = h.store.ListNodes(ctx, p.Name); err != nil {
-		return capacity.Recommendation{}, nil, err
+		return capacity.Recommendation{}, in, err
 	}
 	if in.Window, err = h.store.Window(ctx, p.Name); err != nil {
-		return capacity.Recommendation{}, nil, err
+		return capacity.Recommendation{}, in, err
 	}
 	if in.LastScaleOut, _, err = h.store.LastScaled(ctx, p.Name, string(pool.ScaleOut)); err != nil {
-		return capacity.Recommendation{}, nil, fmt.Errorf("reading the scale-out cooldown: %w", err)
+		return capacity.Recommendation{}, in, fmt.Errorf("reading the scale-out cooldown: %w", err)
 	}
 	if in.LastScaleIn, _, err = h.store.LastScaled(ctx, p.Name, string(pool.ScaleIn)); err != nil {
-		return capacity.Recommendation{}, nil, fmt.Errorf("reading the scale-in cooldown: %w", err)
+		return capacity.Recommendation{}, in, fmt.Errorf("reading the scale-in cooldown: %w", err)
 	}
 	if in.AlarmStates, err = h.alarmStates(ctx, p); err != nil {
-		return capacity.Recommendation{}, nil, err
+		return capacity.Recommendation{}, in, err
 	}
 	// A forecast that cannot be read raises no floor: the reactive
 	// controller is the backstop, and it must not wait on the forecast.
@@ -402,7 +403,7 @@ func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signa
 	} else {
 		in.Refused = capacity.Refusals(perSecond, p.RetryAfter())
 	}
-	return capacity.Recommend(in), in.Window, nil
+	return capacity.Recommend(in), in, nil
 }
 
 // refusalLookback is how far back the trigger looks for the dispatcher's

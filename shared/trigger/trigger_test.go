@@ -953,6 +953,23 @@ func TestAHigherPoolInItsCooldownKeepsItsRoomAndAPendingGrowthCounts(t *testing.
 	}
 }
 
+func TestAHigherPoolWhoseHeartbeatsRunLateKeepsItsRoom(t *testing.T) {
+	// voice's agents last reported 45 s ago, past the 30 s a heartbeat
+	// stays fresh: its own controller cannot act on that load, but the
+	// budget must not read its nodes as idle and hand their room to live.
+	store, sf := overloaded(), &fakeSFN{}
+	for i := range store.nodes["voice-sfu-use1"] {
+		store.nodes["voice-sfu-use1"][i].Heartbeat.At = eventTime.Add(-45 * time.Second)
+	}
+	d, err := budgeted(t, store, sf, 20, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != ActionIgnore || !strings.Contains(d.Reason, "leaves it 0 of the 3 more nodes") || len(sf.started) != 0 {
+		t.Fatalf("live grew into the room of voice, whose heartbeats are late: %+v", d)
+	}
+}
+
 func TestADecisionUnderABudgetWaitsForAnotherToFinish(t *testing.T) {
 	store, sf := overloaded(), &fakeSFN{}
 	store.locks[budgetLock] = "trigger:other"
