@@ -23,7 +23,7 @@ func main() {
 		pool.ScaleOut: os.Getenv("MEDIASCALE_SCALE_OUT_MACHINE"),
 		pool.ScaleIn:  os.Getenv("MEDIASCALE_SCALE_IN_MACHINE"),
 	}
-	h := trigger.NewHandler(env.Pools, store, sfn.NewFromConfig(env.AWS), cloudwatch.NewFromConfig(env.AWS), machines, time.Now, env.Log).
+	h := trigger.NewHandler(env.Pools, env.MustOrigin(), store, sfn.NewFromConfig(env.AWS), cloudwatch.NewFromConfig(env.AWS), machines, time.Now, env.Log).
 		WithPressureLoop(os.Getenv("MEDIASCALE_PRESSURE_MACHINE"))
 	lambda.Start(h.Handle)
 }

@@ -246,6 +246,9 @@ func (s *Stack) newAlarms(p Props) {
 		RuleName:    jsii.String("mediascale-" + p.Env + "-alarms"),
 		Description: jsii.String("State changes of mediascale " + p.Env + " scaling alarms, to the trigger"),
 		EventPattern: &awsevents.EventPattern{
+			// The account's own alarms only: the trigger refuses any
+			// other too (events.Origin).
+			Account:    &[]*string{awscdk.Aws_ACCOUNT_ID()},
 			Source:     jsii.Strings("aws.cloudwatch"),
 			DetailType: jsii.Strings("CloudWatch Alarm State Change"),
 			Detail: &map[string]interface{}{

@@ -153,6 +153,7 @@ func New(scope constructs.Construct, p Props) (*Stack, error) {
 		s.Functions[fn].AddEnvironment(jsii.String("MEDIASCALE_SCALE_IN_MACHINE"), s.ScaleIn.StateMachineArn(), nil)
 	}
 	s.Functions["trigger"].AddEnvironment(jsii.String("MEDIASCALE_PRESSURE_MACHINE"), jsii.String(pressureMachineArn(p.Env)), nil)
+	s.Functions["trigger"].AddEnvironment(jsii.String(coldstart.EnvAccount), awscdk.Aws_ACCOUNT_ID(), nil)
 	s.newSchedules(p)
 	s.newDispatchURL(p)
 	s.newAlarms(p)

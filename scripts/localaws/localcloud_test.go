@@ -230,6 +230,14 @@ func TestLocalCloudRunsTheDeployedTrigger(t *testing.T) {
 			t.Fatalf("body=%v items=%d", body, tableItems(t, db, table))
 		}
 	})
+	t.Run("an alarm of another account or region is InvalidInput and writes nothing", func(t *testing.T) {
+		for file, says := range map[string]string{"invalid/other-account.json": "event from account 999999999999", "invalid/other-region.json": "event from region eu-west-1"} {
+			_, body := invoke(file)
+			if body["errorType"] != "InvalidInput" || !strings.Contains(fmt.Sprint(body["errorMessage"]), says) || tableItems(t, db, table) != 0 {
+				t.Fatalf("%s: body=%v items=%d", file, body, tableItems(t, db, table))
+			}
+		}
+	})
 	t.Run("an alarm going to OK is ignored without writes", func(t *testing.T) {
 		out, body := invoke("alarm-back-to-ok.json")
 		if out.FunctionError != nil || body["action"] != "ignore" || tableItems(t, db, table) != 0 {

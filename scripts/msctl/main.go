@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/coldstart"
@@ -288,8 +289,14 @@ func (c *ctl) scale(ctx context.Context, args []string) error {
 	if *reason == "" {
 		return fmt.Errorf("scale needs --reason")
 	}
+	// The trigger acts only on requests of its own account and region.
+	who, err := sts.NewFromConfig(c.cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("finding the account to ask: %w", err)
+	}
 	payload, err := json.Marshal(map[string]any{
 		"source": events.OperatorSource, "detail-type": events.OperatorDetailType, "time": time.Now().UTC(),
+		"account": aws.ToString(who.Account), "region": c.cfg.Region,
 		"detail": events.OperatorRequest{Pool: name, Direction: direction, Count: count, DryRun: *dry, Operator: operator(), Reason: *reason},
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/pool"
 	"github.com/mediascale/mediascale/shared/telemetry"
@@ -26,6 +27,10 @@ const (
 	EnvTable          = "MEDIASCALE_TABLE"
 	EnvPoolsParameter = "MEDIASCALE_POOLS_PARAMETER"
 	EnvEnvironment    = "MEDIASCALE_ENV"
+	// EnvAccount is the account the function runs in, set on the
+	// functions that act on events (the trigger): an event from any other
+	// account is refused.
+	EnvAccount = "MEDIASCALE_ACCOUNT"
 )
 
 // PoolsParameter is the SSM parameter where an environment's stack
@@ -113,6 +118,19 @@ func MustLoad(function string) *Env {
 		os.Exit(1)
 	}
 	return env
+}
+
+// MustOrigin is the account and region the function runs in, for a main
+// whose function acts on events: without the account it logs why and
+// exits, as an init error, rather than act on events from anywhere.
+func (e *Env) MustOrigin() events.Origin {
+	o := events.Origin{Account: os.Getenv(EnvAccount), Region: e.AWS.Region}
+	if o.Account == "" || o.Region == "" {
+		e.Log.Error("cold start failed: the function's account or region is unknown", "account", o.Account, "region", o.Region,
+			"fix", "set "+EnvAccount+" (the stack sets it) and AWS_REGION")
+		os.Exit(1)
+	}
+	return o
 }
 
 // Store is the node table of the environment.

@@ -75,7 +75,10 @@ type Alarms interface {
 
 // Handler is the trigger Lambda's handler.
 type Handler struct {
-	config   pool.File
+	config pool.File
+	// origin is the account and region the function runs in: events
+	// from any other are refused.
+	origin   events.Origin
 	index    map[string]pool.AlarmRef
 	store    Store
 	sfn      Executions
@@ -87,10 +90,11 @@ type Handler struct {
 	log  *slog.Logger
 }
 
-// NewHandler builds a handler over a validated configuration. machines maps
-// a direction to the ARN of the state machine that scales that way.
-func NewHandler(cfg pool.File, store Store, sfn Executions, alarms Alarms, machines map[pool.Direction]string, now func() time.Time, log *slog.Logger) *Handler {
-	return &Handler{config: cfg, index: cfg.AlarmIndex(), store: store, sfn: sfn, alarms: alarms, machines: machines, now: now, log: log}
+// NewHandler builds a handler over a validated configuration, for the
+// account and region it runs in. machines maps a direction to the ARN of
+// the state machine that scales that way.
+func NewHandler(cfg pool.File, origin events.Origin, store Store, sfn Executions, alarms Alarms, machines map[pool.Direction]string, now func() time.Time, log *slog.Logger) *Handler {
+	return &Handler{config: cfg, origin: origin, index: cfg.AlarmIndex(), store: store, sfn: sfn, alarms: alarms, machines: machines, now: now, log: log}
 }
 
 // Handle takes the raw event so that a malformed one is an InvalidInput
@@ -116,6 +120,13 @@ func (d Decision) LogAttrs() []any {
 }
 
 func (h *Handler) handle(ctx context.Context, raw json.RawMessage) (Decision, error) {
+	// A pressure round is the input of this environment's own state
+	// machine; every other event names where it comes from.
+	if !events.IsPressureRound(raw) {
+		if err := h.origin.Admit(raw); err != nil {
+			return Decision{}, err
+		}
+	}
 	switch {
 	case events.IsOperatorEvent(raw):
 		return h.operator(ctx, raw)

@@ -287,6 +287,10 @@ func devConfig(t *testing.T) pool.File {
 
 var eventTime = time.Date(2026, 11, 21, 11, 0, 5, 0, time.UTC)
 
+// testOrigin is the account and region of the sample events: the local
+// cloud's (moto's default account).
+var testOrigin = events.Origin{Account: "123456789012", Region: "us-east-1"}
+
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(eventsDir, name))
@@ -305,7 +309,7 @@ func newTestHandlerWith(t *testing.T, store Store, sf Executions, now time.Time)
 }
 
 func newTestHandlerWithAlarms(t *testing.T, store Store, sf Executions, al Alarms, now time.Time) *Handler {
-	return NewHandler(devConfig(t), store, sf, al, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+	return NewHandler(devConfig(t), testOrigin, store, sf, al, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
 }
 
 // goldenFleet is the fleet each sample event meets in the golden test:
@@ -380,6 +384,8 @@ func TestInvalidEventsAreRefusedWithoutWrites(t *testing.T) {
 		{"an event with an unreadable timestamp is refused", "invalid/bad-timestamp.json", "detail.state.timestamp"},
 		{"an alarm no pool owns is refused", "invalid/unknown-alarm.json", `alarm "someone-elses-alarm" is not a scaling alarm`},
 		{"an operator request without a count is refused", "invalid/operator-no-count.json", "detail.count must be at least 1"},
+		{"an alarm of another account is refused", "invalid/other-account.json", "event from account 999999999999"},
+		{"an alarm of another region is refused", "invalid/other-region.json", "event from region eu-west-1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -770,7 +776,7 @@ func TestAnOperatorRequestGoesThroughTheSameWorkflow(t *testing.T) {
 	if slices.Contains(store.calls, "RecordSample live-rtmp-use1") {
 		t.Fatal("a dry run recorded a load sample: it must change nothing")
 	}
-	raw := []byte(`{"source":"mediascale.operator","detail-type":"Scale Request","detail":{"pool":"live-rtmp-use1","direction":"out","count":99,"operator":"x","reason":"y"}}`)
+	raw := []byte(`{"source":"mediascale.operator","account":"123456789012","region":"us-east-1","detail-type":"Scale Request","detail":{"pool":"live-rtmp-use1","direction":"out","count":99,"operator":"x","reason":"y"}}`)
 	if _, err := newTestHandlerWith(t, newFakeStore(), sf, eventTime).Handle(context.Background(), raw); err == nil || !strings.Contains(err.Error(), "above the pool's max of 6") {
 		t.Fatalf("a count above max: %v", err)
 	}
@@ -861,12 +867,42 @@ func TestAStateChangeOutsideDeliverableTimeIsRefusedBeforeAnyWrite(t *testing.T)
 	}
 }
 
+func TestAnEventFromAnotherAccountOrRegionIsRefusedBeforeAnyWrite(t *testing.T) {
+	cases := []struct {
+		name, event, from, to, says string
+	}{
+		{"an alarm from another account", "alarm-connections-high.json", `"account": "123456789012"`, `"account": "999999999999"`, "event from account 999999999999"},
+		{"an alarm from another region", "alarm-connections-high.json", `"region": "us-east-1"`, `"region": "eu-west-1"`, "event from region eu-west-1"},
+		{"a tick from another account", "schedule-tick.json", `"account": "123456789012"`, `"account": "999999999999"`, "event from account 999999999999"},
+		{"an operator request from another region", "operator-scale-out-dry-run.json", `"region": "us-east-1"`, `"region": "us-west-2"`, "event from region us-west-2"},
+		{"an operator request that names no account", "operator-scale-out-dry-run.json", `"account": "123456789012",`, ``, "event names no account or region"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := readEvent(t, tc.event)
+			if !bytes.Contains(raw, []byte(tc.from)) {
+				t.Fatalf("%s does not carry %s", tc.event, tc.from)
+			}
+			raw = bytes.Replace(raw, []byte(tc.from), []byte(tc.to), 1)
+			store, sf := overloaded(), &fakeSFN{}
+			_, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), raw)
+			var invalid *events.InvalidInput
+			if !errors.As(err, &invalid) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("err = %v, want InvalidInput saying %q", err, tc.says)
+			}
+			if len(store.calls) != 0 || len(sf.started) != 0 {
+				t.Fatalf("a refused event reached the store (%v) or Step Functions (%d)", store.calls, len(sf.started))
+			}
+		})
+	}
+}
+
 // budgeted is the dev configuration with a budget of vcpus for both
 // pools: voice (priority 20, 2 vCPUs a node) before live (priority 10, 4).
 func budgeted(t *testing.T, store Store, sf Executions, vcpus int, now time.Time) *Handler {
 	cfg := devConfig(t)
 	cfg.Budget = &pool.Budget{VCPUs: vcpus}
-	return NewHandler(cfg, store, sf, &fakeAlarms{}, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
+	return NewHandler(cfg, testOrigin, store, sf, &fakeAlarms{}, machines, func() time.Time { return now }, telemetry.NewLogger(io.Discard, "trigger"))
 }
 
 // overloaded gives both dev pools two overloaded nodes: live's call for 4
