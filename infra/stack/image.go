@@ -50,14 +50,14 @@ func (s *Stack) newMediaImage(p Props, script []byte, agent awss3assets.Asset) {
 	profile := awsiam.NewCfnInstanceProfile(s.Stack, jsii.String("MediaImageProfile"), &awsiam.CfnInstanceProfileProps{
 		Roles: &[]any{role.RoleName()},
 	})
-	// The build reaches nginx.org, GitHub and the package mirrors through
+	// The build reaches nginx.org, Debian's archive and the package mirrors through
 	// the functions' private subnets and their NAT; nothing reaches it.
 	group := awsec2.NewCfnSecurityGroup(s.Stack, jsii.String("MediaImageGroup"), &awsec2.CfnSecurityGroupProps{
 		GroupDescription: jsii.String(fmt.Sprintf("mediascale %s: the media image build instance, outbound only", env)),
 		VpcId:            s.network.vpcID,
 		SecurityGroupEgress: &[]any{&awsec2.CfnSecurityGroup_EgressProperty{
 			IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(443), ToPort: jsii.Number(443), CidrIp: jsii.String("0.0.0.0/0"),
-			Description: jsii.String("package mirrors, nginx.org, GitHub, S3 and Systems Manager over HTTPS"),
+			Description: jsii.String("package mirrors, nginx.org, deb.debian.org, S3 and Systems Manager over HTTPS"),
 		}},
 	})
 
