@@ -7,6 +7,7 @@ package drain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -43,6 +44,7 @@ func Document(p pool.Pool) string { return p.Deploy.Document + "-drain" }
 type Store interface {
 	DrainsCancelled(ctx context.Context, pool, execution string) (bool, error)
 	GetNode(ctx context.Context, pool, id string) (fleet.Node, error)
+	RenewLock(ctx context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error)
 	Transition(ctx context.Context, pool, id string, from fleet.State, version int64, to fleet.State, c fleet.Change) (fleet.Node, error)
 	Update(ctx context.Context, pool, id string, state fleet.State, version int64, c fleet.Change) (fleet.Node, error)
 }
@@ -194,6 +196,9 @@ func (h *Handler) check(ctx context.Context, p pool.Pool, n fleet.Node) (Result,
 	if res.Cancelled, err = h.store.DrainsCancelled(ctx, n.Pool, n.Execution); err != nil || res.Cancelled {
 		return res, err
 	}
+	if err := h.renewLock(ctx, n); err != nil {
+		return res, err
+	}
 	count, cerr := h.sessions.Count(ctx, ep)
 	overdue := h.now().After(n.Deadline)
 	switch {
@@ -220,6 +225,24 @@ func (h *Handler) check(ctx context.Context, p pool.Pool, n fleet.Node) (Result,
 		return Result{}, err
 	}
 	return res, nil
+}
+
+// renewLock extends the scale-in's hold on the pool for as long as its
+// drains run. A lease another execution holds now is a StateConflict: the
+// scale-in must stop acting on the pool, and the workflow restores the
+// node. Any other failure is only logged: the lease has minutes left and
+// the next check, seconds away, renews it.
+func (h *Handler) renewLock(ctx context.Context, n fleet.Node) error {
+	_, err := h.store.RenewLock(ctx, n.Pool, n.Execution, fleet.ScaleInLease)
+	var lost *events.StateConflict
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &lost):
+		return fmt.Errorf("scale-in %s no longer holds pool %s, so node %s goes back to service: %w", n.Execution, n.Pool, n.ID, err)
+	}
+	h.log.WarnContext(ctx, "the pool lock was not renewed; the next check renews it", "pool", n.Pool, "node", n.ID, "execution", n.Execution, "error", err.Error())
+	return nil
 }
 
 // finish terminates the drained node's instance and marks it TERMINATED.

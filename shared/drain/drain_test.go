@@ -3,11 +3,13 @@ package drain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,6 +108,8 @@ func newRig(t *testing.T) *rig {
 		w:     &fakeWeights{set: map[string]int{}}, cmds: &fakeCommands{}, inst: &fakeInstances{},
 		clk: &clock{now: time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)}, node: node,
 	}
+	// The scale-in holds the pool, as the trigger that started it took it.
+	r.store.Locks = map[string]string{"live": "in-1"}
 	r.h = NewHandler(func(string) (traffic.Weights, error) { return r.w, nil }, r.cmds, health.Sessioner{HTTP: &http.Client{Timeout: time.Second}},
 		r.inst, r.store, pool.File{Environment: "dev", Pools: []pool.Pool{p}}, "nodes", r.clk.Now, telemetry.NewLogger(io.Discard, "drain"))
 	return r
@@ -238,5 +242,26 @@ func TestACancelledScaleInStopsCountingAndAsksForRestore(t *testing.T) {
 	r.store.Cancelled["in-1"] = true
 	if res := r.do(t, ActionCheck); !res.Cancelled || res.Drained {
 		t.Fatalf("check after a cancel: %+v", res)
+	}
+}
+
+func TestEveryCheckRenewsTheScaleInsLockAndALostLockPutsTheNodeBack(t *testing.T) {
+	r := newRig(t)
+	r.do(t, ActionStart)
+	r.do(t, ActionCheck)
+	r.do(t, ActionCheck)
+	if got := r.store.Renewed["live"]; got != 2 {
+		t.Fatalf("two checks renewed the lock %d times", got)
+	}
+	// Another execution holds the pool now: the scale-in must stop.
+	r.store.Locks["live"] = "out-2"
+	raw, _ := json.Marshal(Request{Action: ActionCheck, Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "in-1"}})
+	_, err := r.h.Handle()(context.Background(), raw)
+	var named events.Named
+	if !errors.As(err, &named) || named.ErrorName() != events.ErrStateConflict || !strings.Contains(err.Error(), "goes back to service") {
+		t.Fatalf("a check without the lock: %v, want a StateConflict the workflow restores the node on", err)
+	}
+	if n, _ := r.store.GetNode(context.Background(), "live", "n-1"); n.State != fleet.Draining || len(r.inst.terminated) != 0 {
+		t.Fatalf("the node after a check without the lock: %s", n.State)
 	}
 }

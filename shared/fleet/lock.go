@@ -32,6 +32,13 @@ func (s *Store) AcquireLock(ctx context.Context, pool, owner string, lease time.
 	return s.acquire(ctx, pool, lockKey, "lock", owner, lease)
 }
 
+// ScaleInLease is the pool lock's lease for a scale-in. The trigger takes
+// it and every drain check renews it (README.md, "How scaling runs"), so a
+// scale-in holds its pool as long as its drains run, up to an hour, and a
+// scale-in that stopped for any reason, its Release included, frees the
+// pool minutes later rather than hours.
+const ScaleInLease = 10 * time.Minute
+
 // RenewLock extends a lease that owner still holds and has not let expire.
 // A lost lease is a StateConflict: the caller must stop acting on the pool.
 func (s *Store) RenewLock(ctx context.Context, pool, owner string, lease time.Duration) (Lease, error) {

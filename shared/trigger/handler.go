@@ -27,13 +27,13 @@ import (
 // retries for up to 24 hours, so a shorter memory could let a retry through.
 const dedupeTTL = 48 * time.Hour
 
-// Lock leases. A scale-in owns its pool until it ends (a drain of up to an
-// hour plus its waits); the workflow releases the lock on every path long
-// before, and one that died frees the pool when the lease runs out. A
-// scale-out owns the pool only until its plan has written its nodes (the
+// Lock leases. A scale-in owns its pool until it ends: its drain checks
+// renew fleet.ScaleInLease while they run, the workflow releases the lock
+// on every path, and one that died frees the pool when the lease runs out.
+// A scale-out owns the pool only until its plan has written its nodes (the
 // plan hands the lock back), so its lease covers the start and one plan.
 const (
-	scaleInLease  = 6 * time.Hour
+	scaleInLease  = fleet.ScaleInLease
 	scaleOutLease = 15 * time.Minute
 )
 

@@ -21,8 +21,10 @@ type Memory struct {
 	Cancelled map[string]bool
 	// Writes records every successful write as "node: FROM -> TO".
 	Writes []string
-	// Locks maps a pool to the owner of its lock.
-	Locks map[string]string
+	// Locks maps a pool to the owner of its lock, Renewed to how often
+	// its owner renewed it.
+	Locks   map[string]string
+	Renewed map[string]int
 	// Plans holds the recorded plans by execution.
 	Plans map[string]events.Plan
 }
@@ -152,6 +154,21 @@ func (m *Memory) AcquireLock(_ context.Context, pool, owner string, lease time.D
 		return fleet.Lease{}, events.Held("pool %s is locked by %s", pool, holder)
 	}
 	m.Locks[pool] = owner
+	return fleet.Lease{Pool: pool, Owner: owner, ExpiresAt: time.Now().Add(lease)}, nil
+}
+
+// RenewLock extends the lock owner holds; a lock held by another, or by
+// nobody, is a StateConflict as the table's is. Renewed counts renewals.
+func (m *Memory) RenewLock(_ context.Context, pool, owner string, lease time.Duration) (fleet.Lease, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Locks[pool] != owner {
+		return fleet.Lease{}, events.Conflict(nil, "pool %s: %s no longer holds the lock", pool, owner)
+	}
+	if m.Renewed == nil {
+		m.Renewed = map[string]int{}
+	}
+	m.Renewed[pool]++
 	return fleet.Lease{Pool: pool, Owner: owner, ExpiresAt: time.Now().Add(lease)}, nil
 }
 
