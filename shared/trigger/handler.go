@@ -333,7 +333,7 @@ func (h *Handler) start(ctx context.Context, d Decision, p pool.Pool, rec capaci
 	default:
 		req.Count = -rec.Change
 	}
-	d, err := h.startRequest(ctx, d, req)
+	d, err := h.startRequest(ctx, d, req, func(ctx context.Context) (string, error) { return h.changed(ctx, p, rec) })
 	if err == nil && d.ExecutionARN != "" && d.Direction == pool.ScaleOut {
 		// The replacement is on its way: the unhealthy nodes are no
 		// longer owed. A mark that fails costs one node more at the
@@ -554,10 +554,12 @@ func (h *Handler) operator(ctx context.Context, raw json.RawMessage) (Decision, 
 		d.Recommendation = &rec
 		d.Reason = fmt.Sprintf("dry run: %s; the controller would %s", d.Reason, describe(rec))
 	}
+	// An operator's request is a count, not a size: it stands however
+	// the pool changed.
 	return h.startRequest(ctx, d, events.ScaleRequest{
 		Pool: p.Name, Direction: r.Direction, Execution: d.Execution, Alarm: d.Alarm, Reason: d.Reason,
 		RequestedAt: now.UTC(), Count: r.Count, DryRun: r.DryRun,
-	})
+	}, nil)
 }
 
 // describe says in words what a recommendation would do.
@@ -592,12 +594,32 @@ func (h *Handler) busy(ctx context.Context, d Decision, req events.ScaleRequest,
 	return d, nil
 }
 
+// changed re-reads the pool under its lock and says how it changed since
+// the decision read it, or "" when it did not. A decision reads the nodes
+// before it takes the lock, and in between another decision's plan may
+// have written its nodes and handed the lock back: acting on the stale
+// count would start a second planning round for capacity already on its
+// way (a burst of alarm state changes did). The next decision, seconds
+// away under pressure and a minute at most, sizes the pool from the new
+// count.
+func (h *Handler) changed(ctx context.Context, p pool.Pool, rec capacity.Recommendation) (string, error) {
+	nodes, err := h.store.ListNodes(ctx, p.Name)
+	if err != nil {
+		return "", fmt.Errorf("re-reading the pool under its lock: %w", err)
+	}
+	if now := capacity.Measure(p, nodes, h.now()).Sample.Capacity; now != rec.Current {
+		return fmt.Sprintf("the pool changed while this decision was made (%d nodes serving or in flight now, %d when it read them); the next decision sizes it", now, rec.Current), nil
+	}
+	return "", nil
+}
+
 // startRequest takes the pool lock for the execution and starts it. A busy
 // pool or an execution that already exists turns the decision into an
-// ignore; a failed start gives the lock back. A started scale-out marks the
-// pool's scale-out cooldown from the decision on, unless it only keeps the
-// warm pool.
-func (h *Handler) startRequest(ctx context.Context, d Decision, req events.ScaleRequest) (Decision, error) {
+// ignore; so does a pool that changed since the decision read it (checked
+// under the lock, when changed is given); a failed start, or one given
+// up, gives the lock back. A started scale-out marks the pool's scale-out
+// cooldown from the decision on, unless it only keeps the warm pool.
+func (h *Handler) startRequest(ctx context.Context, d Decision, req events.ScaleRequest, changed func(context.Context) (string, error)) (Decision, error) {
 	machine := h.machines[d.Direction]
 	if machine == "" {
 		d.Action, d.Reason, d.Execution = ActionIgnore, fmt.Sprintf("no scale-%s workflow is deployed", d.Direction), ""
@@ -614,6 +636,19 @@ func (h *Handler) startRequest(ctx context.Context, d Decision, req events.Scale
 		}
 		return d, fmt.Errorf("taking the pool lock: %w", err)
 	}
+	giveBack := func() {
+		if _, rerr := h.store.ReleaseLock(context.WithoutCancel(ctx), d.Pool, d.Execution); rerr != nil {
+			h.log.ErrorContext(ctx, "releasing the lock of a start given up; it expires by itself", "pool", d.Pool, "error", rerr.Error())
+		}
+	}
+	if changed != nil {
+		why, err := changed(ctx)
+		if err != nil || why != "" {
+			giveBack()
+			d.Action, d.Execution, d.Reason = ActionIgnore, "", why+"; wanted: "+d.Reason
+			return d, err
+		}
+	}
 	input, err := json.Marshal(req)
 	if err != nil {
 		return d, err
@@ -627,9 +662,7 @@ func (h *Handler) startRequest(ctx context.Context, d Decision, req events.Scale
 		return d, nil
 	}
 	if err != nil {
-		if _, rerr := h.store.ReleaseLock(ctx, d.Pool, d.Execution); rerr != nil {
-			h.log.ErrorContext(ctx, "releasing the lock after a failed start", "pool", d.Pool, "error", rerr.Error())
-		}
+		giveBack()
 		return d, fmt.Errorf("starting execution %s: %w", d.Execution, err)
 	}
 	d.ExecutionARN = aws.ToString(out.ExecutionArn)

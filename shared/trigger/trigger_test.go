@@ -47,6 +47,9 @@ type fakeStore struct {
 	cancelled  []string
 	calls      []string
 	err        error
+	// locked runs when a lock is taken: what another execution did
+	// between a decision's reads and its lock.
+	locked func()
 }
 
 func newFakeStore() *fakeStore {
@@ -188,6 +191,9 @@ func (f *fakeStore) AcquireLock(_ context.Context, p, owner string, _ time.Durat
 		return fleet.Lease{}, events.Held("pool %s is locked by %s", p, holder)
 	}
 	f.locks[p] = owner
+	if f.locked != nil {
+		f.locked()
+	}
 	return fleet.Lease{Pool: p, Owner: owner}, nil
 }
 
@@ -864,6 +870,34 @@ func TestAStateChangeOutsideDeliverableTimeIsRefusedBeforeAnyWrite(t *testing.T)
 				t.Fatalf("a refused event reached the store (%v) or Step Functions (%d)", store.calls, len(sf.started))
 			}
 		})
+	}
+}
+
+func TestADecisionWhosePoolChangedBeforeItsLockStartsNothing(t *testing.T) {
+	// The alarm's decision reads two nodes and wants four; before it takes
+	// the lock, another decision's plan writes two nodes and hands the
+	// lock back. Starting now would plan a second round for the same
+	// crowd.
+	store, sf := overloaded(), &fakeSFN{}
+	store.locked = func() {
+		store.nodes["live-rtmp-use1"] = append(store.nodes["live-rtmp-use1"],
+			fleet.Node{Pool: "live-rtmp-use1", ID: "n-3", State: fleet.Pending}, fleet.Node{Pool: "live-rtmp-use1", ID: "n-4", State: fleet.Pending})
+	}
+	d, err := newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != ActionIgnore || len(sf.started) != 0 || !strings.Contains(d.Reason, "the pool changed while this decision was made (4 nodes serving or in flight now, 2 when it read them)") {
+		t.Fatalf("a decision on a stale count: %+v, started %d", d, len(sf.started))
+	}
+	if len(store.locks) != 0 {
+		t.Fatalf("the lock was kept: %v", store.locks)
+	}
+	// Unchanged, the same decision starts its execution.
+	store, sf = overloaded(), &fakeSFN{}
+	d, err = newTestHandlerWith(t, store, sf, eventTime).Handle(context.Background(), readEvent(t, "alarm-connections-high.json"))
+	if err != nil || d.Action != ActionScale || len(sf.started) != 1 {
+		t.Fatalf("an unchanged pool: %+v, %v, started %d", d, err, len(sf.started))
 	}
 }
 
