@@ -30,6 +30,11 @@ const (
 	GoalReplaced = "replaced"
 )
 
+// RollbackTrafficOff is the action of a rollback's first step: only the
+// failed node's traffic off, retried longer than any other step. A
+// rollback request without an action does all of it.
+const RollbackTrafficOff = "trafficOff"
+
 // ScaleRequest is the input of a scaling execution, written by the trigger
 // (or an operator) and read by the plan step.
 type ScaleRequest struct {

@@ -49,6 +49,18 @@ func persistentRetry() []any {
 	return []any{state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 2, "MaxAttempts": 8, "BackoffRate": 2, "JitterStrategy": "FULL"}}
 }
 
+// trafficOffRetry is the Retry block of TrafficOff, the first step of a
+// rollback: taking a failed node's traffic away. It outlasts every other
+// step's retries (2 s doubling, each pause capped at a minute, 15 tries:
+// about 11 minutes in all), because until it succeeds new sessions go to a
+// node that failed; the self-healing function also takes the traffic of
+// any rolled-back or failed node away every minute (README.md,
+// "Self-healing").
+func trafficOffRetry() []any {
+	return []any{state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 2, "MaxAttempts": 15, "BackoffRate": 2,
+		"MaxDelaySeconds": 60, "JitterStrategy": "FULL"}}
+}
+
 // task is a Lambda task whose result lands at resultPath.
 func task(arn string, params state, resultPath, next string, catchTo string) state {
 	s := state{"Type": "Task", "Resource": arn, "ResultPath": resultPath, "Retry": retries(), "Next": next}
@@ -99,20 +111,20 @@ func nodeStates(arn map[string]string) state {
 		return out
 	}
 	return state{
-		"Launch":          task(arn["provision"], with(state{"action": "launch"}), "$.instance", "WaitForInstance", "Rollback"),
+		"Launch":          task(arn["provision"], with(state{"action": "launch"}), "$.instance", "WaitForInstance", "TrafficOff"),
 		"WaitForInstance": wait("$.instance.waitSeconds", "CheckInstance"),
-		"CheckInstance":   task(arn["provision"], with(state{"action": "check"}), "$.instance", "InstanceRunning", "Rollback"),
+		"CheckInstance":   task(arn["provision"], with(state{"action": "check"}), "$.instance", "InstanceRunning", "TrafficOff"),
 		// A started warm node was deployed before it was parked: no
 		// second deployment.
 		"InstanceRunning": state{"Type": "Choice", "Choices": []any{
 			both(is("$.instance.ready"), is("$.instance.deployed"), "Probe"),
 			is("$.instance.ready", "Deploy"),
 		}, "Default": "WaitForInstance"},
-		"Deploy":        task(arn["deploy"], with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "Rollback"),
+		"Deploy":        task(arn["deploy"], with(state{"action": "send"}), "$.deploy", "WaitForDeploy", "TrafficOff"),
 		"WaitForDeploy": wait("$.deploy.waitSeconds", "CheckDeploy"),
-		"CheckDeploy":   task(arn["deploy"], with(state{"action": "check"}), "$.deploy", "Deployed", "Rollback"),
+		"CheckDeploy":   task(arn["deploy"], with(state{"action": "check"}), "$.deploy", "Deployed", "TrafficOff"),
 		"Deployed":      until("$.deploy.ready", "Probe", "WaitForDeploy"),
-		"Probe":         task(arn["probe"], with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "Rollback"),
+		"Probe":         task(arn["probe"], with(state{"attempt.$": "$.probe.attempt"}), "$.probe", "Healthy", "TrafficOff"),
 		// A node for the warm pool is parked once healthy; every other
 		// node takes traffic.
 		"Healthy": state{"Type": "Choice", "Choices": []any{
@@ -120,14 +132,25 @@ func nodeStates(arn map[string]string) state {
 			is("$.probe.healthy", "Shift"),
 		}, "Default": "WaitToProbe"},
 		"WaitToProbe": wait("$.probe.intervalSeconds", "Probe"),
-		"Park":        task(arn["provision"], with(state{"action": "park"}), "$.park", "Parked", "Rollback"),
+		"Park":        task(arn["provision"], with(state{"action": "park"}), "$.park", "Parked", "TrafficOff"),
 		"Parked":      until("$.park.ready", "Warm", "WaitToPark"),
 		"WaitToPark":  wait("$.park.waitSeconds", "Park"),
 		"Warm":        state{"Type": "Succeed"},
-		"Shift":       task(arn["shift"], with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "Rollback"),
+		"Shift":       task(arn["shift"], with(state{"step.$": "$.shift.step"}), "$.shift", "Shifted", "TrafficOff"),
 		"Shifted":     until("$.shift.done", "Active", "Bake"),
 		"Bake":        wait("$.shift.bakeSeconds", "Shift"),
 		"Active":      state{"Type": "Succeed"},
+		// Rollback's first act, apart and retried longest: the node's
+		// traffic off (its Route53 weight to 0, or its target out of both
+		// groups and the canary weight back). Whether or not it
+		// succeeded, the rollback goes on: a failed node must not keep
+		// running either.
+		"TrafficOff": state{
+			"Type": "Task", "Resource": arn["rollback"],
+			"Parameters": state{"action": events.RollbackTrafficOff, "task.$": "$.task", "failure.$": "$.failure"},
+			"ResultPath": "$.trafficOff", "Next": "Rollback", "Retry": trafficOffRetry(),
+			"Catch": []any{state{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.trafficOffFailure", "Next": "Rollback"}},
+		},
 		"Rollback": state{
 			"Type": "Task", "Resource": arn["rollback"], "Parameters": state{"task.$": "$.task", "failure.$": "$.failure"},
 			"ResultPath": "$.rollback", "Next": "RolledBack",

@@ -68,13 +68,21 @@ func TestEveryNodeTaskRollsBackAndEveryPathReleasesTheLock(t *testing.T) {
 	def := parsedDefinition(t)
 	for name, raw := range nodeStatesOf(def) {
 		s := raw.(map[string]any)
-		if s["Type"] != "Task" || name == "Rollback" {
+		if s["Type"] != "Task" || name == "Rollback" || name == "TrafficOff" {
 			continue
 		}
 		catch := s["Catch"].([]any)[0].(map[string]any)
-		if catch["Next"] != "Rollback" || catch["ErrorEquals"].([]any)[0] != "States.ALL" {
-			t.Errorf("node task %s does not roll back on every error: %v", name, catch)
+		if catch["Next"] != "TrafficOff" || catch["ErrorEquals"].([]any)[0] != "States.ALL" {
+			t.Errorf("node task %s does not take the node's traffic off and roll back on every error: %v", name, catch)
 		}
+	}
+	// Traffic off comes first and the rollback follows whether it worked
+	// or not; its failure is kept apart from the node's.
+	off := nodeStatesOf(def)["TrafficOff"].(map[string]any)
+	offCatch := off["Catch"].([]any)[0].(map[string]any)
+	if off["Next"] != "Rollback" || offCatch["Next"] != "Rollback" || offCatch["ResultPath"] == "$.failure" ||
+		off["Parameters"].(map[string]any)["action"] != events.RollbackTrafficOff {
+		t.Errorf("TrafficOff does not lead to Rollback on both paths with its own action and failure: %v", off)
 	}
 	for _, name := range []string{"Plan", "Nodes"} {
 		catch := states(def)[name].(map[string]any)["Catch"].([]any)[0].(map[string]any)
@@ -195,6 +203,47 @@ func TestTheStepsThatMustFinishRetryEveryErrorWithOneRetrier(t *testing.T) {
 		if len(retry) != 1 || first["ErrorEquals"].([]any)[0] != "States.ALL" || first["MaxAttempts"].(float64) < 8 {
 			t.Errorf("%s retries with %v; want one retrier for States.ALL with at least 8 attempts", name, retry)
 		}
+	}
+	// Taking a failed node's traffic off retries longer than any step.
+	longest := func(r map[string]any) float64 {
+		total, pause := 0.0, r["IntervalSeconds"].(float64)
+		for i := 0; i < int(r["MaxAttempts"].(float64)); i++ {
+			if m, ok := r["MaxDelaySeconds"].(float64); ok {
+				pause = min(pause, m)
+			}
+			total += pause
+			pause *= r["BackoffRate"].(float64)
+		}
+		return total
+	}
+	offRetry := nodeStatesOf(out)["TrafficOff"].(map[string]any)["Retry"].([]any)
+	off := longest(offRetry[0].(map[string]any))
+	every := map[string]map[string]any{}
+	for name, s := range states(out) {
+		every["scale-out "+name] = s.(map[string]any)
+	}
+	for name, s := range nodeStatesOf(out) {
+		every["node "+name] = s.(map[string]any)
+	}
+	for name, s := range states(scaleIn) {
+		every["scale-in "+name] = s.(map[string]any)
+	}
+	for name, s := range nodeStatesOf(scaleIn) {
+		every["drain "+name] = s.(map[string]any)
+	}
+	for name, s := range every {
+		if name == "node TrafficOff" {
+			continue
+		}
+		retry, _ := s["Retry"].([]any)
+		for _, r := range retry {
+			if d := longest(r.(map[string]any)); d >= off {
+				t.Errorf("%s retries for up to %.0f s, TrafficOff for %.0f s: taking traffic off must retry longest", name, d, off)
+			}
+		}
+	}
+	if off < 5*60 {
+		t.Errorf("TrafficOff retries for %.0f s, want several minutes", off)
 	}
 }
 

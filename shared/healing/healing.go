@@ -90,12 +90,16 @@ type Report struct {
 	Terminated []string `json:"terminated,omitempty"`
 	// Reweighed holds the record weights moved by headroom, by node.
 	Reweighed map[string]int `json:"reweighed,omitempty"`
-	Errors    []string       `json:"errors,omitempty"`
+	// TrafficOff names the nodes that must carry no traffic and still
+	// had some, which this run took away (Strays).
+	TrafficOff []string `json:"trafficOff,omitempty"`
+	Errors     []string `json:"errors,omitempty"`
 }
 
 // LogAttrs puts the report in the invocation's log line.
 func (r Report) LogAttrs() []any {
-	return []any{"checked", r.Checked, "failing", r.Failing, "takenOut", r.TakenOut, "terminated", r.Terminated, "reweighed", r.Reweighed, "errors", len(r.Errors)}
+	return []any{"checked", r.Checked, "failing", r.Failing, "takenOut", r.TakenOut, "terminated", r.Terminated, "reweighed", r.Reweighed,
+		"trafficOff", r.TrafficOff, "errors", len(r.Errors)}
 }
 
 // Handle is the Lambda entry point; the scheduled event's content does
@@ -178,6 +182,10 @@ func (h *Handler) pool(ctx context.Context, p pool.Pool, r *Report) error {
 			h.log.ErrorContext(ctx, "health action failed; the next run tries again", "pool", p.Name, "node", n.ID, "error", err.Error())
 		}
 	}
+	if err := h.sweep(ctx, p, nodes, targets, now, r); err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		h.log.ErrorContext(ctx, "traffic of nodes out of service not checked; the next run tries again", "pool", p.Name, "error", err.Error())
+	}
 	if p.Traffic.Mode == pool.TrafficRoute53 && p.Traffic.LoadAwareWeights() {
 		// The nodes read before this run's take-outs: those are no
 		// longer serving, whatever the read says.
@@ -186,6 +194,67 @@ func (h *Handler) pool(ctx context.Context, p pool.Pool, r *Report) error {
 			r.Errors = append(r.Errors, err.Error())
 			h.log.ErrorContext(ctx, "load-aware weights not set; the next run tries again", "pool", p.Name, "error", err.Error())
 		}
+	}
+	return nil
+}
+
+// strayGrace is how long past its drain deadline a DRAINING node is still
+// its drain's to finish (a last count, the sessions closed, the instance
+// terminated): until then its drain, which may yet restore it, owns its
+// traffic.
+const strayGrace = 5 * time.Minute
+
+// Strays are the nodes that must carry no traffic: rolled back, failed or
+// terminated, or draining past their deadline and strayGrace. A workflow
+// takes their traffic away itself, but one whose traffic calls failed past
+// every retry leaves it, and new sessions would go on reaching them.
+func Strays(nodes []fleet.Node, now time.Time) []fleet.Node {
+	var out []fleet.Node
+	for _, n := range nodes {
+		switch {
+		case n.State == fleet.RollingBack, n.State.Terminal():
+		case n.State == fleet.Draining && !n.Deadline.IsZero() && now.After(n.Deadline.Add(strayGrace)):
+		default:
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// sweep takes the traffic off every stray that still has some: a Route53
+// record of weight above 0, or a target registered in either of a load
+// balancer's groups (taking it out also sets the canary weight back). The
+// records are read only when the pool has strays; a load balancer's
+// targets are the run's own reading.
+func (h *Handler) sweep(ctx context.Context, p pool.Pool, nodes []fleet.Node, targets map[string]traffic.TargetState, now time.Time, r *Report) error {
+	strays := Strays(nodes, now)
+	if len(strays) == 0 {
+		return nil
+	}
+	routed := func(fleet.Node) bool { return false }
+	switch p.Traffic.Mode {
+	case pool.TrafficRoute53:
+		recs, err := h.records.Current(ctx, p)
+		if err != nil {
+			return fmt.Errorf("reading the records of pool %s: %w", p.Name, err)
+		}
+		routed = func(n fleet.Node) bool { return recs[n.ID].Weight > 0 }
+	case pool.TrafficALB, pool.TrafficNLB:
+		if targets == nil {
+			return fmt.Errorf("pool %s: the load balancer's targets were not read", p.Name)
+		}
+		routed = func(n fleet.Node) bool { _, ok := targets[n.Endpoint]; return n.Endpoint != "" && ok }
+	}
+	for _, n := range strays {
+		if !routed(n) {
+			continue
+		}
+		if err := h.removeTraffic(ctx, p, n); err != nil {
+			return err
+		}
+		r.TrafficOff = append(r.TrafficOff, n.ID)
+		h.log.WarnContext(ctx, "traffic taken off a node out of service", "pool", p.Name, "node", n.ID, "state", n.State, "reason", n.Reason)
 	}
 	return nil
 }

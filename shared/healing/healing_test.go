@@ -401,3 +401,60 @@ func TestRecordWeightsFollowHeadroomAfterTheChecks(t *testing.T) {
 		t.Fatalf("traffic.balance false still reweighed %v", rep.Reweighed)
 	}
 }
+
+func TestEveryRunTakesTrafficOffNodesOutOfService(t *testing.T) {
+	node := func(id, ip string, st fleet.State, deadline time.Duration) fleet.Node {
+		n := serving(id, ip)
+		n.State, n.Heartbeat = st, nil
+		if deadline != 0 {
+			n.Deadline = now.Add(deadline)
+		}
+		return n
+	}
+	nodes := []fleet.Node{
+		serving("active", "10.0.0.1"),
+		node("rolling", "10.0.0.2", fleet.RollingBack, 0),
+		node("failed", "10.0.0.3", fleet.Failed, 0),
+		node("gone", "10.0.0.4", fleet.Terminated, 0),
+		node("overdue", "10.0.0.5", fleet.Draining, -10*time.Minute),
+		node("draining", "10.0.0.6", fleet.Draining, -time.Minute),
+	}
+	cases := []struct {
+		name   string
+		mode   string
+		routed []string
+		want   []string
+	}{
+		{"a Route53 pool: weight above 0 on a rolled-back, failed or overdue node comes off", pool.TrafficRoute53,
+			[]string{"active", "rolling", "failed", "overdue", "draining"}, []string{"failed", "overdue", "rolling"}},
+		{"a Route53 pool: a node already at weight 0 or without a record is left alone", pool.TrafficRoute53,
+			[]string{"active"}, nil},
+		{"a load-balancer pool: a registered target of such a node comes out", pool.TrafficALB,
+			[]string{"active", "rolling", "draining"}, []string{"rolling"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := livePool()
+			p.Traffic.Mode = tc.mode
+			if tc.mode != pool.TrafficRoute53 {
+				p.Traffic.LoadBalancer = &pool.LoadBalancer{TargetGroupArn: "stable", CanaryTargetGroupArn: "canary"}
+			}
+			r := newRig(p, slices.Clone(nodes), nil, fakeSessions{"10.0.0.1": 3})
+			r.records.weights = map[string]int{"failed": 0}
+			r.targets.states = map[string]traffic.TargetState{}
+			for _, id := range tc.routed {
+				r.records.weights[id] = 10
+				r.targets.states[r.node(id).Endpoint] = traffic.TargetState{Group: "canary", State: "healthy"}
+			}
+			rep, err := r.h.run(context.Background())
+			if err != nil || len(rep.Errors) != 0 {
+				t.Fatalf("run: %v %v", err, rep.Errors)
+			}
+			slices.Sort(rep.TrafficOff)
+			slices.Sort(r.weights.removed)
+			if !slices.Equal(rep.TrafficOff, tc.want) || !slices.Equal(r.weights.removed, tc.want) {
+				t.Fatalf("traffic taken off %v (report %v), want %v", r.weights.removed, rep.TrafficOff, tc.want)
+			}
+		})
+	}
+}

@@ -35,8 +35,10 @@ type Instances interface {
 	Terminate(ctx context.Context, id string) error
 }
 
-// Request is the rollback function's input.
+// Request is the rollback function's input. Action is
+// events.RollbackTrafficOff for the first step, or empty for the rest.
 type Request struct {
+	Action  string          `json:"action,omitempty"`
 	Task    events.NodeTask `json:"task"`
 	Failure events.Failure  `json:"failure"`
 }
@@ -92,6 +94,19 @@ func (h *Handler) handle(ctx context.Context, req Request) (Result, error) {
 	w, err := h.weights(p.Traffic.Mode)
 	if err != nil {
 		return Result{}, err
+	}
+	switch req.Action {
+	case "":
+	case events.RollbackTrafficOff:
+		// Nothing is written to the table first: traffic comes off
+		// even while DynamoDB refuses writes.
+		if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
+			return Result{}, fmt.Errorf("taking traffic off failed node %s: %w", n.ID, err)
+		}
+		res.State = string(n.State)
+		return res, nil
+	default:
+		return Result{}, events.Invalid("rollback action %q is not %s or empty", req.Action, events.RollbackTrafficOff)
 	}
 	if res.Terminated, err = Undo(ctx, h.store, h.instances, w, p, n, res.Reason); err != nil {
 		return Result{}, err

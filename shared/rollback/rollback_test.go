@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -109,5 +110,24 @@ func TestRollback(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTrafficOffTakesTheTrafficAloneAndWritesNothing(t *testing.T) {
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", State: fleet.Shifting, Execution: "exec-1", InstanceID: "i-1", Weight: 10, Endpoint: "10.0.0.9"})
+	inst, w := &fakeInstances{}, &fakeWeights{}
+	h := NewHandler(func(string) (traffic.Weights, error) { return w, nil }, inst, store, pools, time.Now, telemetry.NewLogger(io.Discard, "rollback"))
+	raw, _ := json.Marshal(Request{Action: events.RollbackTrafficOff, Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"},
+		Failure: events.Failure{Error: "GuardTripped", Cause: `{"errorMessage":"error rate 9 %","errorType":"GuardTripped"}`}})
+	res, err := h.Handle()(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.removed) != 1 || len(inst.terminated) != 0 || len(store.Writes) != 0 || res.State != string(fleet.Shifting) {
+		t.Fatalf("traffic off: removed %v, terminated %v, table writes %v, result %+v; want the traffic off and nothing else", w.removed, inst.terminated, store.Writes, res)
+	}
+	raw, _ = json.Marshal(Request{Action: "undo", Task: events.NodeTask{Pool: "live", Node: "n-1", Execution: "exec-1"}})
+	if _, err := h.Handle()(context.Background(), raw); !strings.Contains(fmt.Sprint(err), `rollback action "undo"`) {
+		t.Fatalf("an unknown action: %v", err)
 	}
 }
