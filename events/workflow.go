@@ -30,6 +30,11 @@ const (
 	GoalReplaced = "replaced"
 )
 
+// PersistentRetries is how many times the steps that must finish
+// (Rollback, Restore, Release) are retried after their first attempt.
+// Release's last attempt writes its summary whatever the table says.
+const PersistentRetries = 8
+
 // RollbackTrafficOff is the action of a rollback's first step: only the
 // failed node's traffic off, retried longer than any other step. A
 // rollback request without an action does all of it.

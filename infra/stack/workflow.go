@@ -46,7 +46,7 @@ func retries() []any {
 // steps therefore have one retrier for every error, with as many attempts
 // as any error needs (2 s doubling to about 8.5 minutes in all).
 func persistentRetry() []any {
-	return []any{state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 2, "MaxAttempts": 8, "BackoffRate": 2, "JitterStrategy": "FULL"}}
+	return []any{state{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 2, "MaxAttempts": events.PersistentRetries, "BackoffRate": 2, "JitterStrategy": "FULL"}}
 }
 
 // trafficOffRetry is the Retry block of TrafficOff, the first step of a
@@ -255,7 +255,8 @@ func definition(arn map[string]string, functions []string, comment string, item 
 		}
 	}
 	release := func(withFailure bool) state {
-		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution", "requestedAt.$": "$.requestedAt"}
+		params := state{"pool.$": "$.pool", "direction.$": "$.direction", "execution.$": "$.execution", "requestedAt.$": "$.requestedAt",
+			"attempt.$": "$$.State.RetryCount"}
 		if withFailure {
 			params["failure.$"] = "$.failure"
 		} else {

@@ -48,6 +48,11 @@ type Request struct {
 	// RequestedAt is when the alarm (or operator) asked, so the summary
 	// can say how long the whole scale took.
 	RequestedAt time.Time `json:"requestedAt,omitzero"`
+	// Attempt is Step Functions' count of this step's retries so far
+	// ($$.State.RetryCount). On the last one its retrier allows
+	// (events.PersistentRetries) a table call that still fails no longer
+	// fails the step: the summary is written with what was known.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // NodeSummary is one node's end state.
@@ -111,20 +116,50 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	if req.Plan != nil {
 		s.Plan = req.Plan.Reasons
 	}
+	// settle turns a failed table call into the step's failure, for Step
+	// Functions to retry; on the last attempt into a line of the summary
+	// instead, so the summary is never lost to the table.
+	last := req.Attempt >= events.PersistentRetries
+	var lost []string
+	settle := func(what string, err error) error {
+		switch {
+		case err == nil:
+			return nil
+		case !last:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		lost = append(lost, fmt.Sprintf("%s: %v", what, err))
+		return nil
+	}
+	defer func() {
+		if len(lost) > 0 {
+			h.log.ErrorContext(ctx, "release could not write everything after every retry; the summary as known", "pool", s.Pool,
+				"execution", s.Execution, "status", s.Status, "reason", s.Reason, "nodes", s.Nodes, "lost", lost)
+		}
+	}()
+	note := func() {
+		if len(lost) > 0 {
+			s.Reason = strings.TrimPrefix(s.Reason+"; not recorded after every retry: "+strings.Join(lost, "; ")+
+				" (the lock's lease runs out by itself)", "; ")
+		}
+	}
 	if req.Plan != nil && req.Plan.DryRun {
 		for _, t := range req.Plan.Nodes {
 			s.Nodes = append(s.Nodes, NodeSummary{Node: t.Node, State: "PLANNED", InstanceID: t.InstanceID, AZ: t.AZ})
 		}
 		s.Status, s.Reason = DryRun, "dry run: nothing was changed"
 		var err error
-		if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
+		s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution)
+		if err := settle("releasing the pool lock", err); err != nil {
 			return Summary{}, err
 		}
+		note()
 		h.publish(ctx, req, s, outcome{})
 		return s, nil
 	}
 	nodes, err := h.store.ListNodes(ctx, req.Pool)
-	if err != nil {
+	unread := err != nil
+	if err := settle("reading the pool's nodes", err); err != nil {
 		return Summary{}, err
 	}
 	// A scale-out's node made it when ACTIVE, or WARM when it was
@@ -144,8 +179,9 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	// asked to grow) or put back after its drain failed: only the first
 	// is the execution doing what was asked.
 	cancelled := false
-	if req.Direction == events.DirectionIn {
-		if cancelled, err = h.store.DrainsCancelled(ctx, req.Pool, req.Execution); err != nil {
+	if req.Direction == events.DirectionIn && !unread {
+		cancelled, err = h.store.DrainsCancelled(ctx, req.Pool, req.Execution)
+		if err := settle("reading whether the drains were cancelled", err); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -180,9 +216,17 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 		}
 		s.Nodes = append(s.Nodes, ns)
 	}
+	// Nodes that could not be read are the plan's, their end unknown.
+	if unread && req.Plan != nil {
+		for _, t := range req.Plan.Nodes {
+			bad++
+			s.Nodes = append(s.Nodes, NodeSummary{Node: t.Node, State: "UNKNOWN", AZ: t.AZ, InstanceID: t.InstanceID,
+				Reason: "the node table could not be read: the reconciler checks the node"})
+		}
+	}
 	// A scale-in's victim whose drain never claimed it is still another
 	// execution's node: it was not removed, and the summary says so.
-	if req.Direction == events.DirectionIn && req.Plan != nil {
+	if req.Direction == events.DirectionIn && req.Plan != nil && !unread {
 		claimed := map[string]bool{}
 		for _, ns := range s.Nodes {
 			claimed[ns.Node] = true
@@ -199,6 +243,8 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	switch {
 	case req.Failure != nil:
 		s.Status, s.Reason = Failed, req.Failure.Reason()
+	case unread:
+		s.Status, s.Reason = Failed, "the nodes' end states are unknown"
 	case bad == 0 && good == 0 && back > 0:
 		s.Status, s.Reason = Cancelled, "the pool asked to grow: the drained nodes are back in service"
 	case bad == 0:
@@ -216,15 +262,17 @@ func (h *Handler) handle(ctx context.Context, req Request) (Summary, error) {
 	// decision, which the trigger marks, so a long shift does not hold
 	// the next growth of a pool that is still overloaded.
 	if good > 0 && req.Direction == events.DirectionIn {
-		if err := h.store.MarkScaled(ctx, req.Pool, req.Direction, h.now(), req.Execution); err != nil {
+		if err := settle("marking the scale-in cooldown", h.store.MarkScaled(ctx, req.Pool, req.Direction, h.now(), req.Execution)); err != nil {
 			return Summary{}, err
 		}
 	}
 	// The lock goes last: the cooldown mark must be in place before the
 	// next alarm can take the pool.
-	if s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution); err != nil {
+	s.Released, err = h.store.ReleaseLock(ctx, req.Pool, req.Execution)
+	if err := settle("releasing the pool lock", err); err != nil {
 		return Summary{}, err
 	}
+	note()
 	h.publish(ctx, req, s, outcome{good: good, bad: bad, back: back, forced: forced, parked: parked, retired: retired, unfinished: len(unfinished)})
 	return s, nil
 }

@@ -9,25 +9,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/mediascale/mediascale/events"
 	"github.com/mediascale/mediascale/shared/fleet"
 	"github.com/mediascale/mediascale/shared/telemetry"
 )
 
-// fakeStore holds nodes, the lock owner and the cooldown marks.
+// fakeStore holds nodes, the lock owner and the cooldown marks; with err
+// set every call fails as DynamoDB's throttling does.
 type fakeStore struct {
 	nodes     []fleet.Node
 	owner     string
 	marked    []string
 	cancelled bool
+	err       error
 }
 
 func (f *fakeStore) DrainsCancelled(context.Context, string, string) (bool, error) {
-	return f.cancelled, nil
+	return f.cancelled, f.err
 }
 
-func (f *fakeStore) ListNodes(context.Context, string) ([]fleet.Node, error) { return f.nodes, nil }
+func (f *fakeStore) ListNodes(context.Context, string) ([]fleet.Node, error) { return f.nodes, f.err }
 func (f *fakeStore) ReleaseLock(_ context.Context, _, owner string) (bool, error) {
+	if f.err != nil {
+		return false, f.err
+	}
 	if f.owner != owner {
 		return false, nil
 	}
@@ -35,6 +42,9 @@ func (f *fakeStore) ReleaseLock(_ context.Context, _, owner string) (bool, error
 	return true, nil
 }
 func (f *fakeStore) MarkScaled(_ context.Context, p, dir string, _ time.Time, _ string) error {
+	if f.err != nil {
+		return f.err
+	}
 	f.marked = append(f.marked, p+"/"+dir)
 	return nil
 }
@@ -262,5 +272,30 @@ func TestANodeLeftInTheMiddleOfARollbackIsNamedUnfinished(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no NodesUnfinished of 1 with an empty dimension set in\n%s", buf.String())
+	}
+}
+
+func TestTheLastAttemptWritesTheSummaryWhateverTheTableSays(t *testing.T) {
+	throttled := &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "Rate of requests exceeds the allowed throughput"}
+	plan := &events.Plan{Nodes: []events.NodeTask{{Pool: "live", Node: "n-1", AZ: "us-east-1a"}, {Pool: "live", Node: "n-2", AZ: "us-east-1b"}}}
+	var logs bytes.Buffer
+	h := NewHandler(&fakeStore{owner: "e1", err: throttled}, time.Now, telemetry.NewLogger(&logs, "release"))
+	for attempt := 0; attempt < events.PersistentRetries; attempt++ {
+		raw, _ := json.Marshal(Request{Pool: "live", Direction: "in", Execution: "e1", Plan: plan, Attempt: attempt})
+		if _, err := h.Handle()(context.Background(), raw); err == nil {
+			t.Fatalf("attempt %d passed over a table that refuses every call: the retrier must try again", attempt)
+		}
+	}
+	raw, _ := json.Marshal(Request{Pool: "live", Direction: "in", Execution: "e1", Plan: plan, Attempt: events.PersistentRetries})
+	s, err := h.Handle()(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("the last attempt failed: %v; its summary is lost", err)
+	}
+	if s.Status != Failed || s.Released || len(s.Nodes) != 2 || s.Nodes[0].State != "UNKNOWN" ||
+		!strings.Contains(s.Reason, "not recorded after every retry: reading the pool's nodes: ") || !strings.Contains(s.Reason, "releasing the pool lock: ") {
+		t.Fatalf("summary %+v", s)
+	}
+	if !strings.Contains(logs.String(), "release could not write everything after every retry") || !strings.Contains(logs.String(), `"n-2"`) {
+		t.Fatalf("the log does not carry what release knew:\n%s", logs.String())
 	}
 }
