@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/mediascale/mediascale/scripts/testkit/medianode"
 	"github.com/mediascale/mediascale/shared/fleet"
@@ -265,24 +268,27 @@ func TestScaleInOnTheLocalCloud(t *testing.T) {
 	})
 }
 
-func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
-	t.Parallel()
-	c := newCloud(t)
+// drainOutcome is how a scale-in started by drainOne ended.
+type drainOutcome struct {
+	victim fleet.Node
+	rs     ReplaySummary
+}
+
+// drainWithSession starts drainOne in the background with a live session
+// of the given length on the media node, and returns once a node is
+// DRAINING (bounded), with the channel the scale-in's outcome comes on.
+func (c *cloud) drainWithSession(t *testing.T, stream string, seconds int) (fleet.Node, <-chan drainOutcome) {
+	t.Helper()
 	ep := c.mediaNode()
 	mediaAddr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.MediaPort))
-	type outcome struct {
-		victim fleet.Node
-		rs     ReplaySummary
-	}
-	done := make(chan outcome, 1)
+	done := make(chan drainOutcome, 1)
 	go func() {
 		victim, rs, _ := c.drainOne(t, func() {
-			medianode.PublishTo(t, mediaAddr, "held-show", 60)
+			medianode.PublishTo(t, mediaAddr, stream, seconds)
 			c.waitSessions(ep, 1)
 		})
-		done <- outcome{victim, rs}
+		done <- drainOutcome{victim, rs}
 	}()
-	// Wait, bounded, for a node to be DRAINING, then ask the pool to grow.
 	var draining fleet.Node
 	for i := 0; i < 300 && draining.ID == ""; i++ {
 		time.Sleep(200 * time.Millisecond)
@@ -296,6 +302,68 @@ func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
 	if draining.ID == "" {
 		t.Fatal("no node started draining")
 	}
+	return draining, done
+}
+
+// TestADrainIsNeverCutShort runs drains that something interrupts, on a
+// cloud whose drain deadline is 60 s (the local cloud's usual cap is
+// 10 s): long enough to interrupt a drain and run the reconciler before it.
+func TestADrainIsNeverCutShort(t *testing.T) {
+	t.Parallel()
+	c := newCloud(t, "MEDIASCALE_MAX_DRAIN_SECONDS=60")
+	ep := c.mediaNode()
+	t.Run("a scale-out alarm during a drain puts the node back", func(t *testing.T) {
+		c.aScaleOutAlarmDuringADrainPutsTheNodeBack(t)
+	})
+	t.Run("a scale-in stopped mid-drain leaves its node draining with its session until the deadline", func(t *testing.T) {
+		draining, done := c.drainWithSession(t, "kept-show", 120)
+		// Stopped as an operator, or a failure past every retry, would:
+		// no step of the scale-in runs again, its restore included.
+		arn := "arn:aws:states:us-east-1:123456789012:execution:mediascale-dev-scale-in:" + draining.Execution
+		if _, err := sfn.NewFromConfig(c.cfg).StopExecution(context.Background(), &sfn.StopExecutionInput{
+			ExecutionArn: aws.String(arn), Error: aws.String("StoppedByTest"), Cause: aws.String("stopped mid-drain"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case out := <-done:
+			if out.rs.Status != "ABORTED" {
+				t.Fatalf("the stopped scale-in ended %s", out.rs.Status)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the stopped scale-in did not end")
+		}
+		report := c.reconcile(t)
+		n, _ := c.store.GetNode(context.Background(), draining.Pool, draining.ID)
+		st, _ := c.instance(n.InstanceID)
+		if time.Now().After(n.Deadline) {
+			t.Fatalf("the 60 s drain deadline passed before the reconciler's first run ended; nothing was shown (%s)", report)
+		}
+		if n.State != fleet.Draining || st != "running" || c.recordWeight(n.ID) > 0 || !strings.Contains(report, "AbandonedDrain") {
+			t.Fatalf("before its deadline the reconciler cut the drain: node %s, instance %s, record %d; report %s", n.State, st, c.recordWeight(n.ID), report)
+		}
+		c.waitSessions(ep, 1)
+		time.Sleep(time.Until(n.Deadline) + time.Second)
+		c.reconcile(t)
+		n, _ = c.store.GetNode(context.Background(), draining.Pool, draining.ID)
+		if st, _ := c.instance(n.InstanceID); n.State != fleet.Terminated || st != "terminated" {
+			t.Fatalf("after its deadline: node %s, instance %s; want it terminated", n.State, st)
+		}
+	})
+}
+
+// reconcile runs the reconciler once and returns its report.
+func (c *cloud) reconcile(t *testing.T) string {
+	t.Helper()
+	out, err := lambda.NewFromConfig(c.cfg).Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("mediascale-dev-reconcile"), Payload: []byte(`{}`)})
+	if err != nil || out.FunctionError != nil {
+		t.Fatalf("reconcile: %v %s", err, out.Payload)
+	}
+	return string(out.Payload)
+}
+
+func (c *cloud) aScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
+	_, done := c.drainWithSession(t, "held-show", 60)
 	c.fresh()
 	// The nodes left in service report overload: the controller wants
 	// the pool to grow while a scale-in holds it.
@@ -308,7 +376,7 @@ func TestAScaleOutAlarmDuringADrainPutsTheNodeBack(t *testing.T) {
 	if rs.Status != "NOT_STARTED" || !bytes.Contains(rs.Decision, []byte("cancelled the drains of scale-in")) {
 		t.Fatalf("the scale-out alarm during the drain: %+v", rs)
 	}
-	var out outcome
+	var out drainOutcome
 	select {
 	case out = <-done:
 	case <-time.After(2 * time.Minute):

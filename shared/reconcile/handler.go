@@ -156,6 +156,15 @@ func (h *Handler) act(ctx context.Context, p pool.Pool, f Finding, n fleet.Node,
 	case actRelease:
 		_, err := h.store.ReleaseLock(ctx, p.Name, lock.Owner)
 		return err
+	case actDrainOn:
+		w, err := h.weights(p.Traffic.Mode)
+		if err != nil {
+			return nil
+		}
+		if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
+			return fmt.Errorf("taking traffic off draining node %s: %w", n.ID, err)
+		}
+		return nil
 	case actTerminated:
 		// A drain that stopped early may have claimed the node without
 		// taking its traffic off: the record goes before the instance.

@@ -81,3 +81,23 @@ func TestADrainLeftStuckLosesItsRecordAsWellAsItsInstance(t *testing.T) {
 		t.Fatalf("node %s, records removed %v, instances terminated %v", n.State, rec.removed, inst.terminated)
 	}
 }
+
+func TestADrainWhoseScaleInEndedGoesOnUntilItsDeadline(t *testing.T) {
+	// The scale-in was stopped mid-drain; its node still carries live
+	// sessions and its record weight 100 (the drain's Route53 call had
+	// failed).
+	deadline := time.Now().Add(10 * time.Minute)
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", State: fleet.Draining, Execution: "live-in-1", InstanceID: "i-1", Weight: 100, Deadline: deadline})
+	inst := &fakeInstances{running: []compute.Tagged{{ID: "i-1", Node: "n-1", State: "running", Launched: time.Now().Add(-time.Hour)}}}
+	rec := &records{}
+	p := pool.Pool{Name: "live", Traffic: pool.Traffic{Mode: pool.TrafficRoute53}}
+	h := NewHandler(unlocked{store}, inst, func(string) (traffic.Weights, error) { return rec, nil }, ended{}, noMetrics{},
+		[]string{"arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-scale-in"}, pool.File{Environment: "dev", Pools: []pool.Pool{p}},
+		15*time.Minute, 30*time.Minute, time.Now, telemetry.NewLogger(io.Discard, "reconcile"))
+	if _, err := h.Handle()(context.Background(), json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.Node("live", "n-1"); n.State != fleet.Draining || len(rec.removed) != 1 || len(inst.terminated) != 0 {
+		t.Fatalf("before the deadline: node %s, records removed %v, instances terminated %v; want it draining on with its traffic off", n.State, rec.removed, inst.terminated)
+	}
+}

@@ -12,16 +12,20 @@ import (
 
 // Kinds of drift.
 const (
-	Orphan        = "OrphanInstance"   // a tagged instance the table does not know
-	Vanished      = "VanishedInstance" // a live record whose instance is gone
-	StaleLock     = "StaleLock"        // a lock whose execution has ended
-	StuckNode     = "StuckNode"        // a node in a transitional state nobody is moving
-	noAction      = "report"
-	actTerminate  = "terminate"
-	actFail       = "mark-failed"
-	actTerminated = "mark-terminated"
-	actRelease    = "release"
-	actRollBack   = "roll-back"
+	Orphan    = "OrphanInstance"   // a tagged instance the table does not know
+	Vanished  = "VanishedInstance" // a live record whose instance is gone
+	StaleLock = "StaleLock"        // a lock whose execution has ended
+	StuckNode = "StuckNode"        // a node in a transitional state nobody is moving
+	// AbandonedDrain is a node DRAINING for a scale-in that has ended,
+	// before its drain deadline: it drains on, never cut early.
+	AbandonedDrain = "AbandonedDrain"
+	noAction       = "report"
+	actDrainOn     = "drain-on"
+	actTerminate   = "terminate"
+	actFail        = "mark-failed"
+	actTerminated  = "mark-terminated"
+	actRelease     = "release"
+	actRollBack    = "roll-back"
 )
 
 // Instance is a tagged EC2 instance as the reconciler sees it.
@@ -118,6 +122,16 @@ func Find(in Input) []Finding {
 			}
 		}
 		if !n.State.Transitional() || busy {
+			continue
+		}
+		// A drain whose scale-in ended (stopped, or failed past its
+		// retries and its restore) is not cut: the node keeps its live
+		// sessions until the deadline its drain recorded, with its
+		// traffic off meanwhile, and is terminated only after it.
+		if n.State == fleet.Draining && n.Execution != "" && !healing && !n.Deadline.IsZero() && !in.Now.After(n.Deadline) {
+			out = append(out, Finding{Kind: AbandonedDrain, Node: n.ID, Instance: n.InstanceID, Action: actDrainOn,
+				Reason: fmt.Sprintf("DRAINING for execution %q, which has ended; it drains on until its deadline %s: traffic off, its sessions left to end",
+					n.Execution, n.Deadline.Format(time.RFC3339))})
 			continue
 		}
 		// A node whose execution has ended has nobody left to move it:

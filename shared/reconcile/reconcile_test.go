@@ -14,6 +14,9 @@ func TestFind(t *testing.T) {
 	node := func(id string, st fleet.State, inst, exec string, updated time.Duration) fleet.Node {
 		return fleet.Node{ID: id, State: st, InstanceID: inst, Execution: exec, UpdatedAt: now.Add(-updated)}
 	}
+	drainingFor := func(exec string, deadline time.Time) fleet.Node {
+		return fleet.Node{ID: "d", State: fleet.Draining, InstanceID: "i-d", Execution: exec, Deadline: deadline, UpdatedAt: now.Add(-time.Minute)}
+	}
 	healing := func(deadline time.Time) fleet.Node {
 		return fleet.Node{ID: "h", State: fleet.Draining, InstanceID: "i-h", Execution: fleet.HealerOwner, Deadline: deadline, UpdatedAt: now.Add(-time.Hour)}
 	}
@@ -75,6 +78,17 @@ func TestFind(t *testing.T) {
 			[]fleet.Node{node("a", fleet.Probing, "i-a", "", 2*time.Hour)},
 			[]Instance{{ID: "i-a", Node: "a", State: "running"}}, nil,
 			[]string{"StuckNode/roll-back/a"}},
+		{"a node draining for a scale-in that ended drains on until its deadline",
+			[]fleet.Node{drainingFor("dead", now.Add(10*time.Minute))},
+			[]Instance{{ID: "i-d", Node: "d", State: "running"}}, nil,
+			[]string{"AbandonedDrain/drain-on/d"}},
+		{"a node draining for a scale-in that ended is terminated once its deadline passed",
+			[]fleet.Node{drainingFor("dead", now.Add(-time.Second))},
+			[]Instance{{ID: "i-d", Node: "d", State: "running"}}, nil,
+			[]string{"StuckNode/roll-back/d"}},
+		{"a node draining for a scale-in that still runs is left to it",
+			[]fleet.Node{drainingFor("exec-live", now.Add(-time.Hour))},
+			[]Instance{{ID: "i-d", Node: "d", State: "running"}}, nil, nil},
 		{"a node the health checker is draining is its own until past its drain deadline",
 			[]fleet.Node{healing(now.Add(10 * time.Minute))},
 			[]Instance{{ID: "i-h", Node: "h", State: "running"}}, nil, nil},
