@@ -109,12 +109,15 @@ fuzz:
 
 # The whole fault matrix (README.md, "The fault matrix") on two local
 # clouds: every AWS call of the trigger, scale-out and scale-in paths
-# failing four ways at two points; make test runs a sample of it. The
+# failing with a throttle and a 5xx, for the whole run from its start or
+# its middle, and for two calls only; make test runs a sample of it. The
 # outcomes land in build/faultmatrix.{json,md}; ONLY=<regexp> runs the
-# cases whose names match.
+# cases whose names match. It ends by saying how long it took.
 faults: build deps
+	@start=$$(date +%s); \
 	FAULT_MATRIX=all FAULT_MATRIX_ONLY="$(ONLY)" FAULT_MATRIX_OUT=$(CURDIR)/build/faultmatrix.json \
-		go test -count=1 -timeout 150m -run '^TestFaultMatrix$$' -v ./scripts/localaws/
+		go test -count=1 -timeout 150m -run '^TestFaultMatrix$$' -v ./scripts/localaws/; rc=$$?; \
+	took=$$(( $$(date +%s) - start )); echo "make faults: $$((took / 60)) min $$((took % 60)) s"; exit $$rc
 
 deploy: build deps
 	scripts/cdkenv $(ENV) deploy

@@ -34,8 +34,9 @@ import (
 
 // The fault matrix (README.md, "The fault matrix"): every AWS call the
 // trigger, scale-out and scale-in paths make, failing with a throttle and
-// with a 5xx, once and for the whole run, at the start of the run and in
-// its middle. Each case checks what an SRE needs after a bad minute of
+// with a 5xx, for the whole run from its start, for the whole run from its
+// middle, and for two calls only. Each records what the run left the
+// moment it ended, and checks what an SRE needs after a bad minute of
 // AWS: the alarm acted on, the execution SUCCEEDED or its nodes rolled
 // back or back in service, and, once the reconciler has run once after
 // the fault cleared, nothing half done: no running instance without an
@@ -135,19 +136,37 @@ func faultCalls() []faultCall {
 		jsonCall("dynamodb", "Query", "scale-out", 2),
 		jsonCall("dynamodb", "GetItem", "scale-out", 3),
 		jsonCall("states", "StartExecution", "scale-out", 0),
+		// The scale-in path's own calls, and the load balancer's reads
+		// and its move of a node from the canary group to the stable one.
+		jsonCall("states", "StartExecution", "scale-in", 0),
+		jsonCall("ssm", "SendCommand", "scale-in", 0),
+		jsonCall("dynamodb", "Query", "scale-in", 2),
+		jsonCall("dynamodb", "GetItem", "scale-in", 3),
+		jsonCall("dynamodb", "PutItem", "scale-in", 1),
+		jsonCall("dynamodb", "DeleteItem", "scale-in", 0),
+		queryCall("monitoring", "CloudWatch", "DescribeAlarms", "scale-in", livePool, 0),
+		call("Route53 ListResourceRecordSets", "scale-out", livePool, route53Error, 1,
+			map[string]any{"service": "route53", "method": "GET", "path": "/rrset/?$"}),
+		queryCall("elasticloadbalancing", "ELBv2", "DeregisterTargets", "scale-out", voicePool, 0),
+		queryCall("elasticloadbalancing", "ELBv2", "DescribeTargetHealth", "scale-out", voicePool, 2),
 	}
 }
 
-// faultCase is one cell of the matrix.
+// faultCase is one cell of the matrix: a call, an error, and when it
+// answers: for the whole run from its start, for the whole run from its
+// middle, or for two calls only (a transient fault the retries absorb).
 type faultCase struct {
 	call       faultCall
 	throttle   bool // a throttle, else a 5xx
-	persistent bool // for the whole run, else once
+	persistent bool // for the whole run, else two hits only
 	midRun     bool // after the run made progress, else from its start
 }
 
+// transientHits is how many calls a transient fault answers.
+const transientHits = 2
+
 func (fc faultCase) name() string {
-	kind, span, at := "5xx", "once", "at the start"
+	kind, span, at := "5xx", "two hits only", "at the start"
 	if fc.throttle {
 		kind = "throttle"
 	}
@@ -173,7 +192,7 @@ func (fc faultCase) fault() map[string]any {
 	}
 	f["status"], f["code"] = a.status, a.code
 	if !fc.persistent {
-		f["times"] = 1
+		f["times"] = transientHits
 	}
 	if fc.midRun {
 		f["skip"] = fc.call.skip
@@ -185,11 +204,10 @@ func allFaultCases() []faultCase {
 	var out []faultCase
 	for _, c := range faultCalls() {
 		for _, throttle := range []bool{true, false} {
-			for _, persistent := range []bool{false, true} {
-				for _, mid := range []bool{false, true} {
-					out = append(out, faultCase{call: c, throttle: throttle, persistent: persistent, midRun: mid})
-				}
-			}
+			out = append(out,
+				faultCase{call: c, throttle: throttle, persistent: true},
+				faultCase{call: c, throttle: throttle, persistent: true, midRun: true},
+				faultCase{call: c, throttle: throttle})
 		}
 	}
 	return out
@@ -227,8 +245,11 @@ type faultOutcome struct {
 	Run      string `json:"run"`
 	// Summary is the release summary's status when it says more than
 	// the execution's (PARTIAL).
-	Summary    string   `json:"summary,omitempty"`
-	Recovery   string   `json:"recovery,omitempty"`
+	Summary  string `json:"summary,omitempty"`
+	Recovery string `json:"recovery,omitempty"`
+	// AtEnd is what the run left the moment it ended, before anything
+	// cleaned up after it (settled's list, read before the reconciler).
+	AtEnd      []string `json:"atEnd,omitempty"`
 	Unfinished int      `json:"unfinished"`
 	Findings   int      `json:"reconcilerFindings"`
 	Violations []string `json:"violations,omitempty"`
@@ -304,6 +325,36 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
+// leftBehind counts what a run left at its end by kind: instances that
+// run or sit stopped for a node that does not serve them (orphan), nodes
+// in the middle of a step (stuck), traffic on a node that does not serve
+// or missing from one that does (weight), and the lock.
+func leftBehind(atEnd []string) string {
+	counts := map[string]int{}
+	for _, s := range atEnd {
+		switch {
+		case strings.HasPrefix(s, "instance "):
+			counts["orphan"]++
+		case strings.Contains(s, "lock"):
+			counts["lock"]++
+		case strings.Contains(s, "weight") || strings.Contains(s, "canary"):
+			counts["weight"]++
+		default:
+			counts["stuck"]++
+		}
+	}
+	var parts []string
+	for _, k := range []string{"orphan", "stuck", "weight", "lock"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	if len(parts) == 0 {
+		return "clean"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // mergeOutcomes keeps the outcomes an earlier run wrote to file for the
 // cases this run did not repeat, so make faults ONLY=<regexp> updates the
 // matrix in place. Cases no longer in the matrix are dropped.
@@ -344,11 +395,7 @@ func matrixTable(outcomes []faultOutcome) string {
 	type col struct{ kind, span, point string }
 	var cols []col
 	for _, k := range []string{"throttle", "5xx"} {
-		for _, sp := range []string{"once", "whole run"} {
-			for _, pt := range []string{"start", "mid-run"} {
-				cols = append(cols, col{k, sp, pt})
-			}
-		}
+		cols = append(cols, col{k, "whole run", "start"}, col{k, "whole run", "mid-run"}, col{k, "two hits", "start"})
 	}
 	cells := map[string]map[col]faultOutcome{}
 	var rows []string
@@ -389,8 +436,9 @@ func matrixTable(outcomes []faultOutcome) string {
 			if o.Recovery != "" {
 				cell += ", redelivered " + strings.ToLower(o.Recovery)
 			}
-			if o.Unfinished > 0 {
-				cell += fmt.Sprintf(", %d to the reconciler", o.Unfinished)
+			cell += "; at the end: " + leftBehind(o.AtEnd)
+			if o.Passed {
+				cell += "; after the reconciler: clean"
 			}
 			b.WriteString(cell + " |")
 		}
@@ -408,7 +456,7 @@ func (m *matrix) run(t *testing.T, fc faultCase) (o faultOutcome) {
 	c := m.cloud
 	c.t = t
 	start := time.Now()
-	o = faultOutcome{Case: fc.name(), Call: fc.call.name, Path: fc.call.path, Kind: "5xx", Span: "once", Point: "start"}
+	o = faultOutcome{Case: fc.name(), Call: fc.call.name, Path: fc.call.path, Kind: "5xx", Span: "two hits", Point: "start"}
 	if fc.throttle {
 		o.Kind = "throttle"
 	}
@@ -453,6 +501,8 @@ func (m *matrix) run(t *testing.T, fc faultCase) (o faultOutcome) {
 	default:
 		o.Violations = append(o.Violations, fmt.Sprintf("the alarm was not acted on: %s %s", rs.Status, rs.Decision))
 	}
+	// What the run left, before anything cleaned up after it.
+	o.AtEnd = m.settled(p)
 	// What the run could not finish itself is the reconciler's.
 	for _, n := range m.nodesOfPool(p, rs.Execution) {
 		if n.State.Transitional() {
