@@ -48,6 +48,11 @@ type Check struct {
 	// Basis says where the limit comes from ("0.75 x hpa's 0.08").
 	Basis string `json:"basis"`
 	Met   bool   `json:"met"`
+	// Reach, for a check missed, says when no policy could meet it: the
+	// bound that knows at least as much as the policy (the first-sign
+	// bound for a crowd nobody announced, the oracle otherwise) misses
+	// it too.
+	Reach string `json:"outOfReach,omitempty"`
 }
 
 // The kinds of goal.
@@ -168,13 +173,40 @@ func Judge(results []Result, kind string) []Goal {
 				add("harm", x.Harm, b.Harm, fmt.Sprintf("%s's %.0f", b.Policy, b.Harm))
 			}
 		}
+		bound, boundName := oracle, "the oracle"
+		if kind == GoalCrowd && firstSign != nil {
+			bound, boundName = firstSign, "the first-sign bound"
+		}
 		g.Met = len(g.Checks) > 0
-		for _, c := range g.Checks {
+		for i, c := range g.Checks {
 			g.Met = g.Met && c.Met
+			if v, ok := figureOf(bound, c.Figure); ok && !c.Met && v > c.Limit+1e-9 {
+				g.Checks[i].Reach = fmt.Sprintf("out of reach: %s has %s", boundName, num(v))
+			}
 		}
 		goals = append(goals, g)
 	}
 	return goals
+}
+
+// figureOf reads a check's figure off a bound's figures; false for a
+// figure it does not bound (a nil bound, or jitter: a bound that sizes
+// perfectly moves with every wiggle of demand).
+func figureOf(f *Figures, figure string) (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	switch figure {
+	case "under-provisioning":
+		return f.UnderAccuracy, true
+	case "harm":
+		return f.Harm, true
+	case "node-hours":
+		return f.NodeHours, true
+	case "sessions cut":
+		return f.Cut, true
+	}
+	return 0, false
 }
 
 // String says the verdict in one line, and for each check missed by how
@@ -189,6 +221,9 @@ func (g Goal) String() string {
 		part := fmt.Sprintf("%s %s, at most %s (%s)", c.Figure, num(c.Value), num(c.Limit), c.Basis)
 		if !c.Met {
 			part += fmt.Sprintf(": %s over", num(c.Value-c.Limit))
+		}
+		if c.Reach != "" {
+			part += " (" + c.Reach + ")"
 		}
 		parts = append(parts, part)
 	}

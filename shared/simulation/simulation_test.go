@@ -363,6 +363,31 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+func TestAMissedCheckTheBoundMissesTooIsOutOfReach(t *testing.T) {
+	res := func(policy string, under, hours, harm float64) Result {
+		return Result{Figures: Figures{Policy: policy, UnderAccuracy: under, NodeHours: hours, Harm: harm, Executions: 3}}
+	}
+	// Half of HPA's harm is 3000; the first-sign bound, which sizes
+	// perfectly from the crowd's first sign on, harms 3500 users.
+	results := []Result{res("mediascale", 0.05, 40, 3800), res("hpa", 0.08, 32, 6000), res("first-sign", 0.04, 36, 3500), res("oracle", 0, 37, 0)}
+	g := Judge(results, GoalCrowd)[0]
+	for _, c := range g.Checks {
+		switch {
+		case c.Figure == "harm" && c.Reach != "out of reach: the first-sign bound has 3500":
+			t.Fatalf("harm beyond the first-sign bound's reach: %+v", c)
+		case c.Figure != "harm" && c.Reach != "":
+			t.Fatalf("%s is within reach: %+v", c.Figure, c)
+		}
+	}
+	if !strings.Contains(g.String(), "(out of reach: the first-sign bound has 3500)") {
+		t.Fatalf("the goal line does not say it: %s", g)
+	}
+	// With the show announced the oracle is the bound, and it harms none.
+	if g := Judge(results, GoalShow)[0]; strings.Contains(g.String(), "out of reach") {
+		t.Fatalf("an announced show's goal is within the oracle's reach: %s", g)
+	}
+}
+
 func TestGoalKindByTraceName(t *testing.T) {
 	for trace, want := range map[string]string{"flash-crowd.csv": GoalCrowd, "collapse.csv": GoalCrowd, "diurnal-14d.csv": GoalFortnight,
 		"sawtooth.csv": GoalCalm, "noise.csv": GoalCalm, "my-show.csv": GoalCrowd} {
