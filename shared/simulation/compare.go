@@ -51,7 +51,7 @@ type Check struct {
 	// Reach, for a check missed, says when no policy could meet it: the
 	// bound that knows at least as much as the policy (the first-sign
 	// bound for a crowd nobody announced, the oracle otherwise) misses
-	// it too.
+	// it too (floorOf).
 	Reach string `json:"outOfReach,omitempty"`
 }
 
@@ -180,8 +180,8 @@ func Judge(results []Result, kind string) []Goal {
 		g.Met = len(g.Checks) > 0
 		for i, c := range g.Checks {
 			g.Met = g.Met && c.Met
-			if v, ok := figureOf(bound, c.Figure); ok && !c.Met && v > c.Limit+1e-9 {
-				g.Checks[i].Reach = fmt.Sprintf("out of reach: %s has %s", boundName, num(v))
+			if v, says, ok := floorOf(bound, c.Figure); ok && !c.Met && v > c.Limit+1e-9 {
+				g.Checks[i].Reach = fmt.Sprintf("out of reach: %s %s", boundName, says)
 			}
 		}
 		goals = append(goals, g)
@@ -189,24 +189,24 @@ func Judge(results []Result, kind string) []Goal {
 	return goals
 }
 
-// figureOf reads a check's figure off a bound's figures; false for a
-// figure it does not bound (a nil bound, or jitter: a bound that sizes
-// perfectly moves with every wiggle of demand).
-func figureOf(f *Figures, figure string) (float64, bool) {
+// floorOf is the least of a check's figure a policy could have that knows
+// no more than the bound, read off the bound's figures, and how to say
+// it; false for a figure the bound does not floor. A bound sizes the pool
+// perfectly once it knows, so its under-provisioning floors any policy's,
+// and so do its refusals (the sessions that come before the nodes that
+// knowledge can launch); its cuts, node-hours and jitter floor nothing, as
+// a policy may drain where it cuts and run hotter than it does.
+func floorOf(f *Figures, figure string) (float64, string, bool) {
 	if f == nil {
-		return 0, false
+		return 0, "", false
 	}
 	switch figure {
 	case "under-provisioning":
-		return f.UnderAccuracy, true
+		return f.UnderAccuracy, "under-provisions " + num(f.UnderAccuracy), true
 	case "harm":
-		return f.Harm, true
-	case "node-hours":
-		return f.NodeHours, true
-	case "sessions cut":
-		return f.Cut, true
+		return f.Refused, "refuses " + num(f.Refused) + " sessions", true
 	}
-	return 0, false
+	return 0, "", false
 }
 
 // String says the verdict in one line, and for each check missed by how

@@ -364,23 +364,30 @@ func TestJudge(t *testing.T) {
 }
 
 func TestAMissedCheckTheBoundMissesTooIsOutOfReach(t *testing.T) {
-	res := func(policy string, under, hours, harm float64) Result {
-		return Result{Figures: Figures{Policy: policy, UnderAccuracy: under, NodeHours: hours, Harm: harm, Executions: 3}}
+	res := func(policy string, under, hours, refused, cut float64) Result {
+		return Result{Figures: Figures{Policy: policy, UnderAccuracy: under, NodeHours: hours, Refused: refused, Cut: cut, Harm: refused + cut, Executions: 3}}
 	}
 	// Half of HPA's harm is 3000; the first-sign bound, which sizes
-	// perfectly from the crowd's first sign on, harms 3500 users.
-	results := []Result{res("mediascale", 0.05, 40, 3800), res("hpa", 0.08, 32, 6000), res("first-sign", 0.04, 36, 3500), res("oracle", 0, 37, 0)}
+	// perfectly from the crowd's first sign on, refuses 3200 sessions
+	// before its nodes come. Its node-hours (45) floor nothing.
+	results := []Result{res("mediascale", 0.05, 44, 3800, 0), res("hpa", 0.08, 32, 4000, 2000), res("first-sign", 0.04, 45, 3200, 300), res("oracle", 0, 37, 0, 0)}
 	g := Judge(results, GoalCrowd)[0]
 	for _, c := range g.Checks {
 		switch {
-		case c.Figure == "harm" && c.Reach != "out of reach: the first-sign bound has 3500":
+		case c.Figure == "harm" && c.Reach != "out of reach: the first-sign bound refuses 3200 sessions":
 			t.Fatalf("harm beyond the first-sign bound's reach: %+v", c)
 		case c.Figure != "harm" && c.Reach != "":
 			t.Fatalf("%s is within reach: %+v", c.Figure, c)
 		}
 	}
-	if !strings.Contains(g.String(), "(out of reach: the first-sign bound has 3500)") {
+	if !strings.Contains(g.String(), "(out of reach: the first-sign bound refuses 3200 sessions)") {
 		t.Fatalf("the goal line does not say it: %s", g)
+	}
+	// The bound's cuts are no floor: a policy that drains where it cuts
+	// has none.
+	results[2] = res("first-sign", 0.04, 45, 1000, 2500)
+	if g := Judge(results, GoalCrowd)[0]; strings.Contains(g.String(), "out of reach") {
+		t.Fatalf("the bound's cuts made harm out of reach: %s", g)
 	}
 	// With the show announced the oracle is the bound, and it harms none.
 	if g := Judge(results, GoalShow)[0]; strings.Contains(g.String(), "out of reach") {
