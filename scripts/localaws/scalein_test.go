@@ -312,22 +312,21 @@ func TestADrainIsNeverCutShort(t *testing.T) {
 	t.Parallel()
 	c := newCloud(t, "MEDIASCALE_MAX_DRAIN_SECONDS=60")
 	ep := c.mediaNode()
-	t.Run("a scale-out alarm during a drain puts the node back", func(t *testing.T) {
-		c.aScaleOutAlarmDuringADrainPutsTheNodeBack(t)
-	})
 	t.Run("a scale-in stopped mid-drain leaves its node draining with its session until the deadline", func(t *testing.T) {
 		draining, done := c.drainWithSession(t, "kept-show", 120)
 		// Stopped as an operator, or a failure past every retry, would:
 		// no step of the scale-in runs again, its restore included.
 		arn := "arn:aws:states:us-east-1:123456789012:execution:mediascale-dev-scale-in:" + draining.Execution
-		if _, err := sfn.NewFromConfig(c.cfg).StopExecution(context.Background(), &sfn.StopExecutionInput{
-			ExecutionArn: aws.String(arn), Error: aws.String("StoppedByTest"), Cause: aws.String("stopped mid-drain"),
-		}); err != nil {
+		if _, err := sfn.NewFromConfig(c.cfg).StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: aws.String(arn)}); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case out := <-done:
-			if out.rs.Status != "ABORTED" {
+			// AWS ends a stopped execution ABORTED; moto 5.2.1's
+			// interpreter raises on the stop and ends it FAILED
+			// (States.Runtime). Either way no step runs again: the node
+			// below is still DRAINING, not restored.
+			if out.rs.Status != "ABORTED" && out.rs.Status != "FAILED" {
 				t.Fatalf("the stopped scale-in ended %s", out.rs.Status)
 			}
 		case <-time.After(2 * time.Minute):
@@ -349,6 +348,11 @@ func TestADrainIsNeverCutShort(t *testing.T) {
 		if st, _ := c.instance(n.InstanceID); n.State != fleet.Terminated || st != "terminated" {
 			t.Fatalf("after its deadline: node %s, instance %s; want it terminated", n.State, st)
 		}
+	})
+	// Last: its overloaded pool starts a pressure loop that grows the
+	// pool again in the background.
+	t.Run("a scale-out alarm during a drain puts the node back", func(t *testing.T) {
+		c.aScaleOutAlarmDuringADrainPutsTheNodeBack(t)
 	})
 }
 
