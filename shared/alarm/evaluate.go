@@ -3,23 +3,36 @@
 // moto runs no alarms, and the simulator uses it for every policy that
 // acts on alarms.
 //
-// The rules it follows, from the CloudWatch user guide ("Using Amazon
-// CloudWatch alarms", "Configuring how CloudWatch alarms treat missing
-// data"):
+// The rules it follows are the CloudWatch user guide's ("Using Amazon
+// CloudWatch alarms": "Evaluating an alarm", "How alarm state is evaluated
+// when data is missing", "Avoiding premature transitions to alarm state"):
 //
-//   - An alarm looks at its last EvaluationPeriods complete periods of
-//     Period seconds, aligned to the period, each reduced by its
-//     statistic. Alarms with a period of a minute or more are evaluated
-//     every minute; 10 s and 30 s (high-resolution) ones every 10 s.
-//   - It goes to ALARM when at least DatapointsToAlarm of those periods
-//     breach (DatapointsToAlarm defaults to EvaluationPeriods).
-//   - treatMissingData: notBreaching counts a missing period as good,
-//     breaching as breaching; missing (the default) and ignore leave it
-//     out. With missing, an evaluation range with no datapoint at all
-//     makes the alarm INSUFFICIENT_DATA; with ignore, it keeps its state.
-//   - It goes to OK when enough periods are good that ALARM is no longer
-//     possible; otherwise (too few datapoints to decide) it keeps its
-//     state.
+//   - An alarm with a period of a minute or more is evaluated every
+//     minute; a high-resolution one (10, 20 or 30 s) every 10 s. Each
+//     period is reduced by the alarm's statistic.
+//   - It retrieves an evaluation range longer than its EvaluationPeriods
+//     (N). The guide gives one size only, 5 periods for N = 3, and says
+//     the size depends on the period and the resolution without saying
+//     how (awsdocs/amazon-cloudwatch-user-guide issue 102 asked, and was
+//     closed unanswered). We chose N + 2 periods for every period and
+//     resolution: it is the guide's 5 for its N of 3, and the only size
+//     its tables show.
+//   - With at least N real datapoints in the range, the N most recent
+//     real ones are evaluated, reaching back past missing periods, and
+//     treatMissingData is not used: ALARM when at least DatapointsToAlarm
+//     (M, N when unset) breach, else OK.
+//   - With fewer than N, missing ones fill the gap, as few as possible:
+//     every real datapoint in the range counts, plus N minus their number
+//     filled. breaching and notBreaching fill with that; the M of N rule
+//     then decides.
+//   - missing and ignore fill with nothing. The real datapoints alarm when
+//     M of them breach, and make the alarm OK when any of them does not
+//     breach. Otherwise (no real datapoint, or only breaching ones too
+//     few for M), missing goes to ALARM when the oldest breaching
+//     datapoint of the range is at least M periods old and every later
+//     period is breaching or missing (the guide's premature-transition
+//     rule: "- - X - -" alarms, "- - - - X" does not yet), and to
+//     INSUFFICIENT_DATA otherwise; ignore keeps the current state.
 package alarm
 
 import (
@@ -33,6 +46,14 @@ const (
 	OK               = "OK"
 	Alarm            = "ALARM"
 	InsufficientData = "INSUFFICIENT_DATA"
+)
+
+// Treatments of missing data, as CloudWatch spells them.
+const (
+	TreatMissing      = "missing"
+	TreatIgnore       = "ignore"
+	TreatBreaching    = "breaching"
+	TreatNotBreaching = "notBreaching"
 )
 
 // Definition is a metric alarm as deployed.
@@ -51,6 +72,10 @@ type Definition struct {
 	State              string
 }
 
+// rangeExtra is how many periods the evaluation range reaches back past
+// the evaluation periods (the package comment says why 2).
+const rangeExtra = 2
+
 // EvaluateEvery is how often CloudWatch evaluates an alarm with this
 // period.
 func EvaluateEvery(period time.Duration) time.Duration {
@@ -60,11 +85,14 @@ func EvaluateEvery(period time.Duration) time.Duration {
 	return time.Minute
 }
 
+// RangePeriods is how many periods the evaluation range holds.
+func (d Definition) RangePeriods() int { return d.EvaluationPeriods + rangeExtra }
+
 // Range returns the evaluation range at now: the start of the oldest and
 // the end of the newest complete period.
 func (d Definition) Range(now time.Time) (start, end time.Time) {
 	end = now.Truncate(d.Period)
-	return end.Add(-time.Duration(d.EvaluationPeriods) * d.Period), end
+	return end.Add(-time.Duration(d.RangePeriods()) * d.Period), end
 }
 
 func (d Definition) breaches(v float64) bool {
@@ -81,52 +109,123 @@ func (d Definition) breaches(v float64) bool {
 	return false
 }
 
+// point is one datapoint of the range: its period's start and value.
+type point struct {
+	at    time.Time
+	value float64
+}
+
 // Evaluate decides an alarm's state from one value per period of its
-// evaluation range, oldest first, nil for a period without datapoints. It
-// returns the state and CloudWatch-style reason text.
-func Evaluate(d Definition, values []*float64) (state, reason string) {
+// evaluation range (RangePeriods of them, oldest first, nil for a period
+// without datapoints; the newest period ends at end). It returns the state
+// and the reason in CloudWatch's words.
+func Evaluate(d Definition, end time.Time, values []*float64) (state, reason string) {
+	n := d.EvaluationPeriods
 	m := d.DatapointsToAlarm
-	if m <= 0 {
-		m = d.EvaluationPeriods
+	if m <= 0 || m > n {
+		m = n
 	}
-	var bad, good, missing int
-	var shown []string
-	for _, v := range values {
+	start := end.Add(-time.Duration(len(values)) * d.Period)
+	var real []point
+	for i, v := range values {
+		if v != nil {
+			real = append(real, point{at: start.Add(time.Duration(i) * d.Period), value: *v})
+		}
+	}
+	if len(real) >= n {
+		return d.decide(real[len(real)-n:], 0, false, m)
+	}
+	fill := n - len(real)
+	switch d.TreatMissingData {
+	case TreatBreaching:
+		return d.decide(real, fill, true, m)
+	case TreatNotBreaching:
+		return d.decide(real, fill, false, m)
+	}
+	bad := 0
+	for _, p := range real {
+		if d.breaches(p.value) {
+			bad++
+		}
+	}
+	switch {
+	case bad >= m || bad < len(real):
+		return d.decide(real, 0, false, m)
+	case d.TreatMissingData == TreatIgnore:
+		state = d.State
+		if state == "" {
+			state = InsufficientData
+		}
+		return state, fmt.Sprintf("Unchecked: %d of the last %d datapoints were missing and missing data is ignored: the state is kept.", len(values)-len(real), len(values))
+	case d.premature(values, m):
+		return d.decide(real, 0, false, 1)
+	}
+	return InsufficientData, fmt.Sprintf("Insufficient Data: %d datapoints were unknown.", len(values)-len(real))
+}
+
+// premature is the guide's rule for intermittent data under missing: the
+// oldest breaching datapoint of the range is at least m periods old, and
+// every period after it is breaching or missing.
+func (d Definition) premature(values []*float64, m int) bool {
+	for i, v := range values {
 		if v == nil {
-			missing++
-			shown = append(shown, "missing")
 			continue
 		}
-		shown = append(shown, fmt.Sprintf("%g", *v))
-		if d.breaches(*v) {
+		if !d.breaches(*v) {
+			return false
+		}
+		return len(values)-i >= m
+	}
+	return false
+}
+
+// decide applies M of N to the real datapoints and fill datapoints
+// filled as breaching or not, and words it as CloudWatch does.
+func (d Definition) decide(real []point, fill int, fillBreaching bool, m int) (state, reason string) {
+	bad := 0
+	for _, p := range real {
+		if d.breaches(p.value) {
 			bad++
-		} else {
-			good++
 		}
 	}
-	switch d.TreatMissingData {
-	case "breaching":
-		bad += missing
-	case "notBreaching":
-		good += missing
+	if fillBreaching {
+		bad += fill
 	}
-	n := len(values)
-	word := map[bool]string{true: "were", false: "were not"}
-	switch {
-	case bad >= m:
-		return Alarm, fmt.Sprintf("Threshold Crossed: %d out of the last %d datapoints [%s] %s %s the threshold (%g).",
-			bad, n, strings.Join(shown, ", "), word[true], opWord(d.ComparisonOperator), d.Threshold)
-	case good > n-m:
-		return OK, fmt.Sprintf("Threshold Crossed: %d out of the last %d datapoints [%s] %s %s the threshold (%g).",
-			good, n, strings.Join(shown, ", "), word[false], opWord(d.ComparisonOperator), d.Threshold)
-	case missing == n && d.TreatMissingData != "ignore":
-		return InsufficientData, fmt.Sprintf("Insufficient Data: %d datapoints were unknown.", n)
+	total := len(real) + fill
+	state = OK
+	if bad >= m {
+		state = Alarm
 	}
-	state = d.State
-	if state == "" {
-		state = InsufficientData
+	// CloudWatch lists the datapoints newest first, with their times.
+	shown := make([]string, 0, len(real))
+	for i := len(real) - 1; i >= 0; i-- {
+		shown = append(shown, fmt.Sprintf("%s (%s)", number(real[i].value), real[i].at.UTC().Format("02/01/06 15:04:05")))
 	}
-	return state, "too few datapoints to decide: the state holds"
+	filled := ""
+	if fill > 0 {
+		treated := "NotBreaching"
+		if fillBreaching {
+			treated = "Breaching"
+		}
+		filled = fmt.Sprintf(" and %d missing datapoint(s) treated as [%s]", fill, treated)
+	}
+	op := opWord(d.ComparisonOperator)
+	if state == Alarm {
+		return state, fmt.Sprintf("Threshold Crossed: %d out of the last %d datapoints [%s]%s were %s the threshold (%s) (minimum %d datapoint(s) for OK -> ALARM transition).",
+			bad, total, strings.Join(shown, ", "), filled, op, number(d.Threshold), m)
+	}
+	return state, fmt.Sprintf("Threshold Crossed: %d out of the last %d datapoints [%s]%s were not %s the threshold (%s) (minimum %d datapoint(s) for ALARM -> OK transition).",
+		total-bad, total, strings.Join(shown, ", "), filled, op, number(d.Threshold), total-m+1)
+}
+
+// number prints a value as CloudWatch does in a reason: with a decimal
+// point always.
+func number(v float64) string {
+	s := fmt.Sprintf("%g", v)
+	if !strings.ContainsAny(s, ".e") {
+		s += ".0"
+	}
+	return s
 }
 
 func opWord(op string) string {

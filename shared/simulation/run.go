@@ -237,6 +237,7 @@ func (w *watch) evaluate(f *cluster, now time.Time) (toAlarm bool) {
 	}
 	w.next = now.Truncate(alarm.EvaluateEvery(w.def.Period)).Add(alarm.EvaluateEvery(w.def.Period))
 	values := f.periodAverages(w.def, now)
+	_, end := w.def.Range(now)
 	if w.zero {
 		for i, v := range values {
 			if v != nil {
@@ -244,7 +245,7 @@ func (w *watch) evaluate(f *cluster, now time.Time) (toAlarm bool) {
 			}
 		}
 	}
-	state, _ := alarm.Evaluate(w.def, values)
+	state, _ := alarm.Evaluate(w.def, end, values)
 	toAlarm = state == alarm.Alarm && w.def.State != alarm.Alarm
 	w.def.State = state
 	return toAlarm
@@ -255,7 +256,7 @@ func (w *watch) evaluate(f *cluster, now time.Time) (toAlarm bool) {
 func (f *cluster) periodAverages(d alarm.Definition, now time.Time) []*float64 {
 	start, _ := d.Range(now)
 	step := f.m.Step.D()
-	out := make([]*float64, d.EvaluationPeriods)
+	out := make([]*float64, d.RangePeriods())
 	for k := range out {
 		from := start.Add(time.Duration(k) * d.Period).Sub(Epoch)
 		to := from + d.Period

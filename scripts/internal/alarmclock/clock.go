@@ -167,10 +167,11 @@ func (c *Clock) alarms(ctx context.Context, rules []rule) error {
 			if err != nil {
 				return err
 			}
+			_, end := d.Range(now)
 			c.mu.Lock()
 			c.evaluated[d.Name] = due
 			c.mu.Unlock()
-			state, reason := alarm.Evaluate(d, values)
+			state, reason := alarm.Evaluate(d, end, values)
 			if state == d.State {
 				continue
 			}
@@ -207,7 +208,7 @@ func (c *Clock) values(ctx context.Context, d alarm.Definition, now time.Time) (
 	if err != nil {
 		return nil, fmt.Errorf("reading %s for %s: %w", d.Metric, d.Name, err)
 	}
-	values := make([]*float64, d.EvaluationPeriods)
+	values := make([]*float64, d.RangePeriods())
 	for _, r := range out.MetricDataResults {
 		for j, at := range r.Timestamps {
 			i := int(at.Sub(start) / d.Period)

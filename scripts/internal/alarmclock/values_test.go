@@ -43,8 +43,9 @@ func TestAnAlarmReadsOnlyItsOwnDimensionsOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(values) != 2 || values[0] == nil || *values[0] != 30 || values[1] != nil {
-		t.Fatalf("values %v; want [30, missing]: the average of the Pool series alone", deref(values))
+	// The range is the two evaluation periods and two before them.
+	if len(values) != 4 || values[0] != nil || values[1] != nil || values[2] == nil || *values[2] != 30 || values[3] != nil {
+		t.Fatalf("values %v; want [missing, missing, 30, missing]: the average of the Pool series alone", deref(values))
 	}
 }
 
