@@ -157,21 +157,12 @@ func (h *Handler) act(ctx context.Context, p pool.Pool, f Finding, n fleet.Node,
 		_, err := h.store.ReleaseLock(ctx, p.Name, lock.Owner)
 		return err
 	case actDrainOn:
-		w, err := h.weights(p.Traffic.Mode)
-		if err != nil {
-			return nil
-		}
-		if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
-			return fmt.Errorf("taking traffic off draining node %s: %w", n.ID, err)
-		}
-		return nil
+		return h.trafficOff(ctx, p, n)
 	case actTerminated:
 		// A drain that stopped early may have claimed the node without
 		// taking its traffic off: the record goes before the instance.
-		if w, err := h.weights(p.Traffic.Mode); err == nil {
-			if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
-				return fmt.Errorf("taking traffic off draining node %s: %w", n.ID, err)
-			}
+		if err := h.trafficOff(ctx, p, n); err != nil {
+			return err
 		}
 		if f.Kind == StuckNode && n.InstanceID != "" {
 			if err := h.instances.Terminate(ctx, n.InstanceID); err != nil {
@@ -185,6 +176,19 @@ func (h *Handler) act(ctx context.Context, p pool.Pool, f Finding, n fleet.Node,
 			return h.act(ctx, p, Finding{Kind: f.Kind, Node: f.Node, Action: actTerminated, Reason: f.Reason}, n, lock)
 		}
 		return h.rollBack(ctx, p, n, f.Reason)
+	}
+	return nil
+}
+
+// trafficOff takes a draining node's traffic away; a pool whose traffic
+// mode has no weights has none to take.
+func (h *Handler) trafficOff(ctx context.Context, p pool.Pool, n fleet.Node) error {
+	w, err := h.weights(p.Traffic.Mode)
+	if err != nil {
+		return nil
+	}
+	if err := w.Remove(ctx, p, n.ID, n.Endpoint); err != nil {
+		return fmt.Errorf("taking traffic off draining node %s: %w", n.ID, err)
 	}
 	return nil
 }
