@@ -348,7 +348,7 @@ func (h *Handler) start(ctx context.Context, d Decision, p pool.Pool, rec capaci
 }
 
 // recommend reads everything the controller needs and decides; it also
-// returns the load window it read. It writes nothing, so an operator's dry
+// returns what it read (the nodes, the load window). It writes nothing, so an operator's dry
 // run changes nothing.
 func (h *Handler) recommend(ctx context.Context, p pool.Pool, sig capacity.Signal) (capacity.Recommendation, capacity.Inputs, error) {
 	in := capacity.Inputs{Pool: p, Signal: sig, Now: h.now()}
