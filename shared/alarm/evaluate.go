@@ -142,12 +142,7 @@ func Evaluate(d Definition, end time.Time, values []*float64) (state, reason str
 	case TreatNotBreaching:
 		return d.decide(real, fill, false, m)
 	}
-	bad := 0
-	for _, p := range real {
-		if d.breaches(p.value) {
-			bad++
-		}
-	}
+	bad := d.breaching(real)
 	switch {
 	case bad >= m || bad < len(real):
 		return d.decide(real, 0, false, m)
@@ -157,37 +152,30 @@ func Evaluate(d Definition, end time.Time, values []*float64) (state, reason str
 			state = InsufficientData
 		}
 		return state, fmt.Sprintf("Unchecked: %d of the last %d datapoints were missing and missing data is ignored: the state is kept.", len(values)-len(real), len(values))
-	case d.premature(values, m):
+	case len(real) > 0 && int(end.Sub(real[0].at)/d.Period) >= m:
+		// The guide's premature-transition rule: every real datapoint
+		// breaches, the oldest is at least M periods old, and only
+		// breaches or gaps follow it.
 		return d.decide(real, 0, false, 1)
 	}
 	return InsufficientData, fmt.Sprintf("Insufficient Data: %d datapoints were unknown.", len(values)-len(real))
 }
 
-// premature is the guide's rule for intermittent data under missing: the
-// oldest breaching datapoint of the range is at least m periods old, and
-// every period after it is breaching or missing.
-func (d Definition) premature(values []*float64, m int) bool {
-	for i, v := range values {
-		if v == nil {
-			continue
-		}
-		if !d.breaches(*v) {
-			return false
-		}
-		return len(values)-i >= m
-	}
-	return false
-}
-
-// decide applies M of N to the real datapoints and fill datapoints
-// filled as breaching or not, and words it as CloudWatch does.
-func (d Definition) decide(real []point, fill int, fillBreaching bool, m int) (state, reason string) {
+// breaching counts the datapoints that breach the threshold.
+func (d Definition) breaching(real []point) int {
 	bad := 0
 	for _, p := range real {
 		if d.breaches(p.value) {
 			bad++
 		}
 	}
+	return bad
+}
+
+// decide applies M of N to the real datapoints and fill datapoints
+// filled as breaching or not, and words it as CloudWatch does.
+func (d Definition) decide(real []point, fill int, fillBreaching bool, m int) (state, reason string) {
+	bad := d.breaching(real)
 	if fillBreaching {
 		bad += fill
 	}
