@@ -64,19 +64,28 @@ func (r *records) Remove(_ context.Context, _ pool.Pool, node, _ string) error {
 	return nil
 }
 
-func TestADrainLeftStuckLosesItsRecordAsWellAsItsInstance(t *testing.T) {
-	// The drain claimed the node, then could not take its record away,
-	// and its execution ended.
-	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", State: fleet.Draining, Execution: "live-in-1", InstanceID: "i-1", Weight: 0})
+// reconcileDrain runs the reconciler once over a Route53 pool whose node
+// n-1, its instance running, belongs to a scale-in that has ended, and
+// returns the instances and records it acted on.
+func reconcileDrain(t *testing.T, store *fleettest.Memory) (*fakeInstances, *records) {
+	t.Helper()
 	inst := &fakeInstances{running: []compute.Tagged{{ID: "i-1", Node: "n-1", State: "running", Launched: time.Now().Add(-time.Hour)}}}
 	rec := &records{}
 	p := pool.Pool{Name: "live", Traffic: pool.Traffic{Mode: pool.TrafficRoute53}}
 	h := NewHandler(unlocked{store}, inst, func(string) (traffic.Weights, error) { return rec, nil }, ended{}, noMetrics{},
-		[]string{"arn:aws:states:us-east-1:000000000000:stateMachine:mediascale-dev-scale-in"}, pool.File{Environment: "dev", Pools: []pool.Pool{p}},
+		[]string{"arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-scale-in"}, pool.File{Environment: "dev", Pools: []pool.Pool{p}},
 		15*time.Minute, 30*time.Minute, time.Now, telemetry.NewLogger(io.Discard, "reconcile"))
 	if _, err := h.Handle()(context.Background(), json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
+	return inst, rec
+}
+
+func TestADrainLeftStuckLosesItsRecordAsWellAsItsInstance(t *testing.T) {
+	// The drain claimed the node, then could not take its record away,
+	// and its execution ended.
+	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", State: fleet.Draining, Execution: "live-in-1", InstanceID: "i-1", Weight: 0})
+	inst, rec := reconcileDrain(t, store)
 	if n := store.Node("live", "n-1"); n.State != fleet.Terminated || len(rec.removed) != 1 || len(inst.terminated) != 1 {
 		t.Fatalf("node %s, records removed %v, instances terminated %v", n.State, rec.removed, inst.terminated)
 	}
@@ -88,15 +97,7 @@ func TestADrainWhoseScaleInEndedGoesOnUntilItsDeadline(t *testing.T) {
 	// failed).
 	deadline := time.Now().Add(10 * time.Minute)
 	store := fleettest.NewMemory(fleet.Node{Pool: "live", ID: "n-1", State: fleet.Draining, Execution: "live-in-1", InstanceID: "i-1", Weight: 100, Deadline: deadline})
-	inst := &fakeInstances{running: []compute.Tagged{{ID: "i-1", Node: "n-1", State: "running", Launched: time.Now().Add(-time.Hour)}}}
-	rec := &records{}
-	p := pool.Pool{Name: "live", Traffic: pool.Traffic{Mode: pool.TrafficRoute53}}
-	h := NewHandler(unlocked{store}, inst, func(string) (traffic.Weights, error) { return rec, nil }, ended{}, noMetrics{},
-		[]string{"arn:aws:states:us-east-1:123456789012:stateMachine:mediascale-dev-scale-in"}, pool.File{Environment: "dev", Pools: []pool.Pool{p}},
-		15*time.Minute, 30*time.Minute, time.Now, telemetry.NewLogger(io.Discard, "reconcile"))
-	if _, err := h.Handle()(context.Background(), json.RawMessage(`{}`)); err != nil {
-		t.Fatal(err)
-	}
+	inst, rec := reconcileDrain(t, store)
 	if n := store.Node("live", "n-1"); n.State != fleet.Draining || len(rec.removed) != 1 || len(inst.terminated) != 0 {
 		t.Fatalf("before the deadline: node %s, records removed %v, instances terminated %v; want it draining on with its traffic off", n.State, rec.removed, inst.terminated)
 	}
